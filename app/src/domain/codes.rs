@@ -1,0 +1,203 @@
+//! Stable identifiers of fields, errors and notices. Their wire names are part of the REST
+//! contract; the texts shown to people live in the locale files (`app/locales/*.json`).
+
+use super::Provider;
+use serde::{Deserialize, Serialize};
+
+/// A settings field, named as in the settings JSON (`smtp.port`, `manager_root`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Field {
+    #[serde(rename = "auth")]
+    Auth,
+    #[serde(rename = "smtp.server")]
+    SmtpServer,
+    #[serde(rename = "smtp.port")]
+    SmtpPort,
+    #[serde(rename = "smtp.user")]
+    SmtpUser,
+    #[serde(rename = "smtp.password")]
+    SmtpPassword,
+    #[serde(rename = "smtp.ssl")]
+    SmtpSsl,
+    #[serde(rename = "oauth.provider")]
+    OauthProvider,
+    #[serde(rename = "oauth.client_id")]
+    OauthClientId,
+    #[serde(rename = "oauth.client_secret")]
+    OauthClientSecret,
+    #[serde(rename = "oauth.tenant_id")]
+    OauthTenantId,
+    #[serde(rename = "manager_root")]
+    ManagerRoot,
+    /// The request as a whole (malformed JSON, wrong types).
+    #[serde(rename = "body")]
+    Body,
+    #[serde(rename = "version")]
+    Version,
+}
+
+impl Field {
+    pub const ALL: [Field; 13] = [
+        Field::Auth,
+        Field::SmtpServer,
+        Field::SmtpPort,
+        Field::SmtpUser,
+        Field::SmtpPassword,
+        Field::SmtpSsl,
+        Field::OauthProvider,
+        Field::OauthClientId,
+        Field::OauthClientSecret,
+        Field::OauthTenantId,
+        Field::ManagerRoot,
+        Field::Body,
+        Field::Version,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Auth => "auth",
+            Field::SmtpServer => "smtp.server",
+            Field::SmtpPort => "smtp.port",
+            Field::SmtpUser => "smtp.user",
+            Field::SmtpPassword => "smtp.password",
+            Field::SmtpSsl => "smtp.ssl",
+            Field::OauthProvider => "oauth.provider",
+            Field::OauthClientId => "oauth.client_id",
+            Field::OauthClientSecret => "oauth.client_secret",
+            Field::OauthTenantId => "oauth.tenant_id",
+            Field::ManagerRoot => "manager_root",
+            Field::Body => "body",
+            Field::Version => "version",
+        }
+    }
+
+    /// The field a JSON path such as `smtp.port` names, if any.
+    pub fn from_path(path: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.as_str() == path)
+    }
+}
+
+/// Why a value was refused. The snake_case name is the stable `code` of the REST API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    ControlCharacters,
+    TooLong,
+    // Sender mailbox (RFC 5321)
+    MailboxRequired,
+    MailboxDisplayName,
+    MailboxMissingAt,
+    MailboxLocalInvalid,
+    MailboxQuotedInvalid,
+    MailboxLocalTooLong,
+    MailboxDomainInvalid,
+    MailboxDomainNotQualified,
+    MailboxIpNeedsBrackets,
+    MailboxAddressLiteralInvalid,
+    MailboxTooLong,
+    MailboxNonAscii,
+    // SMTP server
+    ServerRequired,
+    ServerHasScheme,
+    ServerHasPort,
+    ServerHasSpace,
+    ServerInvalid,
+    ServerTooLong,
+    // Port and SSL
+    PortRequired,
+    PortNotNumber,
+    PortOutOfRange,
+    #[serde(rename = "port_465_unsupported")]
+    Port465Unsupported,
+    #[serde(rename = "port_587_requires_ssl")]
+    Port587RequiresSsl,
+    #[serde(rename = "port_25_requires_no_ssl")]
+    Port25RequiresNoSsl,
+    // Secrets
+    PasswordRequired,
+    ClientSecretRequired,
+    // OAuth identifiers
+    ClientIdRequired,
+    MicrosoftClientIdInvalid,
+    TenantIdRequired,
+    MicrosoftTenantIdInvalid,
+    GoogleClientIdInvalid,
+    // ManagerRoot
+    ManagerRootRequired,
+    ManagerRootScheme,
+    ManagerRootInvalid,
+    ManagerRootPlaceholderPosition,
+    ManagerRootQueryFragment,
+    ManagerRootCredentials,
+    // Request level
+    InvalidJson,
+    InvalidType,
+    MissingField,
+    VersionConflict,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> String {
+        // serde's name is the single source of the wire spelling.
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+/// One refused field with the reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: Field,
+    pub code: ErrorCode,
+}
+
+impl FieldError {
+    pub fn new(field: Field, code: ErrorCode) -> Self {
+        FieldError { field, code }
+    }
+}
+
+/// Advice that does not block saving.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeCode {
+    /// The SMTP server is Microsoft 365 / Outlook.com, which is retiring SMTP AUTH.
+    SmtpAuthDeprecatedMicrosoft,
+    /// The SMTP server is Gmail, which refuses plain passwords for SMTP AUTH.
+    SmtpAuthDeprecatedGoogle,
+    /// `http` on a host other than localhost: the provider requires https.
+    RedirectHttpsRequired,
+    /// Google does not accept a raw IP address in a redirect URI.
+    RedirectIpNotAllowed,
+    /// The address `{0}` resolves to (or the typed IP) is private: browsers elsewhere cannot
+    /// reach it.
+    RedirectPrivateAddress,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub field: Field,
+    pub code: NoticeCode,
+    /// The provider the advice is about, for redirect URI checks.
+    pub provider: Option<Provider>,
+}
+
+impl Notice {
+    pub fn new(field: Field, code: NoticeCode) -> Self {
+        Notice {
+            field,
+            code,
+            provider: None,
+        }
+    }
+
+    pub fn for_provider(field: Field, code: NoticeCode, provider: Provider) -> Self {
+        Notice {
+            field,
+            code,
+            provider: Some(provider),
+        }
+    }
+}

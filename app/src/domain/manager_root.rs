@@ -1,0 +1,163 @@
+//! ManagerRoot: the console's public base URL, used for links in mail (`rep_url`) and for the
+//! OAuth redirect URIs. `{0}` may stand for the host and is replaced by the server's IP address.
+
+use super::{ErrorCode, NoticeCode, Provider};
+use std::net::IpAddr;
+use url::{Host as UrlHost, Url};
+
+const PLACEHOLDER: &str = "{0}";
+/// Stands in for `{0}` while the URL is checked; `.invalid` can never be a real host (RFC 2606).
+const PLACEHOLDER_HOST: &str = "server-ip.invalid";
+
+/// A checked ManagerRoot, as typed (with `{0}` kept).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagerRoot {
+    raw: String,
+    url: Url,
+    uses_placeholder: bool,
+}
+
+impl ManagerRoot {
+    pub fn parse(input: &str) -> Result<ManagerRoot, ErrorCode> {
+        let raw = input.trim();
+        if raw.is_empty() {
+            return Err(ErrorCode::ManagerRootRequired);
+        }
+        let lower = raw.to_ascii_lowercase();
+        let rest = if lower.starts_with("http://") {
+            &raw[7..]
+        } else if lower.starts_with("https://") {
+            &raw[8..]
+        } else {
+            return Err(ErrorCode::ManagerRootScheme);
+        };
+        if raw.contains('?') || raw.contains('#') {
+            return Err(ErrorCode::ManagerRootQueryFragment);
+        }
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if authority.contains('@') {
+            return Err(ErrorCode::ManagerRootCredentials);
+        }
+        // `{0}` is allowed only as the whole host, with or without a port after it.
+        let host_part = match authority.rfind(':') {
+            Some(i) if !authority.ends_with(']') => &authority[..i],
+            _ => authority,
+        };
+        let uses_placeholder = host_part == PLACEHOLDER;
+        let placeholders = raw.matches(PLACEHOLDER).count();
+        if placeholders > usize::from(uses_placeholder) || path.contains(['{', '}']) {
+            return Err(ErrorCode::ManagerRootPlaceholderPosition);
+        }
+        if !uses_placeholder && authority.contains(['{', '}']) {
+            return Err(ErrorCode::ManagerRootPlaceholderPosition);
+        }
+        let checked = raw.replacen(PLACEHOLDER, PLACEHOLDER_HOST, 1);
+        let url = Url::parse(&checked).map_err(|_| ErrorCode::ManagerRootInvalid)?;
+        if url.host().is_none() || authority.is_empty() {
+            return Err(ErrorCode::ManagerRootInvalid);
+        }
+        Ok(ManagerRoot {
+            raw: raw.to_string(),
+            url,
+            uses_placeholder,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    pub fn uses_placeholder(&self) -> bool {
+        self.uses_placeholder
+    }
+
+    /// The URL with `{0}` replaced by the server's address (IPv6 in brackets). Without a known
+    /// address `{0}` stays in place.
+    pub fn resolve(&self, server_ip: Option<IpAddr>) -> String {
+        match (self.uses_placeholder, server_ip) {
+            (true, Some(IpAddr::V4(ip))) => self.raw.replacen(PLACEHOLDER, &ip.to_string(), 1),
+            (true, Some(IpAddr::V6(ip))) => self.raw.replacen(PLACEHOLDER, &format!("[{ip}]"), 1),
+            _ => self.raw.clone(),
+        }
+    }
+
+    /// The redirect URI to register at the provider: ManagerRoot plus the callback path.
+    pub fn redirect_uri(&self, provider: Provider, server_ip: Option<IpAddr>) -> String {
+        let root = self.resolve(server_ip);
+        format!("{}{}", root.trim_end_matches('/'), provider.callback_path())
+    }
+
+    /// What the provider will think of the redirect URI built from this ManagerRoot.
+    pub fn redirect_check(&self, provider: Provider, server_ip: Option<IpAddr>) -> RedirectCheck {
+        let ip: Option<IpAddr> = if self.uses_placeholder {
+            server_ip
+        } else {
+            match self.url.host() {
+                Some(UrlHost::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+                Some(UrlHost::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+                _ => None,
+            }
+        };
+        let is_localhost = match (self.url.host(), ip) {
+            (_, Some(ip)) => ip.is_loopback(),
+            (Some(UrlHost::Domain(d)), None) => d.eq_ignore_ascii_case("localhost"),
+            _ => false,
+        };
+        let is_ip = ip.is_some() || self.uses_placeholder;
+        RedirectCheck {
+            https_required: self.url.scheme() == "http" && !is_localhost,
+            ip_not_allowed: provider == Provider::Google && is_ip && !is_localhost,
+            private_address: ip.is_some_and(|ip| !is_publicly_routable(ip)) && !is_localhost,
+        }
+    }
+}
+
+/// Problems a provider would have with a redirect URI.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RedirectCheck {
+    pub https_required: bool,
+    pub ip_not_allowed: bool,
+    pub private_address: bool,
+}
+
+impl RedirectCheck {
+    pub fn problems(self) -> Vec<NoticeCode> {
+        let mut out = Vec::new();
+        if self.https_required {
+            out.push(NoticeCode::RedirectHttpsRequired);
+        }
+        if self.ip_not_allowed {
+            out.push(NoticeCode::RedirectIpNotAllowed);
+        }
+        if self.private_address {
+            out.push(NoticeCode::RedirectPrivateAddress);
+        }
+        out
+    }
+
+    pub fn is_ok(self) -> bool {
+        self == RedirectCheck::default()
+    }
+}
+
+/// Whether browsers elsewhere could reach the address: not private, loopback, link-local,
+/// shared (CGNAT) or unique-local.
+fn is_publicly_routable(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}

@@ -1,0 +1,530 @@
+use super::*;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// RFC 5321 `Mailbox` cases: REFERENCE.md §4 table plus the edges of each production.
+/// `Ok(())` = accepted; `Err(code)` = refused with that code.
+#[test]
+fn mailbox_table() {
+    use ErrorCode::*;
+    let long_domain_ok = format!(
+        "u@{}.{}.{}.{}",
+        "a".repeat(63),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(60)
+    );
+    let long_domain_bad = format!(
+        "u@{}.{}.{}.{}",
+        "a".repeat(63),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(61)
+    );
+    assert_eq!(long_domain_ok.len(), 254);
+    assert_eq!(long_domain_bad.len(), 255);
+    let local64 = format!("{}@example.com", "a".repeat(64));
+    let local65 = format!("{}@example.com", "a".repeat(65));
+    let label63 = format!("user@{}.com", "a".repeat(63));
+    let label64 = format!("user@{}.com", "a".repeat(64));
+
+    let cases: Vec<(&str, Result<(), ErrorCode>)> = vec![
+        // 1–2: plain and every atext character
+        ("simple@example.com", Ok(())),
+        ("!#$%&'*+-/=?^_`{|}~@example.com", Ok(())),
+        // 3–4: dots
+        (".first@example.com", Err(MailboxLocalInvalid)),
+        ("first.@example.com", Err(MailboxLocalInvalid)),
+        ("first..last@example.com", Err(MailboxLocalInvalid)),
+        ("first.last@example.com", Ok(())),
+        // 5–10: quoted strings
+        ("\"first..last\"@example.com", Ok(())),
+        ("\"john doe\"@example.com", Ok(())),
+        ("\"a\\\"b\"@example.com", Ok(())),
+        ("\"a\"b\"@example.com", Err(MailboxLocalInvalid)),
+        ("\"\"@example.com", Ok(())),
+        ("\"a\tb\"@example.com", Err(MailboxQuotedInvalid)),
+        ("\"a\\\tb\"@example.com", Err(MailboxQuotedInvalid)),
+        ("\"unterminated@example.com", Err(MailboxQuotedInvalid)),
+        ("\"a@b\"@example.com", Ok(())),
+        ("\"back\\\\slash\"@example.com", Ok(())),
+        // 11: unquoted space
+        ("user name@example.com", Err(MailboxLocalInvalid)),
+        // 12–17: address literals
+        ("user@[192.0.2.1]", Ok(())),
+        ("user@[300.0.2.1]", Err(MailboxAddressLiteralInvalid)),
+        ("user@[192.0.2]", Err(MailboxAddressLiteralInvalid)),
+        ("user@[IPv6:2001:db8::1]", Ok(())),
+        ("user@[ipv6:2001:db8::1]", Ok(())),
+        ("user@[IPv6:2001:db8:0:0:0:0:0:1]", Ok(())),
+        (
+            "user@[IPv6:1:2:3:4:5:6:7::]",
+            Err(MailboxAddressLiteralInvalid),
+        ),
+        ("user@[IPv6:1:2:3:4:5:6::]", Ok(())),
+        ("user@[IPv6:::]", Ok(())),
+        ("user@[IPv6:::ffff:192.0.2.1]", Ok(())),
+        ("user@[IPv6:1:2:3:4:5:6:192.0.2.1]", Ok(())),
+        (
+            "user@[IPv6:1:2:3:4:5::192.0.2.1]",
+            Err(MailboxAddressLiteralInvalid),
+        ),
+        ("user@[IPv6:1::2::3]", Err(MailboxAddressLiteralInvalid)),
+        ("user@[IPv6:12345::1]", Err(MailboxAddressLiteralInvalid)),
+        ("user@[2001:db8::1]", Err(MailboxAddressLiteralInvalid)),
+        ("user@[192.0.2.1", Err(MailboxAddressLiteralInvalid)),
+        ("user@192.0.2.1", Err(MailboxIpNeedsBrackets)),
+        // 18–21: domain labels
+        ("user@example.com.", Err(MailboxDomainInvalid)),
+        ("user@exa_mple.com", Err(MailboxDomainInvalid)),
+        ("user@-example.com", Err(MailboxDomainInvalid)),
+        ("user@example-.com", Err(MailboxDomainInvalid)),
+        ("user@ex-ample.com", Ok(())),
+        ("user@xn--bcher-kva.example", Ok(())),
+        ("user@123.example", Ok(())),
+        ("a@b", Err(MailboxDomainNotQualified)),
+        ("user@", Err(MailboxDomainInvalid)),
+        ("user@.example.com", Err(MailboxDomainInvalid)),
+        (&label63, Ok(())),
+        (&label64, Err(MailboxDomainInvalid)),
+        // 22–23: RFC 5322 forms that are not mailboxes
+        ("Jane Doe <jane@example.com>", Err(MailboxDisplayName)),
+        ("jane(comment)@example.com", Err(MailboxLocalInvalid)),
+        // 24–25: lengths
+        (&local64, Ok(())),
+        (&local65, Err(MailboxLocalTooLong)),
+        (&long_domain_ok, Ok(())),
+        (&long_domain_bad, Err(MailboxTooLong)),
+        // missing pieces and non-ASCII
+        ("", Err(MailboxRequired)),
+        ("userexample.com", Err(MailboxMissingAt)),
+        ("@example.com", Err(MailboxLocalInvalid)),
+        ("user@@example.com", Err(MailboxDomainInvalid)),
+        ("üser@bücher.example", Err(MailboxNonAscii)),
+        ("user@exam ple.com", Err(MailboxDomainInvalid)),
+    ];
+    assert!(cases.len() >= 40, "the table needs at least 40 cases");
+    for (input, expected) in cases {
+        let got = Mailbox::parse(input).map(|_| ());
+        assert_eq!(got, expected, "Mailbox::parse({input:?})");
+    }
+}
+
+#[test]
+fn host_rules() {
+    use ErrorCode::*;
+    let long = format!("{}.com", vec!["a".repeat(63); 4].join("."));
+    let cases: Vec<(&str, Result<(), ErrorCode>)> = vec![
+        ("smtp.example.com", Ok(())),
+        ("  smtp.example.com  ", Ok(())),
+        ("smtp.example.com.", Ok(())),
+        ("mailhost", Ok(())),
+        ("192.0.2.10", Ok(())),
+        ("2001:db8::25", Ok(())),
+        ("[2001:db8::25]", Ok(())),
+        ("", Err(ServerRequired)),
+        ("smtp://smtp.example.com", Err(ServerHasScheme)),
+        ("smtp.example.com/path", Err(ServerHasScheme)),
+        ("smtp.example.com:587", Err(ServerHasPort)),
+        ("smtp example.com", Err(ServerHasSpace)),
+        ("smtp_relay.example.com", Err(ServerInvalid)),
+        ("-smtp.example.com", Err(ServerInvalid)),
+        ("smtp..example.com", Err(ServerInvalid)),
+        ("300.1.2.3", Err(ServerInvalid)),
+        (&long, Err(ServerTooLong)),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(
+            Host::parse(input).map(|_| ()),
+            expected,
+            "Host::parse({input:?})"
+        );
+    }
+}
+
+#[test]
+fn port_rules() {
+    use ErrorCode::*;
+    assert_eq!(Port::from_number(Some(587)).map(Port::get), Ok(587));
+    assert_eq!(Port::from_number(Some(25)).map(Port::get), Ok(25));
+    assert_eq!(Port::from_number(Some(2525)).map(Port::get), Ok(2525));
+    assert_eq!(Port::from_number(Some(465)), Err(Port465Unsupported));
+    assert_eq!(Port::from_number(Some(0)), Err(PortOutOfRange));
+    assert_eq!(Port::from_number(Some(65536)), Err(PortOutOfRange));
+    assert_eq!(Port::from_number(Some(-1)), Err(PortOutOfRange));
+    assert_eq!(Port::from_number(None), Err(PortRequired));
+    assert_eq!(Port::number_from_text(" 587 "), Ok(Some(587)));
+    assert_eq!(Port::number_from_text(""), Ok(None));
+    assert_eq!(Port::number_from_text("58a"), Err(PortNotNumber));
+    assert_eq!(Port::number_from_text("-5"), Err(PortNotNumber));
+    assert_eq!(
+        Port::number_from_text("99999999999999999999999"),
+        Ok(Some(i64::MAX))
+    );
+    let p587 = Port::from_number(Some(587)).unwrap();
+    let p25 = Port::from_number(Some(25)).unwrap();
+    let p2525 = Port::from_number(Some(2525)).unwrap();
+    assert_eq!(p587.check_ssl(false), Err(Port587RequiresSsl));
+    assert_eq!(p587.check_ssl(true), Ok(()));
+    assert_eq!(p25.check_ssl(true), Err(Port25RequiresNoSsl));
+    assert_eq!(p25.check_ssl(false), Ok(()));
+    assert_eq!(p2525.check_ssl(true), Ok(()));
+    assert_eq!(p2525.check_ssl(false), Ok(()));
+}
+
+#[test]
+fn oauth_id_rules() {
+    use ErrorCode::*;
+    let guid = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
+    assert!(MicrosoftClientId::parse(guid).is_ok());
+    assert!(MicrosoftClientId::parse(&guid.to_uppercase()).is_ok());
+    assert_eq!(MicrosoftClientId::parse(""), Err(ClientIdRequired));
+    assert_eq!(
+        MicrosoftClientId::parse("0a1b2c3d4e5f6789abcdef0123456789"),
+        Err(MicrosoftClientIdInvalid)
+    );
+    assert_eq!(
+        MicrosoftClientId::parse("0a1b2c3d-4e5f-6789-abcd-ef012345678g"),
+        Err(MicrosoftClientIdInvalid)
+    );
+    assert!(MicrosoftTenant::parse(guid).is_ok());
+    assert!(MicrosoftTenant::parse("contoso.onmicrosoft.com").is_ok());
+    assert_eq!(
+        MicrosoftTenant::parse("common"),
+        Err(MicrosoftTenantIdInvalid)
+    );
+    assert_eq!(
+        MicrosoftTenant::parse("organizations"),
+        Err(MicrosoftTenantIdInvalid)
+    );
+    assert_eq!(MicrosoftTenant::parse(""), Err(TenantIdRequired));
+    assert!(GoogleClientId::parse("1234567890-abc123def456.apps.googleusercontent.com").is_ok());
+    assert_eq!(
+        GoogleClientId::parse("1234567890-abc.apps.google.com"),
+        Err(GoogleClientIdInvalid)
+    );
+    assert_eq!(
+        GoogleClientId::parse(".apps.googleusercontent.com"),
+        Err(GoogleClientIdInvalid)
+    );
+    assert_eq!(
+        GoogleClientId::parse("a b.apps.googleusercontent.com"),
+        Err(GoogleClientIdInvalid)
+    );
+}
+
+#[test]
+fn manager_root_rules() {
+    use ErrorCode::*;
+    let ok = [
+        "http://{0}/ConMasManager",
+        "http://{0}:8080/ConMasManager",
+        "https://reports.example.co.jp/ConMasManager0001",
+        "https://reports.example.co.jp",
+        "http://[2001:db8::1]/ConMasManager",
+    ];
+    for s in ok {
+        assert!(ManagerRoot::parse(s).is_ok(), "{s} should be accepted");
+    }
+    let bad = [
+        ("", ManagerRootRequired),
+        ("reports.example.com/ConMasManager", ManagerRootScheme),
+        ("ftp://reports.example.com/", ManagerRootScheme),
+        (
+            "https://reports.example.com/ConMasManager?x=1",
+            ManagerRootQueryFragment,
+        ),
+        (
+            "https://reports.example.com/ConMasManager#top",
+            ManagerRootQueryFragment,
+        ),
+        (
+            "https://{0}.example.com/ConMasManager",
+            ManagerRootPlaceholderPosition,
+        ),
+        (
+            "https://reports.example.com/{0}",
+            ManagerRootPlaceholderPosition,
+        ),
+        ("https://{0}/{0}", ManagerRootPlaceholderPosition),
+        ("https://{1}/ConMasManager", ManagerRootPlaceholderPosition),
+        (
+            "https://user:pw@reports.example.com/",
+            ManagerRootCredentials,
+        ),
+        ("https:///ConMasManager", ManagerRootInvalid),
+        ("https://exa mple.com/", ManagerRootInvalid),
+    ];
+    for (s, code) in bad {
+        assert_eq!(ManagerRoot::parse(s), Err(code), "{s}");
+    }
+}
+
+#[test]
+fn manager_root_resolution_and_redirect_uris() {
+    let ip4 = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5)));
+    let root = ManagerRoot::parse("http://{0}/ConMasManager/").unwrap();
+    assert_eq!(root.resolve(ip4), "http://10.0.0.5/ConMasManager/");
+    assert_eq!(
+        root.redirect_uri(Provider::Microsoft, ip4),
+        "http://10.0.0.5/ConMasManager/System/MailOAuthMicrosoft"
+    );
+    let v6 = Some("2001:db8::7".parse().unwrap());
+    assert_eq!(root.resolve(v6), "http://[2001:db8::7]/ConMasManager/");
+    assert_eq!(root.resolve(None), "http://{0}/ConMasManager/");
+
+    // `{0}` on a private address: http, IP for Google, private: all three problems.
+    let google = root.redirect_check(Provider::Google, ip4);
+    assert!(google.https_required && google.ip_not_allowed && google.private_address);
+    let ms = root.redirect_check(Provider::Microsoft, ip4);
+    assert!(ms.https_required && !ms.ip_not_allowed && ms.private_address);
+
+    let good = ManagerRoot::parse("https://reports.example.co.jp/ConMasManager").unwrap();
+    assert!(good.redirect_check(Provider::Google, ip4).is_ok());
+    assert_eq!(
+        good.redirect_uri(Provider::Google, ip4),
+        "https://reports.example.co.jp/ConMasManager/System/MailOAuthGoogle"
+    );
+
+    let local = ManagerRoot::parse("http://localhost:3000/ConMasManager").unwrap();
+    assert!(local.redirect_check(Provider::Microsoft, None).is_ok());
+    assert!(local.redirect_check(Provider::Google, None).is_ok());
+
+    let public_ip = ManagerRoot::parse("https://203.0.113.9/ConMasManager").unwrap();
+    let g = public_ip.redirect_check(Provider::Google, None);
+    assert!(!g.https_required && g.ip_not_allowed && !g.private_address);
+}
+
+fn stored() -> SettingsView {
+    SettingsView::initial("/ConMasManager")
+}
+
+fn smtp_input() -> SettingsInput {
+    SettingsInput {
+        auth: AuthType::Smtp,
+        smtp: Some(SmtpInput {
+            server: "smtp.example.com".into(),
+            port: Some(587),
+            user: "notice@example.com".into(),
+            password: Some(TypedSecret::new("pw-1")),
+            ssl: true,
+        }),
+        oauth: None,
+        manager_root: "http://{0}/ConMasManager".into(),
+        version: None,
+    }
+}
+
+#[test]
+fn valid_smtp_settings_pass_and_report_changes() {
+    let v = validate(&stored(), &smtp_input()).expect("valid");
+    assert!(v.settings().smtp.password_set);
+    assert!(v.smtp_password().is_replace());
+    assert_eq!(v.oauth_client_secret(), &SecretChange::Keep);
+    assert!(v.changed_fields().contains(&Field::SmtpPassword));
+    assert!(v.changed_fields().contains(&Field::SmtpServer));
+    assert!(!v.changed_fields().contains(&Field::ManagerRoot));
+}
+
+#[test]
+fn every_invalid_field_is_reported_once() {
+    let mut input = smtp_input();
+    let smtp = input.smtp.as_mut().unwrap();
+    smtp.server = "smtp.example.com:25".into();
+    smtp.port = Some(465);
+    smtp.user = "not an address".into();
+    input.manager_root = "reports.example.com".into();
+    let errors = validate(&stored(), &input).unwrap_err();
+    let codes: Vec<(Field, ErrorCode)> = errors.iter().map(|e| (e.field, e.code)).collect();
+    assert_eq!(
+        codes,
+        vec![
+            (Field::ManagerRoot, ErrorCode::ManagerRootScheme),
+            (Field::SmtpServer, ErrorCode::ServerHasPort),
+            (Field::SmtpPort, ErrorCode::Port465Unsupported),
+            (Field::SmtpUser, ErrorCode::MailboxMissingAt),
+        ]
+    );
+}
+
+#[test]
+fn password_required_only_when_none_stored() {
+    let mut input = smtp_input();
+    input.smtp.as_mut().unwrap().password = None;
+    let errors = validate(&stored(), &input).unwrap_err();
+    assert_eq!(
+        errors,
+        vec![FieldError::new(
+            Field::SmtpPassword,
+            ErrorCode::PasswordRequired
+        )]
+    );
+
+    let mut with_password = stored();
+    with_password.smtp.password_set = true;
+    let v = validate(&with_password, &input).expect("stored password is kept");
+    assert_eq!(v.smtp_password(), &SecretChange::Keep);
+    // An empty string also keeps it: the form sends "" when the box was left alone.
+    input.smtp.as_mut().unwrap().password = Some(TypedSecret::new(""));
+    assert_eq!(
+        validate(&with_password, &input).unwrap().smtp_password(),
+        &SecretChange::Keep
+    );
+}
+
+#[test]
+fn control_characters_are_refused_everywhere() {
+    let mut input = smtp_input();
+    input.smtp.as_mut().unwrap().password = Some(TypedSecret::new("pw\r\nRCPT TO:<x@y.z>"));
+    let errors = validate(&stored(), &input).unwrap_err();
+    assert_eq!(
+        errors,
+        vec![FieldError::new(
+            Field::SmtpPassword,
+            ErrorCode::ControlCharacters
+        )]
+    );
+
+    // Even in the block that is not selected.
+    let mut input = smtp_input();
+    input.oauth = Some(OauthInput {
+        provider: Provider::Google,
+        client_id: "x\ny".into(),
+        ..Default::default()
+    });
+    let errors = validate(&stored(), &input).unwrap_err();
+    assert_eq!(
+        errors,
+        vec![FieldError::new(
+            Field::OauthClientId,
+            ErrorCode::ControlCharacters
+        )]
+    );
+}
+
+#[test]
+fn unselected_block_is_kept_as_typed() {
+    let mut input = smtp_input();
+    input.oauth = Some(OauthInput {
+        provider: Provider::Microsoft,
+        client_id: "half-typed".into(),
+        client_secret: None,
+        tenant_id: String::new(),
+    });
+    let v = validate(&stored(), &input).expect("oauth block is not selected");
+    assert_eq!(v.settings().oauth.client_id, "half-typed");
+
+    // Selecting it makes the same values errors.
+    input.auth = AuthType::Oauth;
+    let errors = validate(&v.settings().clone(), &input).unwrap_err();
+    let fields: Vec<Field> = errors.iter().map(|e| e.field).collect();
+    assert_eq!(
+        fields,
+        vec![
+            Field::OauthClientId,
+            Field::OauthTenantId,
+            Field::OauthClientSecret
+        ]
+    );
+}
+
+#[test]
+fn oauth_secret_counts_only_for_the_same_provider() {
+    let mut s = stored();
+    s.auth = AuthType::Oauth;
+    s.oauth = OauthView {
+        provider: Provider::Microsoft,
+        client_id: "0a1b2c3d-4e5f-6789-abcd-ef0123456789".into(),
+        client_secret_set: true,
+        tenant_id: "contoso.onmicrosoft.com".into(),
+    };
+    let input = SettingsInput {
+        auth: AuthType::Oauth,
+        smtp: None,
+        oauth: Some(OauthInput {
+            provider: Provider::Google,
+            client_id: "1234-abc.apps.googleusercontent.com".into(),
+            client_secret: None,
+            tenant_id: String::new(),
+        }),
+        manager_root: "https://reports.example.com/ConMasManager".into(),
+        version: Some(0),
+    };
+    let errors = validate(&s, &input).unwrap_err();
+    assert_eq!(
+        errors,
+        vec![FieldError::new(
+            Field::OauthClientSecret,
+            ErrorCode::ClientSecretRequired
+        )]
+    );
+}
+
+#[test]
+fn notices_for_deprecated_hosts_and_redirects() {
+    let mut s = stored();
+    s.smtp.server = "smtp.office365.com".into();
+    let n = notices(&s, Some(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 20))));
+    assert!(n.contains(&Notice::new(
+        Field::SmtpServer,
+        NoticeCode::SmtpAuthDeprecatedMicrosoft
+    )));
+    assert!(n.contains(&Notice::for_provider(
+        Field::ManagerRoot,
+        NoticeCode::RedirectIpNotAllowed,
+        Provider::Google
+    )));
+    s.smtp.server = "SMTP.GMAIL.COM".into();
+    s.manager_root = "https://reports.example.com/ConMasManager".into();
+    let n = notices(&s, None);
+    assert_eq!(
+        n,
+        vec![Notice::new(
+            Field::SmtpServer,
+            NoticeCode::SmtpAuthDeprecatedGoogle
+        )]
+    );
+}
+
+#[test]
+fn tab_from_query_falls_back_to_saved_method() {
+    assert_eq!(
+        Tab::from_query(Some("google"), AuthType::Smtp, Provider::Microsoft),
+        Tab::Google
+    );
+    assert_eq!(
+        Tab::from_query(Some("bogus"), AuthType::Oauth, Provider::Google),
+        Tab::Google
+    );
+    assert_eq!(
+        Tab::from_query(None, AuthType::Smtp, Provider::Google),
+        Tab::Smtp
+    );
+    assert_eq!(
+        Tab::from_query(None, AuthType::Oauth, Provider::Microsoft),
+        Tab::Microsoft
+    );
+}
+
+#[test]
+fn secrets_do_not_show_in_debug_output() {
+    let input = smtp_input();
+    let debug = format!("{input:?}");
+    assert!(!debug.contains("pw-1"), "{debug}");
+    assert!(debug.contains("REDACTED"));
+}
+
+#[test]
+fn error_codes_have_stable_wire_names() {
+    assert_eq!(
+        ErrorCode::Port465Unsupported.as_str(),
+        "port_465_unsupported"
+    );
+    assert_eq!(
+        serde_json::to_string(&Field::SmtpPort).unwrap(),
+        "\"smtp.port\""
+    );
+    assert_eq!(
+        Field::from_path("oauth.client_id"),
+        Some(Field::OauthClientId)
+    );
+}

@@ -1,0 +1,129 @@
+//! Texts for error and notice codes, from the locale files. The REST API and the page use the
+//! same texts.
+
+use crate::domain::{ErrorCode, NoticeCode};
+use crate::i18n::{Locale, td_string};
+
+/// What is wrong and what to do, for an administrator.
+pub fn error_message(locale: Locale, code: ErrorCode) -> &'static str {
+    use ErrorCode::*;
+    match code {
+        ControlCharacters => td_string!(locale, err_control_characters),
+        TooLong => td_string!(locale, err_too_long),
+        MailboxRequired => td_string!(locale, err_mailbox_required),
+        MailboxDisplayName => td_string!(locale, err_mailbox_display_name),
+        MailboxMissingAt => td_string!(locale, err_mailbox_missing_at),
+        MailboxLocalInvalid => td_string!(locale, err_mailbox_local_invalid),
+        MailboxQuotedInvalid => td_string!(locale, err_mailbox_quoted_invalid),
+        MailboxLocalTooLong => td_string!(locale, err_mailbox_local_too_long),
+        MailboxDomainInvalid => td_string!(locale, err_mailbox_domain_invalid),
+        MailboxDomainNotQualified => td_string!(locale, err_mailbox_domain_not_qualified),
+        MailboxIpNeedsBrackets => td_string!(locale, err_mailbox_ip_needs_brackets),
+        MailboxAddressLiteralInvalid => td_string!(locale, err_mailbox_address_literal_invalid),
+        MailboxTooLong => td_string!(locale, err_mailbox_too_long),
+        MailboxNonAscii => td_string!(locale, err_mailbox_non_ascii),
+        ServerRequired => td_string!(locale, err_server_required),
+        ServerHasScheme => td_string!(locale, err_server_has_scheme),
+        ServerHasPort => td_string!(locale, err_server_has_port),
+        ServerHasSpace => td_string!(locale, err_server_has_space),
+        ServerInvalid => td_string!(locale, err_server_invalid),
+        ServerTooLong => td_string!(locale, err_server_too_long),
+        PortRequired => td_string!(locale, err_port_required),
+        PortNotNumber => td_string!(locale, err_port_not_number),
+        PortOutOfRange => td_string!(locale, err_port_out_of_range),
+        Port465Unsupported => td_string!(locale, err_port_465_unsupported),
+        Port587RequiresSsl => td_string!(locale, err_port_587_requires_ssl),
+        Port25RequiresNoSsl => td_string!(locale, err_port_25_requires_no_ssl),
+        PasswordRequired => td_string!(locale, err_password_required),
+        ClientSecretRequired => td_string!(locale, err_client_secret_required),
+        ClientIdRequired => td_string!(locale, err_client_id_required),
+        MicrosoftClientIdInvalid => td_string!(locale, err_microsoft_client_id_invalid),
+        TenantIdRequired => td_string!(locale, err_tenant_id_required),
+        MicrosoftTenantIdInvalid => td_string!(locale, err_microsoft_tenant_id_invalid),
+        GoogleClientIdInvalid => td_string!(locale, err_google_client_id_invalid),
+        ManagerRootRequired => td_string!(locale, err_manager_root_required),
+        ManagerRootScheme => td_string!(locale, err_manager_root_scheme),
+        ManagerRootInvalid => td_string!(locale, err_manager_root_invalid),
+        ManagerRootPlaceholderPosition => td_string!(locale, err_manager_root_placeholder_position),
+        ManagerRootQueryFragment => td_string!(locale, err_manager_root_query_fragment),
+        ManagerRootCredentials => td_string!(locale, err_manager_root_credentials),
+        InvalidJson => td_string!(locale, err_invalid_json),
+        InvalidType => td_string!(locale, err_invalid_type),
+        MissingField => td_string!(locale, err_missing_field),
+        VersionConflict => td_string!(locale, err_version_conflict),
+    }
+}
+
+/// Advice text for a notice code.
+pub fn notice_message(locale: Locale, code: NoticeCode) -> &'static str {
+    use NoticeCode::*;
+    match code {
+        SmtpAuthDeprecatedMicrosoft => td_string!(locale, notice_smtp_auth_deprecated_microsoft),
+        SmtpAuthDeprecatedGoogle => td_string!(locale, notice_smtp_auth_deprecated_google),
+        RedirectHttpsRequired => td_string!(locale, notice_redirect_https_required),
+        RedirectIpNotAllowed => td_string!(locale, notice_redirect_ip_not_allowed),
+        RedirectPrivateAddress => td_string!(locale, notice_redirect_private_address),
+    }
+}
+
+/// The locale for a request's `Accept-Language` header: English when it prefers English,
+/// Japanese otherwise (the administrators' language).
+pub fn locale_from_accept_language(header: Option<&str>) -> Locale {
+    let Some(header) = header else {
+        return Locale::ja;
+    };
+    let mut best: Option<(f32, Locale)> = None;
+    for part in header.split(',') {
+        let mut pieces = part.trim().split(';');
+        let tag = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = pieces
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let locale = if tag == "ja" || tag.starts_with("ja-") {
+            Locale::ja
+        } else if tag == "en" || tag.starts_with("en-") {
+            Locale::en
+        } else {
+            continue;
+        };
+        if best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, locale));
+        }
+    }
+    best.map(|(_, l)| l).unwrap_or(Locale::ja)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_both_texts() {
+        // The match above is exhaustive; this checks the texts are really there and differ.
+        for code in [
+            ErrorCode::Port465Unsupported,
+            ErrorCode::MailboxLocalInvalid,
+        ] {
+            let ja = error_message(Locale::ja, code);
+            let en = error_message(Locale::en, code);
+            assert!(!ja.is_empty() && !en.is_empty() && ja != en);
+        }
+        assert!(error_message(Locale::en, ErrorCode::Port465Unsupported).contains("587"));
+        assert!(error_message(Locale::ja, ErrorCode::Port465Unsupported).contains("587"));
+    }
+
+    #[test]
+    fn accept_language() {
+        assert_eq!(locale_from_accept_language(None), Locale::ja);
+        assert_eq!(
+            locale_from_accept_language(Some("en-US,en;q=0.9")),
+            Locale::en
+        );
+        assert_eq!(
+            locale_from_accept_language(Some("fr, en;q=0.5, ja;q=0.8")),
+            Locale::ja
+        );
+        assert_eq!(locale_from_accept_language(Some("de")), Locale::ja);
+    }
+}

@@ -1,0 +1,538 @@
+//! The edit form (`/System/MailSetting/Edit`).
+
+use super::fields::{
+    FormState, ManagerRootInfo, NoticeList, RedirectInfo, SecretField, SetupSteps, TextField,
+};
+use super::{Flash, FlashKind, TabBar, provider_of, tab_href, use_tab};
+use crate::api::{ApiError, PageData, save_mail_settings};
+use crate::domain::{
+    AuthType, ErrorCode, Field, FieldError, OauthInput, Port, Provider, SettingsInput,
+    SettingsView, SmtpInput, Tab, TypedSecret, notices, validate,
+};
+use crate::i18n::*;
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::components::A;
+use leptos_router::hooks::use_navigate;
+
+/// The form's values as typed. OAuth keeps one draft per provider so that looking at the other
+/// provider's tab loses nothing; only the selected provider's block is sent.
+#[derive(Clone, Copy)]
+struct Draft {
+    auth: RwSignal<AuthType>,
+    provider: RwSignal<Provider>,
+    smtp_server: RwSignal<String>,
+    smtp_port: RwSignal<String>,
+    smtp_user: RwSignal<String>,
+    smtp_password: RwSignal<String>,
+    smtp_ssl: RwSignal<bool>,
+    ms_client_id: RwSignal<String>,
+    ms_tenant_id: RwSignal<String>,
+    ms_secret: RwSignal<String>,
+    google_client_id: RwSignal<String>,
+    google_secret: RwSignal<String>,
+    manager_root: RwSignal<String>,
+}
+
+impl Draft {
+    fn new(s: &SettingsView) -> Self {
+        let (ms, google) = match s.oauth.provider {
+            Provider::Microsoft => (
+                (s.oauth.client_id.clone(), s.oauth.tenant_id.clone()),
+                String::new(),
+            ),
+            Provider::Google => ((String::new(), String::new()), s.oauth.client_id.clone()),
+        };
+        Draft {
+            auth: RwSignal::new(s.auth),
+            provider: RwSignal::new(s.oauth.provider),
+            smtp_server: RwSignal::new(s.smtp.server.clone()),
+            smtp_port: RwSignal::new(s.smtp.port.map(|p| p.to_string()).unwrap_or_default()),
+            smtp_user: RwSignal::new(s.smtp.user.clone()),
+            smtp_password: RwSignal::new(String::new()),
+            smtp_ssl: RwSignal::new(s.smtp.ssl),
+            ms_client_id: RwSignal::new(ms.0),
+            ms_tenant_id: RwSignal::new(ms.1),
+            ms_secret: RwSignal::new(String::new()),
+            google_client_id: RwSignal::new(google),
+            google_secret: RwSignal::new(String::new()),
+            manager_root: RwSignal::new(s.manager_root.clone()),
+        }
+    }
+
+    /// The save request, plus an error for a port box that does not hold a number (the JSON
+    /// cannot carry that).
+    fn to_input(self, version: i64) -> (SettingsInput, Option<FieldError>) {
+        let (port, port_error) = match self.smtp_port.with(|p| Port::number_from_text(p)) {
+            Ok(p) => (p, None),
+            Err(code) => (None, Some(FieldError::new(Field::SmtpPort, code))),
+        };
+        let secret = |s: RwSignal<String>| {
+            let v = s.get();
+            (!v.is_empty()).then(|| TypedSecret::new(v))
+        };
+        let provider = self.provider.get();
+        let oauth = match provider {
+            Provider::Microsoft => OauthInput {
+                provider,
+                client_id: self.ms_client_id.get(),
+                client_secret: secret(self.ms_secret),
+                tenant_id: self.ms_tenant_id.get(),
+            },
+            Provider::Google => OauthInput {
+                provider,
+                client_id: self.google_client_id.get(),
+                client_secret: secret(self.google_secret),
+                tenant_id: String::new(),
+            },
+        };
+        let input = SettingsInput {
+            auth: self.auth.get(),
+            smtp: Some(SmtpInput {
+                server: self.smtp_server.get(),
+                port,
+                user: self.smtp_user.get(),
+                password: secret(self.smtp_password),
+                ssl: self.smtp_ssl.get(),
+            }),
+            oauth: Some(oauth),
+            manager_root: self.manager_root.get(),
+            version: Some(version),
+        };
+        (input, port_error)
+    }
+}
+
+/// Runs the shared rules on the draft: the port's text check first, then everything else.
+fn client_check(stored: &SettingsView, draft: Draft) -> Vec<FieldError> {
+    let (input, port_error) = draft.to_input(stored.version);
+    let mut errors: Vec<FieldError> = port_error.into_iter().collect();
+    if let Err(rule_errors) = validate(stored, &input) {
+        for e in rule_errors {
+            if !errors.iter().any(|x| x.field == e.field) {
+                errors.push(e);
+            }
+        }
+    }
+    errors
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum SaveProblem {
+    Invalid,
+    Conflict,
+    Failed(Option<String>),
+}
+
+#[component]
+pub fn EditSettings(page: PageData) -> impl IntoView {
+    let i18n = use_i18n();
+    let tab = use_tab(&page);
+    let stored = StoredValue::new(page.settings.clone());
+    let server_ip = page.server_ip;
+    let draft = Draft::new(&page.settings);
+    let navigate = use_navigate();
+    let flash = use_context::<Flash>();
+
+    let client_errors = Memo::new(move |_| stored.with_value(|s| client_check(s, draft)));
+    let form = FormState {
+        client_errors,
+        server_errors: RwSignal::new(Vec::new()),
+        touched: RwSignal::new(Vec::new()),
+        submitted: RwSignal::new(false),
+    };
+    provide_context(form);
+    let problem = RwSignal::new(None::<SaveProblem>);
+
+    // Advice on the values as typed.
+    let live_notices = Memo::new(move |_| {
+        let (input, _) = draft.to_input(0);
+        let merged = stored.with_value(|s| crate::domain::merge(s, &input));
+        notices(&merged, server_ip)
+    });
+
+    let save = Action::new(move |input: &SettingsInput| {
+        let input = input.clone();
+        async move { save_mail_settings(input).await }
+    });
+    let pending = save.pending();
+
+    // Result of a save: go back to the view page, or show why not.
+    Effect::new(move |_| {
+        let Some(result) = save.value().get() else {
+            return;
+        };
+        match result {
+            Ok(_) => {
+                if let Some(Flash(f)) = flash {
+                    f.set(Some(FlashKind::Saved));
+                }
+                navigate(
+                    &tab_href(false, tab.get_untracked()),
+                    NavigateOptions::default(),
+                );
+            }
+            Err(ApiError::Invalid(errors)) => {
+                form.server_errors.set(errors);
+                problem.set(Some(SaveProblem::Invalid));
+            }
+            Err(ApiError::Conflict { .. }) => problem.set(Some(SaveProblem::Conflict)),
+            Err(ApiError::Internal { reference }) => {
+                problem.set(Some(SaveProblem::Failed(Some(reference))))
+            }
+            Err(ApiError::Transport) => problem.set(Some(SaveProblem::Failed(None))),
+        }
+    });
+
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if pending.get_untracked() {
+            return;
+        }
+        form.submitted.set(true);
+        if !client_errors.with_untracked(Vec::is_empty) {
+            problem.set(Some(SaveProblem::Invalid));
+            focus_first_error();
+            return;
+        }
+        problem.set(None);
+        let (input, _) = draft.to_input(stored.with_value(|s| s.version));
+        save.dispatch(input);
+    };
+
+    // Choosing a method shows its tab.
+    let navigate_tab = use_navigate();
+    let select_method = move |auth: AuthType, provider: Option<Provider>| {
+        draft.auth.set(auth);
+        if let Some(p) = provider {
+            draft.provider.set(p);
+        }
+        let t = Tab::for_settings(auth, draft.provider.get_untracked());
+        navigate_tab(
+            &tab_href(true, t),
+            NavigateOptions {
+                scroll: false,
+                ..Default::default()
+            },
+        );
+    };
+    let in_use = Signal::derive(move || Tab::for_settings(draft.auth.get(), draft.provider.get()));
+
+    let problem_banner = move || {
+        problem.get().map(|p| {
+            let body = match p {
+                SaveProblem::Invalid => view! { <p>{t!(i18n, save_blocked)}</p> }.into_any(),
+                SaveProblem::Conflict => view! {
+                    <p>{t!(i18n, conflict)}</p>
+                    <p>
+                        <a href="" on:click=move |ev| {
+                            ev.prevent_default();
+                            reload_page();
+                        }>{t!(i18n, reload_latest)}</a>
+                    </p>
+                }
+                .into_any(),
+                SaveProblem::Failed(reference) => view! {
+                    <p>{t!(i18n, save_failed)}</p>
+                    {reference.map(|r| view! { <p class="reference">{t!(i18n, reference)} ": " {r}</p> })}
+                }
+                .into_any(),
+            };
+            view! { <div class="banner banner-error" role="alert" id="save-problem">{body}</div> }
+        })
+    };
+
+    let select_method_smtp = select_method.clone();
+    let select_method_oauth = select_method.clone();
+    let select_method_ms = select_method.clone();
+    let select_method_g = select_method.clone();
+    let select_method_tab = select_method;
+
+    view! {
+        <form class="settings-form" novalidate on:submit=on_submit>
+            <div class="page-head">
+                <h1>{t!(i18n, page_title)}</h1>
+                <div class="actions">
+                    <A href=move || tab_href(false, tab.get()) attr:class="button" attr:id="cancel-button">
+                        {t!(i18n, cancel)}
+                    </A>
+                    <button type="submit" class="button primary" id="save-button" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
+                        {move || if pending.get() { t_string!(i18n, saving) } else { t_string!(i18n, save) }}
+                    </button>
+                </div>
+            </div>
+            {problem_banner}
+            <section class="card">
+                <fieldset class="choice">
+                    <legend>{t!(i18n, auth_type)}</legend>
+                    <label>
+                        <input type="radio" name="auth" value="smtp" id="auth-smtp"
+                            prop:checked=move || draft.auth.get() == AuthType::Smtp
+                            on:change=move |_| select_method_smtp(AuthType::Smtp, None) />
+                        {t!(i18n, auth_smtp)}
+                    </label>
+                    <label>
+                        <input type="radio" name="auth" value="oauth" id="auth-oauth"
+                            prop:checked=move || draft.auth.get() == AuthType::Oauth
+                            on:change=move |_| select_method_oauth(AuthType::Oauth, None) />
+                        {t!(i18n, auth_oauth)}
+                    </label>
+                </fieldset>
+                <Show when=move || draft.auth.get() == AuthType::Oauth>
+                    <fieldset class="choice">
+                        <legend>{t!(i18n, provider)}</legend>
+                        <label>
+                            <input type="radio" name="provider" value="microsoft" id="provider-microsoft"
+                                prop:checked=move || draft.provider.get() == Provider::Microsoft
+                                on:change={
+                                    let f = select_method_ms.clone();
+                                    move |_| f(AuthType::Oauth, Some(Provider::Microsoft))
+                                } />
+                            {t!(i18n, provider_microsoft)}
+                        </label>
+                        <label>
+                            <input type="radio" name="provider" value="google" id="provider-google"
+                                prop:checked=move || draft.provider.get() == Provider::Google
+                                on:change={
+                                    let f = select_method_g.clone();
+                                    move |_| f(AuthType::Oauth, Some(Provider::Google))
+                                } />
+                            {t!(i18n, provider_google)}
+                        </label>
+                    </fieldset>
+                </Show>
+            </section>
+            <section class="card">
+                <TabBar edit=true current=tab in_use />
+                <div class="tab-panel" id="tab-panel" role="tabpanel" data-panel=move || tab.get().as_str()>
+                    <Show when=move || in_use.get() != tab.get()>
+                        <div class="banner banner-info not-in-use">
+                            <p>{t!(i18n, not_in_use_note)}</p>
+                            <button type="button" class="button small" id="use-this-method" on:click={
+                                let f = select_method_tab.clone();
+                                move |_| {
+                                    let t = tab.get_untracked();
+                                    match provider_of(t) {
+                                        None => f(AuthType::Smtp, None),
+                                        Some(p) => f(AuthType::Oauth, Some(p)),
+                                    }
+                                }
+                            }>{t!(i18n, use_this_method)}</button>
+                        </div>
+                    </Show>
+                    {move || match tab.get() {
+                        Tab::Smtp => view! { <SmtpForm draft stored live_notices /> }.into_any(),
+                        Tab::Microsoft => view! { <MicrosoftForm draft stored server_ip /> }.into_any(),
+                        Tab::Google => view! { <GoogleForm draft stored server_ip /> }.into_any(),
+                    }}
+                </div>
+            </section>
+            <section class="card">
+                <TextField
+                    id="manager-root"
+                    field=Field::ManagerRoot
+                    label=Signal::derive(move || t_string!(i18n, manager_root))
+                    help=Signal::derive(move || t_string!(i18n, manager_root_help))
+                    value=draft.manager_root
+                    input_type="url"
+                    placeholder="http://{0}/ConMasManager"
+                />
+                <ManagerRootInfo manager_root=draft.manager_root server_ip />
+            </section>
+        </form>
+    }
+}
+
+#[component]
+fn SmtpForm(
+    draft: Draft,
+    stored: StoredValue<SettingsView>,
+    live_notices: Memo<Vec<crate::domain::Notice>>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let form = expect_context::<FormState>();
+    let smtp_notices = Signal::derive(move || {
+        live_notices.with(|n| {
+            n.iter()
+                .filter(|n| n.field == Field::SmtpServer)
+                .copied()
+                .collect::<Vec<_>>()
+        })
+    });
+    let ssl_error = move || form.error_for(Field::SmtpSsl);
+    // The fix for a port / SSL mismatch is one click away.
+    let fix_ssl = move |_| {
+        match ssl_error() {
+            Some(ErrorCode::Port587RequiresSsl) => draft.smtp_ssl.set(true),
+            Some(ErrorCode::Port25RequiresNoSsl) => draft.smtp_ssl.set(false),
+            _ => {}
+        }
+        form.touch(Field::SmtpSsl);
+    };
+    view! {
+        <p class="hint">{t!(i18n, smtp_only_auth_note)}</p>
+        <TextField
+            id="smtp-server"
+            field=Field::SmtpServer
+            label=Signal::derive(move || t_string!(i18n, smtp_server))
+            help=Signal::derive(move || t_string!(i18n, smtp_server_help))
+            value=draft.smtp_server
+            placeholder="smtp.example.co.jp"
+        />
+        <NoticeList notices=smtp_notices />
+        <TextField
+            id="smtp-port"
+            field=Field::SmtpPort
+            label=Signal::derive(move || t_string!(i18n, smtp_port))
+            help=Signal::derive(move || t_string!(i18n, smtp_port_help))
+            value=draft.smtp_port
+            inputmode="numeric"
+        />
+        <div class="field checkbox-field" class:has-error=move || ssl_error().is_some()>
+            <label>
+                <input
+                    type="checkbox"
+                    id="smtp-ssl"
+                    name="smtp.ssl"
+                    prop:checked=move || draft.smtp_ssl.get()
+                    on:change=move |ev| {
+                        draft.smtp_ssl.set(event_target_checked(&ev));
+                        form.touch(Field::SmtpSsl);
+                    }
+                    aria-describedby="smtp-ssl-error"
+                />
+                {t!(i18n, smtp_ssl)}
+            </label>
+            <super::fields::ErrorText id="smtp-ssl-error".to_string() field=Field::SmtpSsl />
+            <Show when=move || ssl_error().is_some_and(|c| matches!(c, ErrorCode::Port587RequiresSsl | ErrorCode::Port25RequiresNoSsl))>
+                <button type="button" class="button small" id="fix-ssl" on:click=fix_ssl>
+                    {move || match ssl_error() {
+                        Some(ErrorCode::Port587RequiresSsl) => format!("SSL: {}", t_string!(i18n, smtp_ssl_on)),
+                        _ => format!("SSL: {}", t_string!(i18n, smtp_ssl_off)),
+                    }}
+                </button>
+            </Show>
+        </div>
+        <TextField
+            id="smtp-user"
+            field=Field::SmtpUser
+            label=Signal::derive(move || t_string!(i18n, smtp_user))
+            help=Signal::derive(move || t_string!(i18n, smtp_user_help))
+            value=draft.smtp_user
+            input_type="email"
+            autocomplete="email"
+            placeholder="notice@example.co.jp"
+        />
+        <SecretField
+            id="smtp-password"
+            field=Field::SmtpPassword
+            label=Signal::derive(move || t_string!(i18n, smtp_password))
+            stored=Signal::derive(move || stored.with_value(|s| s.smtp.password_set))
+            value=draft.smtp_password
+        />
+    }
+}
+
+#[component]
+fn MicrosoftForm(
+    draft: Draft,
+    stored: StoredValue<SettingsView>,
+    server_ip: Option<std::net::IpAddr>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let secret_stored = Signal::derive(move || {
+        stored.with_value(|s| s.oauth.provider == Provider::Microsoft && s.oauth.client_secret_set)
+    });
+    view! {
+        <Show when=move || draft.provider.get() != Provider::Microsoft>
+            <p class="hint">{t!(i18n, other_provider_note)}</p>
+        </Show>
+        <TextField
+            id="ms-client-id"
+            field=Field::OauthClientId
+            label=Signal::derive(move || t_string!(i18n, client_id))
+            help=Signal::derive(move || t_string!(i18n, ms_client_id_help))
+            value=draft.ms_client_id
+            placeholder="00000000-0000-0000-0000-000000000000"
+        />
+        <SecretField
+            id="ms-client-secret"
+            field=Field::OauthClientSecret
+            label=Signal::derive(move || t_string!(i18n, client_secret))
+            help=Signal::derive(move || t_string!(i18n, ms_secret_help))
+            stored=secret_stored
+            value=draft.ms_secret
+        />
+        <TextField
+            id="ms-tenant-id"
+            field=Field::OauthTenantId
+            label=Signal::derive(move || t_string!(i18n, tenant_id))
+            help=Signal::derive(move || t_string!(i18n, ms_tenant_help))
+            value=draft.ms_tenant_id
+            placeholder="contoso.onmicrosoft.com"
+        />
+        <p class="hint">{t!(i18n, oauth_connect_later)}</p>
+        <RedirectInfo provider=Provider::Microsoft manager_root=draft.manager_root server_ip />
+        <SetupSteps provider=Provider::Microsoft />
+    }
+}
+
+#[component]
+fn GoogleForm(
+    draft: Draft,
+    stored: StoredValue<SettingsView>,
+    server_ip: Option<std::net::IpAddr>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let secret_stored = Signal::derive(move || {
+        stored.with_value(|s| s.oauth.provider == Provider::Google && s.oauth.client_secret_set)
+    });
+    view! {
+        <Show when=move || draft.provider.get() != Provider::Google>
+            <p class="hint">{t!(i18n, other_provider_note)}</p>
+        </Show>
+        <TextField
+            id="google-client-id"
+            field=Field::OauthClientId
+            label=Signal::derive(move || t_string!(i18n, client_id))
+            help=Signal::derive(move || t_string!(i18n, google_client_id_help))
+            value=draft.google_client_id
+            placeholder="1234567890-abc.apps.googleusercontent.com"
+        />
+        <SecretField
+            id="google-client-secret"
+            field=Field::OauthClientSecret
+            label=Signal::derive(move || t_string!(i18n, client_secret))
+            stored=secret_stored
+            value=draft.google_secret
+        />
+        <p class="hint">{t!(i18n, google_sender_note)} " " {t!(i18n, oauth_connect_later)}</p>
+        <RedirectInfo provider=Provider::Google manager_root=draft.manager_root server_ip />
+        <SetupSteps provider=Provider::Google />
+    }
+}
+
+/// Moves keyboard focus to the first field with an error, so the administrator lands on it.
+fn focus_first_error() {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        request_animation_frame(|| {
+            let el = document()
+                .query_selector("[aria-invalid=\"true\"]")
+                .ok()
+                .flatten()
+                .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+            if let Some(el) = el {
+                let _ = el.focus();
+            }
+        });
+    }
+}
+
+fn reload_page() {
+    #[cfg(feature = "hydrate")]
+    {
+        let _ = window().location().reload();
+    }
+}

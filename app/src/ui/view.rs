@@ -1,0 +1,165 @@
+//! The read-only settings page (`/System/MailSetting`).
+
+use super::fields::{ManagerRootInfo, NoticeList, RedirectInfo, SetupSteps};
+use super::{Flash, FlashKind, TabBar, provider_of, tab_href, use_tab};
+use crate::api::PageData;
+use crate::domain::{AuthType, Field, Provider, Tab, notices};
+use crate::i18n::*;
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+#[component]
+pub fn ViewSettings(page: PageData) -> impl IntoView {
+    let i18n = use_i18n();
+    let tab = use_tab(&page);
+    let s = page.settings.clone();
+    let in_use = s.selected_tab();
+    let server_ip = page.server_ip;
+    let all_notices = notices(&s, server_ip);
+    let flash = use_context::<Flash>().map(|f| f.0);
+    // Shown once: clear it when this page goes away.
+    let saved = flash.and_then(|f| f.get_untracked()) == Some(FlashKind::Saved);
+    on_cleanup(move || {
+        if let Some(f) = flash {
+            f.set(None);
+        }
+    });
+
+    let value = move |v: String| {
+        if v.is_empty() {
+            view! { <span class="muted">{t!(i18n, empty_value)}</span> }.into_any()
+        } else {
+            view! { <span class="value">{v}</span> }.into_any()
+        }
+    };
+    let secret = move |set: bool| {
+        if set {
+            view! { <span class="secret-state is-set">{t!(i18n, secret_set)}</span> }.into_any()
+        } else {
+            view! { <span class="secret-state">{t!(i18n, secret_not_set)}</span> }.into_any()
+        }
+    };
+
+    let smtp = s.smtp.clone();
+    let oauth = s.oauth.clone();
+    let stored_provider = oauth.provider;
+    let settings_for_panel = s.clone();
+    let panel = move || {
+        let t = tab.get();
+        match t {
+            Tab::Smtp => {
+                let smtp = smtp.clone();
+                let notes = all_notices
+                    .iter()
+                    .filter(|n| n.field == Field::SmtpServer)
+                    .copied()
+                    .collect::<Vec<_>>();
+                view! {
+                    <dl class="settings-list">
+                        <dt>{t!(i18n, smtp_server)}</dt>
+                        <dd id="view-smtp-server">{value(smtp.server.clone())}</dd>
+                        <dt>{t!(i18n, smtp_port)}</dt>
+                        <dd id="view-smtp-port">{value(smtp.port.map(|p| p.to_string()).unwrap_or_default())}</dd>
+                        <dt>{t!(i18n, smtp_user)}</dt>
+                        <dd id="view-smtp-user">{value(smtp.user.clone())}</dd>
+                        <dt>{t!(i18n, smtp_password)}</dt>
+                        <dd id="view-smtp-password">{secret(smtp.password_set)}</dd>
+                        <dt>{t!(i18n, smtp_ssl)}</dt>
+                        <dd id="view-smtp-ssl">
+                            {if smtp.ssl {
+                                t_string!(i18n, smtp_ssl_on)
+                            } else {
+                                t_string!(i18n, smtp_ssl_off)
+                            }}
+                        </dd>
+                    </dl>
+                    <NoticeList notices=notes />
+                }
+                .into_any()
+            }
+            Tab::Microsoft | Tab::Google => {
+                let provider = provider_of(t).unwrap_or_default();
+                // Only the selected provider's credentials are stored.
+                let shown = (provider == stored_provider).then(|| oauth.clone());
+                let root = settings_for_panel.manager_root.clone();
+                view! {
+                    <dl class="settings-list">
+                        <dt>{t!(i18n, client_id)}</dt>
+                        <dd id="view-oauth-client-id">
+                            {value(shown.as_ref().map(|o| o.client_id.clone()).unwrap_or_default())}
+                        </dd>
+                        <dt>{t!(i18n, client_secret)}</dt>
+                        <dd id="view-oauth-client-secret">
+                            {secret(shown.as_ref().is_some_and(|o| o.client_secret_set))}
+                        </dd>
+                        {(provider == Provider::Microsoft)
+                            .then(|| {
+                                view! {
+                                    <dt>{t!(i18n, tenant_id)}</dt>
+                                    <dd id="view-oauth-tenant-id">
+                                        {value(shown.as_ref().map(|o| o.tenant_id.clone()).unwrap_or_default())}
+                                    </dd>
+                                }
+                            })}
+                    </dl>
+                    <RedirectInfo provider manager_root=Signal::stored(root) server_ip />
+                    <SetupSteps provider />
+                }
+                .into_any()
+            }
+        }
+    };
+
+    let auth_label = move || match s.auth {
+        AuthType::Smtp => t_string!(i18n, auth_smtp).to_string(),
+        AuthType::Oauth => format!(
+            "{} — {}",
+            t_string!(i18n, auth_oauth),
+            match s.oauth.provider {
+                Provider::Microsoft => t_string!(i18n, provider_microsoft),
+                Provider::Google => t_string!(i18n, provider_google),
+            }
+        ),
+    };
+    let updated = page.settings.updated_at.clone();
+
+    view! {
+        <div class="page-head">
+            <h1>{t!(i18n, page_title)}</h1>
+            <A href=move || tab_href(true, tab.get()) attr:class="button primary" attr:id="edit-button">
+                {t!(i18n, edit)}
+            </A>
+        </div>
+        {saved
+            .then(|| {
+                view! {
+                    <div class="banner banner-ok" role="status" id="saved-banner">
+                        {t!(i18n, saved)}
+                    </div>
+                }
+            })}
+        <p class="hint">{t!(i18n, view_hint)}</p>
+        <section class="card">
+            <dl class="settings-list">
+                <dt>{t!(i18n, auth_type)}</dt>
+                <dd id="view-auth">{auth_label}</dd>
+                <dt>{t!(i18n, last_saved)}</dt>
+                <dd>
+                    {match updated {
+                        Some(at) => view! { <span>{at}</span> }.into_any(),
+                        None => view! { <span class="muted">{t!(i18n, never_saved)}</span> }.into_any(),
+                    }}
+                </dd>
+            </dl>
+        </section>
+        <section class="card">
+            <TabBar edit=false current=tab in_use=Signal::stored(in_use) />
+            <div class="tab-panel" id="tab-panel" role="tabpanel" data-panel=move || tab.get().as_str()>
+                {panel}
+            </div>
+        </section>
+        <section class="card">
+            <ManagerRootInfo manager_root=Signal::stored(page.settings.manager_root.clone()) server_ip />
+        </section>
+    }
+}

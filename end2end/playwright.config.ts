@@ -1,0 +1,53 @@
+import { defineConfig } from "@playwright/test";
+import * as os from "os";
+import * as path from "path";
+
+// scripts/e2e.sh picks a free port, a fresh database and the built site, and passes them here.
+const port = Number(process.env.E2E_PORT ?? 3900);
+const baseURL = `http://127.0.0.1:${port}`;
+
+export default defineConfig({
+  testDir: "./tests",
+  // One server, one database: specs run one after another and set up the state they need.
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  forbidOnly: !!process.env.CI,
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  reporter: [["list"]],
+  use: {
+    baseURL,
+    locale: "ja-JP",
+    trace: "retain-on-failure",
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
+    },
+  },
+  webServer: {
+    command: process.env.E2E_SERVER_CMD ?? "../target/debug/server",
+    url: `${baseURL}/ConMasManager/health`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: {
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      LEPTOS_SITE_ROOT: process.env.E2E_SITE_ROOT ?? "../target/site",
+      LEPTOS_OUTPUT_NAME: "mail-settings",
+      DATABASE_URL:
+        process.env.E2E_DATABASE_URL ??
+        `sqlite://${path.join(os.tmpdir(), `mail-settings-e2e-${port}-${Date.now()}.db`)}`,
+      SERVER_IP: "192.168.10.20",
+      RUST_LOG: "info",
+    },
+  },
+});

@@ -1,0 +1,53 @@
+import { expect, test } from "@playwright/test";
+import { seed, SettingsPage } from "./fixtures/settings";
+
+test.beforeEach(async ({ request }) => {
+  await seed(request);
+});
+
+test("switching tabs updates the URL without a reload, and Back/Forward work", async ({ page }) => {
+  const settings = new SettingsPage(page);
+  await settings.open({ tab: "smtp" });
+  // A marker that a full reload would wipe out.
+  await page.evaluate(() => ((window as any).__noReload = true));
+
+  await settings.tab("google").click();
+  await expect(page).toHaveURL(/\/System\/MailSetting\?tab=google$/);
+  await settings.expectTab("google");
+
+  await settings.tab("microsoft").click();
+  await expect(page).toHaveURL(/\?tab=microsoft$/);
+  await settings.expectTab("microsoft");
+
+  await page.goBack();
+  await expect(page).toHaveURL(/\?tab=google$/);
+  await settings.expectTab("google");
+
+  await page.goBack();
+  await expect(page).toHaveURL(/\?tab=smtp$/);
+  await settings.expectTab("smtp");
+
+  await page.goForward();
+  await settings.expectTab("google");
+  expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
+});
+
+test("each OAuth tab shows the redirect URI to register and the setup steps", async ({ page }) => {
+  const settings = new SettingsPage(page);
+  await settings.open({ tab: "microsoft" });
+  // ManagerRoot is http://{0}/ConMasManager and the server's address is 192.168.10.20.
+  await expect(page.locator("#redirect-uri-microsoft")).toHaveText(
+    "http://192.168.10.20/ConMasManager/System/MailOAuthMicrosoft",
+  );
+  await expect(page.locator(".steps")).toContainText("Mail.Send");
+  // http on an address other than localhost, and a private address: both are warned about.
+  await expect(page.locator('.notice[data-code="redirect_https_required"]')).toBeVisible();
+  await expect(page.locator('.notice[data-code="redirect_private_address"]')).toBeVisible();
+
+  await settings.tab("google").click();
+  await expect(page.locator("#redirect-uri-google")).toHaveText(
+    "http://192.168.10.20/ConMasManager/System/MailOAuthGoogle",
+  );
+  await expect(page.locator('.notice[data-code="redirect_ip_not_allowed"]')).toBeVisible();
+  await expect(page.locator("#manager-root-preview")).toHaveText("http://192.168.10.20/ConMasManager");
+});

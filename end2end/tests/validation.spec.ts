@@ -1,0 +1,50 @@
+import { expect, test } from "@playwright/test";
+import { seed, SettingsPage } from "./fixtures/settings";
+
+test.beforeEach(async ({ request }) => {
+  await seed(request);
+});
+
+test("port 465 shows its error while typing, before any save", async ({ page }) => {
+  const settings = new SettingsPage(page);
+  await settings.open({ edit: true, tab: "smtp" });
+  let saves = 0;
+  page.on("request", (r) => {
+    if (r.url().includes("/api/mail_settings/save")) saves++;
+  });
+
+  await settings.input("smtp-port").fill("465");
+  await expect(settings.error("smtp-port")).toContainText("465");
+  await expect(settings.error("smtp-port")).toContainText("587");
+  await expect(settings.input("smtp-port")).toHaveAttribute("aria-invalid", "true");
+
+  // Save is refused in the browser: the banner explains, focus goes to the field.
+  await settings.save();
+  await expect(page.locator("#save-problem")).toBeVisible();
+  await expect(settings.input("smtp-port")).toBeFocused();
+  expect(saves).toBe(0);
+
+  await settings.input("smtp-port").fill("587");
+  await expect(settings.error("smtp-port")).toBeEmpty();
+});
+
+test("an invalid sender address is explained, and port/SSL mismatch offers its fix", async ({ page }) => {
+  const settings = new SettingsPage(page);
+  await settings.open({ edit: true, tab: "smtp" });
+  await settings.input("smtp-user").fill("first..last@example.co.jp");
+  await settings.input("smtp-user").blur();
+  await expect(settings.error("smtp-user")).toContainText("RFC 5321");
+
+  await page.locator("#smtp-ssl").uncheck();
+  await expect(settings.error("smtp-ssl")).toContainText("587");
+  await page.locator("#fix-ssl").click();
+  await expect(page.locator("#smtp-ssl")).toBeChecked();
+  await expect(settings.error("smtp-ssl")).toBeEmpty();
+});
+
+test("a Microsoft SMTP host gets the advice to switch to OAuth", async ({ page }) => {
+  const settings = new SettingsPage(page);
+  await settings.open({ edit: true, tab: "smtp" });
+  await settings.input("smtp-server").fill("smtp.office365.com");
+  await expect(page.locator('.notice[data-code="smtp_auth_deprecated_microsoft"]')).toContainText("OAuth");
+});

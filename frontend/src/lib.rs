@@ -1,0 +1,22 @@
+//! Browser entry point: hydrates the server-rendered page.
+
+use wasm_bindgen::prelude::wasm_bindgen;
+
+#[wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    let base = base_path();
+    leptos::mount::hydrate_body(move || leptos::view! { <app::App base /> });
+}
+
+/// The base path the server rendered into `<meta name="mail-settings-base">`.
+fn base_path() -> String {
+    use wasm_bindgen::JsCast;
+    leptos::prelude::document()
+        .query_selector(&format!("meta[name=\"{}\"]", app::ui::BASE_META))
+        .ok()
+        .flatten()
+        .and_then(|e| e.dyn_into::<web_sys::HtmlMetaElement>().ok())
+        .map(|m| m.content())
+        .unwrap_or_else(|| "/ConMasManager".to_string())
+}

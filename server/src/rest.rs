@@ -1,0 +1,177 @@
+//! REST API for scripts and operations: `GET`/`PUT {base}/api/v1/mail-settings`, same types as
+//! the server functions.
+
+use crate::AppState;
+use app::api::ApiError;
+use app::domain::{ErrorCode, Field, FieldError, SettingsInput};
+use app::i18n::Locale;
+use app::messages::{error_message, locale_from_accept_language};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct ErrorItem {
+    field: Field,
+    code: ErrorCode,
+    message: &'static str,
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    errors: Vec<ErrorItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_version: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<String>,
+}
+
+fn locale(headers: &HeaderMap) -> Locale {
+    locale_from_accept_language(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+fn field_errors(locale: Locale, errors: Vec<FieldError>) -> Vec<ErrorItem> {
+    errors
+        .into_iter()
+        .map(|e| ErrorItem {
+            field: e.field,
+            code: e.code,
+            message: error_message(locale, e.code),
+        })
+        .collect()
+}
+
+/// The response for an [`ApiError`]: 422 field errors, 409 conflict, 500 with a reference.
+pub fn error_response(locale: Locale, error: ApiError) -> Response {
+    let (status, body) = match error {
+        ApiError::Invalid(errors) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorBody {
+                errors: field_errors(locale, errors),
+                current_version: None,
+                reference: None,
+            },
+        ),
+        ApiError::Conflict { current_version } => (
+            StatusCode::CONFLICT,
+            ErrorBody {
+                errors: field_errors(
+                    locale,
+                    vec![FieldError::new(Field::Version, ErrorCode::VersionConflict)],
+                ),
+                current_version: Some(current_version),
+                reference: None,
+            },
+        ),
+        ApiError::Internal { reference } => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorBody {
+                errors: Vec::new(),
+                current_version: None,
+                reference: Some(reference),
+            },
+        ),
+        ApiError::Transport => (
+            StatusCode::BAD_GATEWAY,
+            ErrorBody {
+                errors: Vec::new(),
+                current_version: None,
+                reference: None,
+            },
+        ),
+    };
+    (status, Json(body)).into_response()
+}
+
+pub async fn get_settings(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.backend.store.load().await {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => error_response(locale(&headers), crate::backend::internal(&e)),
+    }
+}
+
+pub async fn put_settings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let locale = locale(&headers);
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !is_json {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Json(ErrorBody {
+                errors: field_errors(
+                    locale,
+                    vec![FieldError::new(Field::Body, ErrorCode::InvalidJson)],
+                ),
+                current_version: None,
+                reference: None,
+            }),
+        )
+            .into_response();
+    }
+    let input = match parse_input(&body) {
+        Ok(input) => input,
+        Err(error) => return error_response(locale, ApiError::Invalid(vec![error])),
+    };
+    let actor = "api";
+    match app::api::backend::SettingsBackend::save(state.backend.as_ref(), input, actor).await {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => error_response(locale, e),
+    }
+}
+
+/// Reads the body, naming the field whose value has the wrong type (`smtp.port`, …).
+fn parse_input(body: &[u8]) -> Result<SettingsInput, FieldError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut path = e.path().to_string();
+        let message = e.inner().to_string();
+        // "missing field `auth`" is reported at the parent: name the field itself.
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let code = match missing {
+            Some(name) => {
+                path = if path == "." {
+                    name.to_string()
+                } else {
+                    format!("{path}.{name}")
+                };
+                ErrorCode::MissingField
+            }
+            None if e.inner().is_data() => ErrorCode::InvalidType,
+            None => ErrorCode::InvalidJson,
+        };
+        FieldError::new(Field::from_path(&path).unwrap_or(Field::Body), code)
+    })
+}
+
+pub async fn health(State(state): State<AppState>) -> Response {
+    match state.backend.store.load().await {
+        Ok(_) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response(),
+        Err(e) => {
+            let _ = crate::backend::internal(&e);
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "database unavailable"})),
+            )
+                .into_response()
+        }
+    }
+}

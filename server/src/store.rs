@@ -1,0 +1,319 @@
+//! Storage: SQLite through sqlx, migrations embedded and run at start-up, WAL mode.
+
+use app::domain::{
+    AuthType, Field, OauthView, Provider, SecretChange, SettingsView, SmtpView, ValidatedSettings,
+};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Names of the secrets kept in the `secrets` table.
+pub mod secret_names {
+    pub const SMTP_PASSWORD: &str = "smtp_password";
+    pub const OAUTH_CLIENT_SECRET: &str = "oauth_client_secret";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("settings were saved by someone else (stored version {current})")]
+    Conflict { current: i64 },
+    #[error("{context}")]
+    Database {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+trait Context<T> {
+    fn context(self, context: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for Result<T, sqlx::Error> {
+    fn context(self, context: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Database { context, source })
+    }
+}
+
+/// Handle to the database; cheap to clone (a pool inside).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    base_path: String,
+}
+
+impl Store {
+    /// Opens (creating it if needed) the database and runs the migrations. A failed migration
+    /// stops the start with its cause.
+    pub async fn open(database_url: &str, base_path: &str) -> anyhow::Result<Store> {
+        use anyhow::Context as _;
+        if let Some(path) = sqlite_file_path(database_url) {
+            if let Some(dir) = std::path::Path::new(&path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("Failed to create the database directory {}", dir.display())
+                })?;
+            }
+        }
+        let options = SqliteConnectOptions::from_str(database_url)
+            .with_context(
+                || "DATABASE_URL is not a valid SQLite URL (e.g. sqlite://data/mail-settings.db)",
+            )?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .with_context(|| "Failed to open the SQLite database")?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .with_context(|| "Failed to run the database migrations")?;
+        Ok(Store {
+            pool,
+            base_path: base_path.to_string(),
+        })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The stored settings, or the initial ones when nothing was saved yet.
+    #[tracing::instrument(skip(self))]
+    pub async fn load(&self) -> Result<SettingsView, StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .context("Failed to get a database connection")?;
+        load_with(&mut conn, &self.base_path).await
+    }
+
+    /// Validates against what is stored and saves in one transaction, or changes nothing.
+    /// `check` runs inside the transaction, so it sees exactly the row being replaced.
+    #[tracing::instrument(skip_all, fields(actor))]
+    pub async fn save<E>(
+        &self,
+        actor: &str,
+        expected_version: Option<i64>,
+        check: impl FnOnce(&SettingsView) -> Result<ValidatedSettings, E>,
+    ) -> Result<Result<SettingsView, E>, StoreError> {
+        // BEGIN IMMEDIATE takes the write lock first, so two saves cannot interleave. The
+        // transaction rolls back when dropped, also when the request is cancelled midway.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to start the save transaction")?;
+        let result = save_in_tx(&mut *tx, &self.base_path, actor, expected_version, check).await?;
+        if result.is_ok() {
+            tx.commit().await.context("Failed to commit the settings")?;
+        }
+        Ok(result)
+    }
+
+    /// A stored secret, for the transports (later) and tests. `None` when not set.
+    pub async fn secret(&self, name: &str) -> Result<Option<SecretString>, StoreError> {
+        let row = sqlx::query("SELECT value FROM secrets WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .context("Failed to read a secret")?;
+        Ok(row.map(|r| {
+            let bytes: Vec<u8> = r.get("value");
+            SecretString::from(String::from_utf8_lossy(&bytes).into_owned())
+        }))
+    }
+
+    /// The audit log, newest first: (at, actor, action, fields).
+    pub async fn audit_entries(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT at, actor, action, fields FROM audit_log ORDER BY id DESC LIMIT ?")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .context("Failed to read the audit log")?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    r.get("at"),
+                    r.get("actor"),
+                    r.get("action"),
+                    r.get("fields"),
+                )
+            })
+            .collect())
+    }
+}
+
+async fn save_in_tx<E>(
+    conn: &mut SqliteConnection,
+    base_path: &str,
+    actor: &str,
+    expected_version: Option<i64>,
+    check: impl FnOnce(&SettingsView) -> Result<ValidatedSettings, E>,
+) -> Result<Result<SettingsView, E>, StoreError> {
+    let stored = load_with(conn, base_path).await?;
+    if let Some(expected) = expected_version {
+        if expected != stored.version {
+            return Err(StoreError::Conflict {
+                current: stored.version,
+            });
+        }
+    }
+    let valid = match check(&stored) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    let s = valid.settings();
+    let new_version = stored.version + 1;
+    sqlx::query(
+        "INSERT INTO mail_settings (id, auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider,
+             oauth_client_id, oauth_tenant_id, manager_root, version, updated_at, updated_by)
+         VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?)
+         ON CONFLICT (id) DO UPDATE SET
+             auth = excluded.auth, smtp_server = excluded.smtp_server, smtp_port = excluded.smtp_port,
+             smtp_user = excluded.smtp_user, smtp_ssl = excluded.smtp_ssl,
+             oauth_provider = excluded.oauth_provider, oauth_client_id = excluded.oauth_client_id,
+             oauth_tenant_id = excluded.oauth_tenant_id, manager_root = excluded.manager_root,
+             version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by
+         WHERE mail_settings.version = ?",
+    )
+    .bind(s.auth.as_str())
+    .bind(&s.smtp.server)
+    .bind(s.smtp.port)
+    .bind(&s.smtp.user)
+    .bind(s.smtp.ssl)
+    .bind(s.oauth.provider.as_str())
+    .bind(&s.oauth.client_id)
+    .bind(&s.oauth.tenant_id)
+    .bind(&s.manager_root)
+    .bind(new_version)
+    .bind(actor)
+    .bind(stored.version)
+    .execute(&mut *conn)
+    .await
+    .context("Failed to write the settings")?;
+
+    put_secret(conn, secret_names::SMTP_PASSWORD, valid.smtp_password()).await?;
+    // Credentials of one provider mean nothing to the other: a provider change without a new
+    // secret forgets the old one (the validation then required a new one).
+    if stored.oauth.provider != s.oauth.provider && !valid.oauth_client_secret().is_replace() {
+        sqlx::query("DELETE FROM secrets WHERE name = ?")
+            .bind(secret_names::OAUTH_CLIENT_SECRET)
+            .execute(&mut *conn)
+            .await
+            .context("Failed to forget the previous provider's client secret")?;
+    }
+    put_secret(
+        conn,
+        secret_names::OAUTH_CLIENT_SECRET,
+        valid.oauth_client_secret(),
+    )
+    .await?;
+
+    let fields: Vec<&str> = valid
+        .changed_fields()
+        .iter()
+        .map(|f: &Field| f.as_str())
+        .collect();
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, action, fields)
+         VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?, 'settings.save', ?)",
+    )
+    .bind(actor)
+    .bind(fields.join(","))
+    .execute(&mut *conn)
+    .await
+    .context("Failed to write the audit log")?;
+
+    Ok(Ok(load_with(conn, base_path).await?))
+}
+
+/// Stores a replaced secret; `Keep` leaves it as it is. Encryption at rest goes here.
+async fn put_secret(
+    conn: &mut SqliteConnection,
+    name: &str,
+    change: &SecretChange,
+) -> Result<(), StoreError> {
+    let SecretChange::Replace(value) = change else {
+        return Ok(());
+    };
+    let value = SecretString::from(value.expose().to_owned());
+    sqlx::query(
+        "INSERT INTO secrets (name, value, updated_at) VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(name)
+    .bind(value.expose_secret().as_bytes())
+    .execute(&mut *conn)
+    .await
+    .context("Failed to store a secret")?;
+    Ok(())
+}
+
+async fn load_with(
+    conn: &mut SqliteConnection,
+    base_path: &str,
+) -> Result<SettingsView, StoreError> {
+    let row = sqlx::query(
+        "SELECT auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider, oauth_client_id,
+                oauth_tenant_id, manager_root, version, updated_at, updated_by,
+                EXISTS (SELECT 1 FROM secrets WHERE name = ?) AS password_set,
+                EXISTS (SELECT 1 FROM secrets WHERE name = ?) AS client_secret_set
+         FROM mail_settings WHERE id = 1",
+    )
+    .bind(secret_names::SMTP_PASSWORD)
+    .bind(secret_names::OAUTH_CLIENT_SECRET)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("Failed to read the settings")?;
+    let Some(row) = row else {
+        return Ok(SettingsView::initial(base_path));
+    };
+    let auth: String = row.get("auth");
+    let provider: String = row.get("oauth_provider");
+    Ok(SettingsView {
+        // The CHECK constraints keep these two columns to known values.
+        auth: AuthType::parse(&auth).unwrap_or_default(),
+        smtp: SmtpView {
+            server: row.get("smtp_server"),
+            port: row.get("smtp_port"),
+            user: row.get("smtp_user"),
+            password_set: row.get("password_set"),
+            ssl: row.get("smtp_ssl"),
+        },
+        oauth: OauthView {
+            provider: Provider::parse(&provider).unwrap_or_default(),
+            client_id: row.get("oauth_client_id"),
+            client_secret_set: row.get("client_secret_set"),
+            tenant_id: row.get("oauth_tenant_id"),
+        },
+        manager_root: row.get("manager_root"),
+        version: row.get("version"),
+        updated_at: Some(row.get("updated_at")),
+        updated_by: Some(row.get("updated_by")),
+    })
+}
+
+/// The file behind a `sqlite://` URL, so its directory can be created on first run.
+fn sqlite_file_path(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| path.to_string())
+}

@@ -1,0 +1,592 @@
+//! REST API against the real application: real router, real SQLite file, real HTTP on port 0.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use server::config::Config;
+use server::store::Store;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tokio::task::JoinHandle;
+
+const PASSWORD: &str = "smtp-Pa55word-never-shown";
+const CLIENT_SECRET: &str = "client~Secret.value-never-shown";
+
+/// One running server on its own database file.
+struct TestApp {
+    addr: SocketAddr,
+    client: reqwest::Client,
+    store: Store,
+    server: JoinHandle<()>,
+}
+
+impl TestApp {
+    async fn spawn(db: &Path) -> TestApp {
+        let config = Config {
+            site_addr: "127.0.0.1:0".parse().unwrap(),
+            database_url: format!("sqlite://{}", db.display()),
+            base_path: "/ConMasManager".into(),
+            server_ip: Some("192.0.2.10".parse().unwrap()),
+            site_root: "target/site".into(),
+            site_pkg_dir: "pkg".into(),
+            output_name: "mail-settings".into(),
+        };
+        let store = Store::open(&config.database_url, &config.base_path)
+            .await
+            .expect("store opens");
+        let app = server::router(&config, store.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestApp {
+            addr,
+            client,
+            store,
+            server,
+        }
+    }
+
+    async fn stop(self) {
+        self.server.abort();
+        let _ = self.server.await;
+        self.store.close().await;
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    async fn get_settings(&self) -> Value {
+        let res = self
+            .client
+            .get(self.url("/ConMasManager/api/v1/mail-settings"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let body = res.text().await.unwrap();
+        assert_no_secret(&body);
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// PUT, returning status and parsed body; every body is checked for secrets.
+    async fn put_settings(&self, body: &Value) -> (StatusCode, Value) {
+        self.put_raw(&body.to_string(), "application/json", None)
+            .await
+    }
+
+    async fn put_raw(
+        &self,
+        body: &str,
+        content_type: &str,
+        lang: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .put(self.url("/ConMasManager/api/v1/mail-settings"))
+            .header("content-type", content_type)
+            .body(body.to_string());
+        if let Some(lang) = lang {
+            req = req.header("accept-language", lang);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert_no_secret(&text);
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+fn assert_no_secret(body: &str) {
+    assert!(
+        !body.contains(PASSWORD),
+        "a response carried the SMTP password: {body}"
+    );
+    assert!(
+        !body.contains(CLIENT_SECRET),
+        "a response carried the client secret: {body}"
+    );
+}
+
+fn fresh_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("settings.db");
+    (dir, path)
+}
+
+fn valid_smtp() -> Value {
+    json!({
+        "auth": "smtp",
+        "smtp": {
+            "server": "smtp.example.co.jp",
+            "port": 587,
+            "user": "notice@example.co.jp",
+            "password": PASSWORD,
+            "ssl": true
+        },
+        "manager_root": "https://reports.example.co.jp/ConMasManager"
+    })
+}
+
+fn error_codes(body: &Value) -> Vec<(String, String)> {
+    body["errors"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_string(),
+                e["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn valid_put_then_get_round_trip() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+
+    let initial = app.get_settings().await;
+    assert_eq!(initial["version"], 0);
+    assert_eq!(initial["manager_root"], "http://{0}/ConMasManager");
+
+    let (status, saved) = app.put_settings(&valid_smtp()).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let got = app.get_settings().await;
+    assert_eq!(saved, got);
+    assert_eq!(got["auth"], "smtp");
+    assert_eq!(got["smtp"]["server"], "smtp.example.co.jp");
+    assert_eq!(got["smtp"]["port"], 587);
+    assert_eq!(got["smtp"]["user"], "notice@example.co.jp");
+    assert_eq!(got["smtp"]["ssl"], true);
+    assert_eq!(got["smtp"]["password_set"], true);
+    assert!(got["smtp"].get("password").is_none());
+    assert_eq!(
+        got["manager_root"],
+        "https://reports.example.co.jp/ConMasManager"
+    );
+    assert_eq!(got["version"], 1);
+    assert_eq!(got["updated_by"], "api");
+
+    // The secret really is stored, in the one place secrets live.
+    let stored = app
+        .store
+        .secret("smtp_password")
+        .await
+        .unwrap()
+        .expect("password stored");
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&stored), PASSWORD);
+
+    // A PUT without the password keeps it; the audit log names fields, never values.
+    let mut again = valid_smtp();
+    again["smtp"]["password"] = Value::Null;
+    again["smtp"]["server"] = json!("smtp2.example.co.jp");
+    let (status, body) = app.put_settings(&again).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["smtp"]["password_set"], true);
+    let stored = app.store.secret("smtp_password").await.unwrap().unwrap();
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&stored), PASSWORD);
+    let audit = app.store.audit_entries(10).await.unwrap();
+    assert_eq!(audit[0].3, "smtp.server");
+    assert!(audit[1].3.contains("smtp.password"));
+    assert!(audit.iter().all(|a| !a.3.contains(PASSWORD)));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn each_invalid_field_is_refused_and_nothing_changes() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let (status, _) = app.put_settings(&valid_smtp()).await;
+    assert_eq!(status, StatusCode::OK);
+    let before = app.get_settings().await;
+
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("/smtp/port", json!(465), "port_465_unsupported"),
+        ("/smtp/port", json!(0), "port_out_of_range"),
+        ("/smtp/port", json!(70000), "port_out_of_range"),
+        (
+            "/smtp/server",
+            json!("smtp://smtp.example.co.jp"),
+            "server_has_scheme",
+        ),
+        (
+            "/smtp/server",
+            json!("smtp.example.co.jp:587"),
+            "server_has_port",
+        ),
+        ("/smtp/server", json!(""), "server_required"),
+        (
+            "/smtp/user",
+            json!("first..last@example.co.jp"),
+            "mailbox_local_invalid",
+        ),
+        (
+            "/smtp/user",
+            json!("Jane <jane@example.co.jp>"),
+            "mailbox_display_name",
+        ),
+        (
+            "/smtp/user",
+            json!("user@192.0.2.1"),
+            "mailbox_ip_needs_brackets",
+        ),
+        (
+            "/smtp/user",
+            json!("notice@example.co.jp\r\nBcc: x@evil.example"),
+            "control_characters",
+        ),
+        ("/smtp/password", json!("pass\nword"), "control_characters"),
+        ("/smtp/ssl", json!(false), "port_587_requires_ssl"),
+        (
+            "/manager_root",
+            json!("reports.example.co.jp"),
+            "manager_root_scheme",
+        ),
+        (
+            "/manager_root",
+            json!("https://{0}.example.co.jp/"),
+            "manager_root_placeholder_position",
+        ),
+        (
+            "/manager_root",
+            json!("https://reports.example.co.jp/?a=b"),
+            "manager_root_query_fragment",
+        ),
+    ];
+    for (pointer, value, code) in cases {
+        let mut body = valid_smtp();
+        *body.pointer_mut(pointer).unwrap() = value.clone();
+        let (status, res) = app.put_settings(&body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{pointer} = {value}: {res}"
+        );
+        let field = pointer.trim_start_matches('/').replace('/', ".");
+        let field = if field == "smtp.ssl" {
+            "smtp.ssl".to_string()
+        } else {
+            field
+        };
+        assert!(
+            error_codes(&res).contains(&(field.clone(), code.to_string())),
+            "{pointer} = {value}: expected {field}/{code}, got {res}"
+        );
+        let message = res["errors"][0]["message"].as_str().unwrap();
+        assert!(!message.is_empty());
+        assert_eq!(
+            app.get_settings().await,
+            before,
+            "{pointer} = {value} changed the stored settings"
+        );
+    }
+
+    // Port 25 with SSL on: the mismatch is named on the SSL box.
+    let mut body = valid_smtp();
+    body["smtp"]["port"] = json!(25);
+    let (status, res) = app.put_settings(&body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        error_codes(&res),
+        vec![("smtp.ssl".into(), "port_25_requires_no_ssl".into())]
+    );
+
+    // OAuth selected with bad identifiers: every field is named.
+    let body = json!({
+        "auth": "oauth",
+        "oauth": {"provider": "microsoft", "client_id": "not-a-guid", "client_secret": null, "tenant_id": "common"},
+        "manager_root": "https://reports.example.co.jp/ConMasManager"
+    });
+    let (status, res) = app.put_settings(&body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        error_codes(&res),
+        vec![
+            (
+                "oauth.client_id".into(),
+                "microsoft_client_id_invalid".into()
+            ),
+            (
+                "oauth.tenant_id".into(),
+                "microsoft_tenant_id_invalid".into()
+            ),
+            (
+                "oauth.client_secret".into(),
+                "client_secret_required".into()
+            ),
+        ]
+    );
+    assert_eq!(app.get_settings().await, before);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_requests_name_the_problem() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let before = app.get_settings().await;
+
+    let mut body = valid_smtp();
+    body["smtp"]["port"] = json!("587");
+    let (status, res) = app.put_settings(&body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        error_codes(&res),
+        vec![("smtp.port".into(), "invalid_type".into())]
+    );
+
+    let (status, res) = app.put_settings(&json!({"smtp": {}})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        error_codes(&res),
+        vec![("auth".into(), "missing_field".into())]
+    );
+
+    let (status, res) = app.put_raw("{not json", "application/json", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        error_codes(&res),
+        vec![("body".into(), "invalid_json".into())]
+    );
+
+    let (status, _) = app
+        .put_raw(&valid_smtp().to_string(), "text/plain", None)
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    assert_eq!(app.get_settings().await, before);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn messages_follow_accept_language() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let mut body = valid_smtp();
+    body["smtp"]["port"] = json!(465);
+    let (_, ja) = app
+        .put_raw(&body.to_string(), "application/json", None)
+        .await;
+    let (_, en) = app
+        .put_raw(
+            &body.to_string(),
+            "application/json",
+            Some("en-US,en;q=0.9"),
+        )
+        .await;
+    let ja = ja["errors"][0]["message"].as_str().unwrap().to_string();
+    let en = en["errors"][0]["message"].as_str().unwrap().to_string();
+    assert!(ja.contains("ポート465"), "{ja}");
+    assert!(en.contains("Port 465 (SMTPS) is not supported"), "{en}");
+    assert!(
+        en.contains("587") && en.contains("25"),
+        "the message says what to do: {en}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn switching_auth_type_keeps_the_other_block() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    assert_eq!(app.put_settings(&valid_smtp()).await.0, StatusCode::OK);
+
+    let oauth = json!({
+        "auth": "oauth",
+        "oauth": {
+            "provider": "microsoft",
+            "client_id": "0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+            "client_secret": CLIENT_SECRET,
+            "tenant_id": "contoso.onmicrosoft.com"
+        },
+        "manager_root": "https://reports.example.co.jp/ConMasManager"
+    });
+    let (status, body) = app.put_settings(&oauth).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["auth"], "oauth");
+    assert_eq!(body["oauth"]["client_secret_set"], true);
+    // The SMTP block was omitted: it stays as stored.
+    assert_eq!(body["smtp"]["server"], "smtp.example.co.jp");
+    assert_eq!(body["smtp"]["password_set"], true);
+
+    // Back to SMTP with the OAuth block omitted: nothing of OAuth is lost either.
+    let back =
+        json!({"auth": "smtp", "manager_root": "https://reports.example.co.jp/ConMasManager"});
+    let (status, body) = app.put_settings(&back).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["auth"], "smtp");
+    assert_eq!(
+        body["oauth"]["client_id"],
+        "0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+    );
+    assert_eq!(body["oauth"]["client_secret_set"], true);
+    assert_eq!(body["smtp"]["user"], "notice@example.co.jp");
+
+    // An unselected block may be sent half-typed: stored as typed, validated once selected.
+    let half = json!({
+        "auth": "smtp",
+        "oauth": {"provider": "google", "client_id": "half-typed"},
+        "manager_root": "https://reports.example.co.jp/ConMasManager"
+    });
+    let (status, body) = app.put_settings(&half).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["oauth"]["client_id"], "half-typed");
+    assert_eq!(body["oauth"]["provider"], "google");
+    // The Microsoft secret does not carry over to Google.
+    assert_eq!(body["oauth"]["client_secret_set"], false);
+    let select =
+        json!({"auth": "oauth", "manager_root": "https://reports.example.co.jp/ConMasManager"});
+    let (status, res) = app.put_settings(&select).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        error_codes(&res),
+        vec![
+            ("oauth.client_id".into(), "google_client_id_invalid".into()),
+            (
+                "oauth.client_secret".into(),
+                "client_secret_required".into()
+            ),
+        ]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn stale_version_is_a_conflict_and_nothing_is_lost() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let mut first = valid_smtp();
+    first["version"] = json!(0);
+    assert_eq!(app.put_settings(&first).await.0, StatusCode::OK);
+
+    // A second editor still holding version 0.
+    let mut second = valid_smtp();
+    second["version"] = json!(0);
+    second["smtp"]["server"] = json!("other.example.co.jp");
+    let (status, res) = app.put_settings(&second).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{res}");
+    assert_eq!(res["current_version"], 1);
+    assert_eq!(
+        error_codes(&res),
+        vec![("version".into(), "version_conflict".into())]
+    );
+    assert_eq!(
+        app.get_settings().await["smtp"]["server"],
+        "smtp.example.co.jp"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn settings_survive_a_restart() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    assert_eq!(app.put_settings(&valid_smtp()).await.0, StatusCode::OK);
+    let before = app.get_settings().await;
+    app.stop().await;
+
+    let app = TestApp::spawn(&db).await;
+    assert_eq!(app.get_settings().await, before);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn server_function_revalidates_what_the_browser_would_have_checked() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    // A request straight to the server function, bypassing the page's checks.
+    let mut input = valid_smtp();
+    input["smtp"]["port"] = json!(465);
+    let res = app
+        .client
+        .post(app.url("/api/mail_settings/save"))
+        .header("content-type", "application/json")
+        .json(&json!({ "input": input }))
+        .send()
+        .await
+        .unwrap();
+    assert!(!res.status().is_success());
+    let body = res.text().await.unwrap();
+    assert_no_secret(&body);
+    assert!(body.contains("port_465_unsupported"), "{body}");
+    assert_eq!(app.get_settings().await["version"], 0, "nothing stored");
+
+    // The same function with valid input stores it.
+    let res = app
+        .client
+        .post(app.url("/api/mail_settings/save"))
+        .json(&json!({ "input": valid_smtp() }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let body = res.text().await.unwrap();
+    assert_no_secret(&body);
+    assert_eq!(app.get_settings().await["version"], 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn root_and_base_redirect_to_the_settings_page() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    for path in ["/", "/ConMasManager"] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert!(res.status().is_redirection(), "{path}: {}", res.status());
+        assert_eq!(
+            res.headers()["location"],
+            "/ConMasManager/System/MailSetting"
+        );
+    }
+    let health = app
+        .client
+        .get(app.url("/ConMasManager/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pages_render_on_the_server_without_secrets() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    assert_eq!(app.put_settings(&valid_smtp()).await.0, StatusCode::OK);
+    for path in [
+        "/ConMasManager/System/MailSetting",
+        "/ConMasManager/System/MailSetting?tab=google",
+        "/ConMasManager/System/MailSetting/Edit?tab=smtp",
+    ] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let html = res.text().await.unwrap();
+        assert_no_secret(&html);
+        assert!(
+            html.contains("smtp.example.co.jp"),
+            "{path} renders the stored settings"
+        );
+    }
+    let google = app
+        .client
+        .get(app.url("/ConMasManager/System/MailSetting?tab=google"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        google.contains("data-panel=\"google\""),
+        "the tab in the URL is rendered on the server"
+    );
+    assert!(google.contains("https://reports.example.co.jp/ConMasManager/System/MailOAuthGoogle"));
+    app.stop().await;
+}
