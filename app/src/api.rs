@@ -48,15 +48,15 @@ impl FromServerFnError for ApiError {
 #[server(input = Json, endpoint = "mail_settings/get")]
 pub async fn get_mail_settings() -> Result<PageData, ApiError> {
     let backend = backend::from_context()?;
-    backend.page_data().await
+    backend::with_status(backend.page_data().await)
 }
 
 /// Validates and stores the settings in one transaction.
 #[server(input = Json, endpoint = "mail_settings/save")]
 pub async fn save_mail_settings(input: SettingsInput) -> Result<PageData, ApiError> {
     let backend = backend::from_context()?;
-    backend.save(input, "console").await?;
-    backend.page_data().await
+    backend::with_status(backend.save(input, "console").await)?;
+    backend::with_status(backend.page_data().await)
 }
 
 #[cfg(feature = "ssr")]
@@ -79,6 +79,25 @@ pub mod backend {
 
     /// How the backend travels in Leptos context.
     pub type Backend = Arc<dyn SettingsBackend>;
+
+    /// Gives a failed server function the HTTP status that says what happened (422 invalid,
+    /// 409 conflict, 500 internal), like the REST API.
+    pub fn with_status<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
+        use http::StatusCode;
+        if let (Err(e), Some(response)) = (
+            &result,
+            leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
+        ) {
+            response.set_status(match e {
+                ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                ApiError::Conflict { .. } => StatusCode::CONFLICT,
+                ApiError::Internal { .. } | ApiError::Transport => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            });
+        }
+        result
+    }
 
     pub fn from_context() -> Result<Backend, ApiError> {
         leptos::prelude::use_context::<Backend>().ok_or_else(|| {

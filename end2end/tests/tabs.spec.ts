@@ -32,7 +32,8 @@ test("switching tabs updates the URL without a reload, and Back/Forward work", a
   expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
 });
 
-test("each OAuth tab shows the redirect URI to register and the setup steps", async ({ page }) => {
+test("each OAuth tab shows the redirect URI to register and the setup steps", async ({ page, context }) => {
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
   const settings = new SettingsPage(page);
   await settings.open({ tab: "microsoft" });
   // ManagerRoot is http://{0}/ConMasManager and the server's address is 192.168.10.20.
@@ -40,6 +41,11 @@ test("each OAuth tab shows the redirect URI to register and the setup steps", as
     "http://192.168.10.20/ConMasManager/System/MailOAuthMicrosoft",
   );
   await expect(page.locator(".steps")).toContainText("Mail.Send");
+  await page.locator(".redirect .copy-row button").click();
+  await expect(page.locator(".redirect .copy-row button")).toHaveText("コピーしました");
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(
+    "http://192.168.10.20/ConMasManager/System/MailOAuthMicrosoft",
+  );
   // http on an address other than localhost, and a private address: both are warned about.
   await expect(page.locator('.notice[data-code="redirect_https_required"]')).toBeVisible();
   await expect(page.locator('.notice[data-code="redirect_private_address"]')).toBeVisible();

@@ -49,15 +49,17 @@ impl Store {
     /// stops the start with its cause.
     pub async fn open(database_url: &str, base_path: &str) -> anyhow::Result<Store> {
         use anyhow::Context as _;
-        if let Some(path) = sqlite_file_path(database_url) {
-            if let Some(dir) = std::path::Path::new(&path)
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir).with_context(|| {
-                    format!("Failed to create the database directory {}", dir.display())
-                })?;
-            }
+        let dir = sqlite_file_path(database_url)
+            .and_then(|path| {
+                std::path::Path::new(&path)
+                    .parent()
+                    .map(|d| d.to_path_buf())
+            })
+            .filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir {
+            std::fs::create_dir_all(&dir).with_context(|| {
+                format!("Failed to create the database directory {}", dir.display())
+            })?;
         }
         let options = SqliteConnectOptions::from_str(database_url)
             .with_context(
@@ -114,7 +116,7 @@ impl Store {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .context("Failed to start the save transaction")?;
-        let result = save_in_tx(&mut *tx, &self.base_path, actor, expected_version, check).await?;
+        let result = save_in_tx(&mut tx, &self.base_path, actor, expected_version, check).await?;
         if result.is_ok() {
             tx.commit().await.context("Failed to commit the settings")?;
         }
@@ -167,12 +169,12 @@ async fn save_in_tx<E>(
     check: impl FnOnce(&SettingsView) -> Result<ValidatedSettings, E>,
 ) -> Result<Result<SettingsView, E>, StoreError> {
     let stored = load_with(conn, base_path).await?;
-    if let Some(expected) = expected_version {
-        if expected != stored.version {
-            return Err(StoreError::Conflict {
-                current: stored.version,
-            });
-        }
+    if let Some(expected) = expected_version
+        && expected != stored.version
+    {
+        return Err(StoreError::Conflict {
+            current: stored.version,
+        });
     }
     let valid = match check(&stored) {
         Ok(v) => v,

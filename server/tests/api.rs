@@ -512,7 +512,7 @@ async fn server_function_revalidates_what_the_browser_would_have_checked() {
         .send()
         .await
         .unwrap();
-    assert!(!res.status().is_success());
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = res.text().await.unwrap();
     assert_no_secret(&body);
     assert!(body.contains("port_465_unsupported"), "{body}");

@@ -3,7 +3,7 @@
 use super::fields::{
     FormState, ManagerRootInfo, NoticeList, RedirectInfo, SecretField, SetupSteps, TextField,
 };
-use super::{Flash, FlashKind, TabBar, provider_of, tab_href, use_tab};
+use super::{Flash, FlashKind, Links, TabBar, go_to, provider_of, use_tab};
 use crate::api::{ApiError, PageData, save_mail_settings};
 use crate::domain::{
     AuthType, ErrorCode, Field, FieldError, OauthInput, Port, Provider, SettingsInput,
@@ -11,7 +11,6 @@ use crate::domain::{
 };
 use crate::i18n::*;
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
@@ -133,6 +132,7 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
     let draft = Draft::new(&page.settings);
     let navigate = use_navigate();
     let flash = use_context::<Flash>();
+    let links = Links::from_context();
 
     let client_errors = Memo::new(move |_| stored.with_value(|s| client_check(s, draft)));
     let form = FormState {
@@ -167,10 +167,7 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                 if let Some(Flash(f)) = flash {
                     f.set(Some(FlashKind::Saved));
                 }
-                navigate(
-                    &tab_href(false, tab.get_untracked()),
-                    NavigateOptions::default(),
-                );
+                go_to(&navigate, &links.page(false, tab.get_untracked()));
             }
             Err(ApiError::Invalid(errors)) => {
                 form.server_errors.set(errors);
@@ -208,13 +205,7 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
             draft.provider.set(p);
         }
         let t = Tab::for_settings(auth, draft.provider.get_untracked());
-        navigate_tab(
-            &tab_href(true, t),
-            NavigateOptions {
-                scroll: false,
-                ..Default::default()
-            },
-        );
+        go_to(&navigate_tab, &links.page(true, t));
     };
     let in_use = Signal::derive(move || Tab::for_settings(draft.auth.get(), draft.provider.get()));
 
@@ -253,7 +244,7 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
             <div class="page-head">
                 <h1>{t!(i18n, page_title)}</h1>
                 <div class="actions">
-                    <A href=move || tab_href(false, tab.get()) attr:class="button" attr:id="cancel-button">
+                    <A href=move || links.page(false, tab.get()) attr:class="button" attr:id="cancel-button">
                         {t!(i18n, cancel)}
                     </A>
                     <button type="submit" class="button primary" id="save-button" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
@@ -337,7 +328,7 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                     input_type="url"
                     placeholder="http://{0}/ConMasManager"
                 />
-                <ManagerRootInfo manager_root=draft.manager_root server_ip />
+                <ManagerRootInfo manager_root=draft.manager_root server_ip show_value=false />
             </section>
         </form>
     }

@@ -290,14 +290,22 @@ pub fn SetupSteps(provider: Provider) -> impl IntoView {
 pub fn ManagerRootInfo(
     #[prop(into)] manager_root: Signal<String>,
     server_ip: Option<IpAddr>,
+    /// The edit page has the value in its input box already.
+    #[prop(default = true)]
+    show_value: bool,
 ) -> impl IntoView {
     let i18n = use_i18n();
     let resolved =
         move || manager_root.with(|m| ManagerRoot::parse(m).ok().map(|r| r.resolve(server_ip)));
     view! {
         <dl class="settings-list">
-            <dt>{t!(i18n, manager_root)}</dt>
-            <dd id="view-manager-root">{move || manager_root.get()}</dd>
+            {show_value
+                .then(|| {
+                    view! {
+                        <dt>{t!(i18n, manager_root)}</dt>
+                        <dd id="view-manager-root">{move || manager_root.get()}</dd>
+                    }
+                })}
             <dt>{t!(i18n, manager_root_preview)}</dt>
             <dd>
                 <code id="manager-root-preview">{resolved}</code>

@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::hooks::use_query_map;
-use leptos_router::{SsrMode, path};
+use leptos_router::{NavigateOptions, SsrMode, path};
 
 /// Name of the `<meta>` that tells the browser the base path the server runs under.
 pub const BASE_META: &str = "mail-settings-base";
@@ -25,6 +25,7 @@ pub fn shell(options: LeptosOptions, base: String) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name=BASE_META content=base.clone() />
+                <link rel="icon" href="data:," />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -176,14 +177,42 @@ pub(crate) fn use_tab(page: &PageData) -> Memo<Tab> {
     Memo::new(move |_| Tab::from_query(query.read().get("tab").as_deref(), auth, provider))
 }
 
-/// Link target of a tab, base-relative (the router adds the base path).
-pub(crate) fn tab_href(edit: bool, tab: Tab) -> String {
-    let page = if edit {
-        "/System/MailSetting/Edit"
-    } else {
-        "/System/MailSetting"
-    };
-    format!("{page}?tab={}", tab.as_str())
+/// Full links to the two pages. `<A>` leaves absolute paths as they are, so the base path is
+/// added here, once.
+#[derive(Clone, Copy)]
+pub(crate) struct Links {
+    base: StoredValue<String>,
+}
+
+impl Links {
+    pub fn from_context() -> Self {
+        let base = use_context::<BasePath>().map(|b| b.0).unwrap_or_default();
+        Links {
+            base: StoredValue::new(base),
+        }
+    }
+
+    pub fn page(self, edit: bool, tab: Tab) -> String {
+        let page = if edit {
+            "/System/MailSetting/Edit"
+        } else {
+            "/System/MailSetting"
+        };
+        self.base
+            .with_value(|base| format!("{base}{page}?tab={}", tab.as_str()))
+    }
+}
+
+/// Client-side navigation to a full path from [`Links`].
+pub(crate) fn go_to(navigate: &impl Fn(&str, NavigateOptions), href: &str) {
+    navigate(
+        href,
+        NavigateOptions {
+            resolve: false,
+            scroll: false,
+            ..Default::default()
+        },
+    );
 }
 
 /// The tab bar. `in_use` marks the method selected for sending.
@@ -194,6 +223,7 @@ pub(crate) fn TabBar(
     #[prop(into)] in_use: Signal<Tab>,
 ) -> impl IntoView {
     let i18n = use_i18n();
+    let links = Links::from_context();
     let label = move |tab: Tab| match tab {
         Tab::Smtp => t_string!(i18n, tab_smtp),
         Tab::Microsoft => t_string!(i18n, tab_microsoft),
@@ -206,7 +236,7 @@ pub(crate) fn TabBar(
                 .map(|tab| {
                     view! {
                         <A
-                            href=tab_href(edit, tab)
+                            href=links.page(edit, tab)
                             attr:id=format!("tab-{}", tab.as_str())
                             attr:role="tab"
                             attr:class="tab"

@@ -1,7 +1,7 @@
 //! The read-only settings page (`/System/MailSetting`).
 
 use super::fields::{ManagerRootInfo, NoticeList, RedirectInfo, SetupSteps};
-use super::{Flash, FlashKind, TabBar, provider_of, tab_href, use_tab};
+use super::{Flash, FlashKind, Links, TabBar, provider_of, use_tab};
 use crate::api::PageData;
 use crate::domain::{AuthType, Field, Provider, Tab, notices};
 use crate::i18n::*;
@@ -25,6 +25,7 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
         }
     });
 
+    let links = Links::from_context();
     let value = move |v: String| {
         if v.is_empty() {
             view! { <span class="muted">{t!(i18n, empty_value)}</span> }.into_any()
@@ -126,7 +127,7 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
     view! {
         <div class="page-head">
             <h1>{t!(i18n, page_title)}</h1>
-            <A href=move || tab_href(true, tab.get()) attr:class="button primary" attr:id="edit-button">
+            <A href=move || links.page(true, tab.get()) attr:class="button primary" attr:id="edit-button">
                 {t!(i18n, edit)}
             </A>
         </div>
