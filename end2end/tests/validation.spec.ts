@@ -48,3 +48,20 @@ test("a Microsoft SMTP host gets the advice to switch to OAuth", async ({ page }
   await settings.input("smtp-server").fill("smtp.office365.com");
   await expect(page.locator('.notice[data-code="smtp_auth_deprecated_microsoft"]')).toContainText("OAuth");
 });
+
+test("errors of the selected OAuth provider stay on its own tab", async ({ page }) => {
+  const settings = new SettingsPage(page);
+  await settings.open({ edit: true, tab: "smtp" });
+  await page.locator("#auth-oauth").check();
+  await page.locator("#provider-google").check();
+  await settings.input("google-client-id").fill("0a1b2c3d-4e5f-6789-abcd-ef0123456789");
+  await expect(settings.error("google-client-id")).toContainText("apps.googleusercontent.com");
+
+  // The Microsoft tab edits its own draft: Google's error is not shown there.
+  await settings.tab("microsoft").click();
+  await expect(settings.input("ms-client-id")).toBeVisible();
+  await expect(settings.error("ms-client-id")).toBeEmpty();
+  await settings.tab("google").click();
+  await expect(settings.input("google-client-id")).toHaveValue("0a1b2c3d-4e5f-6789-abcd-ef0123456789");
+  await expect(settings.error("google-client-id")).toContainText("apps.googleusercontent.com");
+});

@@ -357,10 +357,10 @@ pub fn validate(
 
     let mut errors = check_settings(&merged);
     if let SecretChange::Replace(p) = &smtp_password {
-        check_secret(p.expose(), Field::SmtpPassword, &mut errors);
+        check_text(p.expose(), Field::SmtpPassword, &mut errors);
     }
     if let SecretChange::Replace(s) = &oauth_client_secret {
-        check_secret(s.expose(), Field::OauthClientSecret, &mut errors);
+        check_text(s.expose(), Field::OauthClientSecret, &mut errors);
     }
     if !errors.is_empty() {
         return Err(dedupe(errors));
@@ -450,14 +450,6 @@ fn check_oauth(oauth: &OauthView, errors: &mut Vec<FieldError>) {
 }
 
 fn check_text(value: &str, field: Field, errors: &mut Vec<FieldError>) {
-    if value.chars().any(char::is_control) {
-        errors.push(FieldError::new(field, ErrorCode::ControlCharacters));
-    } else if value.len() > MAX_FIELD_LEN {
-        errors.push(FieldError::new(field, ErrorCode::TooLong));
-    }
-}
-
-fn check_secret(value: &str, field: Field, errors: &mut Vec<FieldError>) {
     if value.chars().any(char::is_control) {
         errors.push(FieldError::new(field, ErrorCode::ControlCharacters));
     } else if value.len() > MAX_FIELD_LEN {

@@ -1,7 +1,8 @@
 //! The edit form (`/System/MailSetting/Edit`).
 
 use super::fields::{
-    FormState, ManagerRootInfo, NoticeList, RedirectInfo, SecretField, SetupSteps, TextField,
+    FormState, ManagerRootInfo, NoticeList, OauthScope, RedirectInfo, SecretField, SetupSteps,
+    TextField,
 };
 use super::{Flash, FlashKind, Links, TabBar, go_to, provider_of, use_tab};
 use crate::api::{ApiError, PageData, save_mail_settings};
@@ -25,23 +26,33 @@ struct Draft {
     smtp_user: RwSignal<String>,
     smtp_password: RwSignal<String>,
     smtp_ssl: RwSignal<bool>,
-    ms_client_id: RwSignal<String>,
-    ms_tenant_id: RwSignal<String>,
-    ms_secret: RwSignal<String>,
-    google_client_id: RwSignal<String>,
-    google_secret: RwSignal<String>,
+    microsoft: OauthDraft,
+    google: OauthDraft,
     manager_root: RwSignal<String>,
+}
+
+/// One provider's OAuth fields as typed.
+#[derive(Clone, Copy)]
+struct OauthDraft {
+    client_id: RwSignal<String>,
+    tenant_id: RwSignal<String>,
+    secret: RwSignal<String>,
+}
+
+impl OauthDraft {
+    /// Filled from the stored block when it belongs to `provider`, empty otherwise.
+    fn new(s: &SettingsView, provider: Provider) -> Self {
+        let stored = (s.oauth.provider == provider).then_some(&s.oauth);
+        OauthDraft {
+            client_id: RwSignal::new(stored.map(|o| o.client_id.clone()).unwrap_or_default()),
+            tenant_id: RwSignal::new(stored.map(|o| o.tenant_id.clone()).unwrap_or_default()),
+            secret: RwSignal::new(String::new()),
+        }
+    }
 }
 
 impl Draft {
     fn new(s: &SettingsView) -> Self {
-        let (ms, google) = match s.oauth.provider {
-            Provider::Microsoft => (
-                (s.oauth.client_id.clone(), s.oauth.tenant_id.clone()),
-                String::new(),
-            ),
-            Provider::Google => ((String::new(), String::new()), s.oauth.client_id.clone()),
-        };
         Draft {
             auth: RwSignal::new(s.auth),
             provider: RwSignal::new(s.oauth.provider),
@@ -50,11 +61,8 @@ impl Draft {
             smtp_user: RwSignal::new(s.smtp.user.clone()),
             smtp_password: RwSignal::new(String::new()),
             smtp_ssl: RwSignal::new(s.smtp.ssl),
-            ms_client_id: RwSignal::new(ms.0),
-            ms_tenant_id: RwSignal::new(ms.1),
-            ms_secret: RwSignal::new(String::new()),
-            google_client_id: RwSignal::new(google),
-            google_secret: RwSignal::new(String::new()),
+            microsoft: OauthDraft::new(s, Provider::Microsoft),
+            google: OauthDraft::new(s, Provider::Google),
             manager_root: RwSignal::new(s.manager_root.clone()),
         }
     }
@@ -71,18 +79,15 @@ impl Draft {
             (!v.is_empty()).then(|| TypedSecret::new(v))
         };
         let provider = self.provider.get();
-        let oauth = match provider {
-            Provider::Microsoft => OauthInput {
-                provider,
-                client_id: self.ms_client_id.get(),
-                client_secret: secret(self.ms_secret),
-                tenant_id: self.ms_tenant_id.get(),
-            },
-            Provider::Google => OauthInput {
-                provider,
-                client_id: self.google_client_id.get(),
-                client_secret: secret(self.google_secret),
-                tenant_id: String::new(),
+        let o = self.oauth(provider);
+        let oauth = OauthInput {
+            provider,
+            client_id: o.client_id.get(),
+            client_secret: secret(o.secret),
+            // Google has no tenant.
+            tenant_id: match provider {
+                Provider::Microsoft => o.tenant_id.get(),
+                Provider::Google => String::new(),
             },
         };
         let input = SettingsInput {
@@ -99,6 +104,13 @@ impl Draft {
             version: Some(version),
         };
         (input, port_error)
+    }
+
+    fn oauth(self, provider: Provider) -> OauthDraft {
+        match provider {
+            Provider::Microsoft => self.microsoft,
+            Provider::Google => self.google,
+        }
     }
 }
 
@@ -140,6 +152,7 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
         server_errors: RwSignal::new(Vec::new()),
         touched: RwSignal::new(Vec::new()),
         submitted: RwSignal::new(false),
+        provider: draft.provider,
     };
     provide_context(form);
     let problem = RwSignal::new(None::<SaveProblem>);
@@ -313,8 +326,8 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                     </Show>
                     {move || match tab.get() {
                         Tab::Smtp => view! { <SmtpForm draft stored live_notices /> }.into_any(),
-                        Tab::Microsoft => view! { <MicrosoftForm draft stored server_ip /> }.into_any(),
-                        Tab::Google => view! { <GoogleForm draft stored server_ip /> }.into_any(),
+                        Tab::Microsoft => view! { <OauthForm provider=Provider::Microsoft draft stored server_ip /> }.into_any(),
+                        Tab::Google => view! { <OauthForm provider=Provider::Google draft stored server_ip /> }.into_any(),
                     }}
                 </div>
             </section>
@@ -350,7 +363,7 @@ fn SmtpForm(
                 .collect::<Vec<_>>()
         })
     });
-    let ssl_error = move || form.error_for(Field::SmtpSsl);
+    let ssl_error = move || form.error_for(Field::SmtpSsl, None);
     // The fix for a port / SSL mismatch is one click away.
     let fix_ssl = move |_| {
         match ssl_error() {
@@ -424,82 +437,64 @@ fn SmtpForm(
     }
 }
 
+/// The OAuth fields of one provider. Both providers share the `oauth.*` fields, so their
+/// errors show only on the form of the provider that is selected.
 #[component]
-fn MicrosoftForm(
+fn OauthForm(
+    provider: Provider,
     draft: Draft,
     stored: StoredValue<SettingsView>,
     server_ip: Option<std::net::IpAddr>,
 ) -> impl IntoView {
     let i18n = use_i18n();
+    provide_context(OauthScope(provider));
+    let fields = draft.oauth(provider);
     let secret_stored = Signal::derive(move || {
-        stored.with_value(|s| s.oauth.provider == Provider::Microsoft && s.oauth.client_secret_set)
+        stored.with_value(|s| s.oauth.provider == provider && s.oauth.client_secret_set)
     });
+    let ms = provider == Provider::Microsoft;
+    let (client_id_id, secret_id) = match provider {
+        Provider::Microsoft => ("ms-client-id", "ms-client-secret"),
+        Provider::Google => ("google-client-id", "google-client-secret"),
+    };
     view! {
-        <Show when=move || draft.provider.get() != Provider::Microsoft>
+        <Show when=move || draft.provider.get() != provider>
             <p class="hint">{t!(i18n, other_provider_note)}</p>
         </Show>
         <TextField
-            id="ms-client-id"
+            id=client_id_id
             field=Field::OauthClientId
             label=Signal::derive(move || t_string!(i18n, client_id))
-            help=Signal::derive(move || t_string!(i18n, ms_client_id_help))
-            value=draft.ms_client_id
-            placeholder="00000000-0000-0000-0000-000000000000"
+            help=Signal::derive(move || {
+                if ms { t_string!(i18n, ms_client_id_help) } else { t_string!(i18n, google_client_id_help) }
+            })
+            value=fields.client_id
+            placeholder=if ms { "00000000-0000-0000-0000-000000000000" } else { "1234567890-abc.apps.googleusercontent.com" }
         />
         <SecretField
-            id="ms-client-secret"
+            id=secret_id
             field=Field::OauthClientSecret
             label=Signal::derive(move || t_string!(i18n, client_secret))
-            help=Signal::derive(move || t_string!(i18n, ms_secret_help))
+            help=Signal::derive(move || if ms { t_string!(i18n, ms_secret_help) } else { "" })
             stored=secret_stored
-            value=draft.ms_secret
+            value=fields.secret
         />
-        <TextField
-            id="ms-tenant-id"
-            field=Field::OauthTenantId
-            label=Signal::derive(move || t_string!(i18n, tenant_id))
-            help=Signal::derive(move || t_string!(i18n, ms_tenant_help))
-            value=draft.ms_tenant_id
-            placeholder="contoso.onmicrosoft.com"
-        />
-        <p class="hint">{t!(i18n, oauth_connect_later)}</p>
-        <RedirectInfo provider=Provider::Microsoft manager_root=draft.manager_root server_ip />
-        <SetupSteps provider=Provider::Microsoft />
-    }
-}
-
-#[component]
-fn GoogleForm(
-    draft: Draft,
-    stored: StoredValue<SettingsView>,
-    server_ip: Option<std::net::IpAddr>,
-) -> impl IntoView {
-    let i18n = use_i18n();
-    let secret_stored = Signal::derive(move || {
-        stored.with_value(|s| s.oauth.provider == Provider::Google && s.oauth.client_secret_set)
-    });
-    view! {
-        <Show when=move || draft.provider.get() != Provider::Google>
-            <p class="hint">{t!(i18n, other_provider_note)}</p>
-        </Show>
-        <TextField
-            id="google-client-id"
-            field=Field::OauthClientId
-            label=Signal::derive(move || t_string!(i18n, client_id))
-            help=Signal::derive(move || t_string!(i18n, google_client_id_help))
-            value=draft.google_client_id
-            placeholder="1234567890-abc.apps.googleusercontent.com"
-        />
-        <SecretField
-            id="google-client-secret"
-            field=Field::OauthClientSecret
-            label=Signal::derive(move || t_string!(i18n, client_secret))
-            stored=secret_stored
-            value=draft.google_secret
-        />
-        <p class="hint">{t!(i18n, google_sender_note)} " " {t!(i18n, oauth_connect_later)}</p>
-        <RedirectInfo provider=Provider::Google manager_root=draft.manager_root server_ip />
-        <SetupSteps provider=Provider::Google />
+        {ms.then(|| view! {
+            <TextField
+                id="ms-tenant-id"
+                field=Field::OauthTenantId
+                label=Signal::derive(move || t_string!(i18n, tenant_id))
+                help=Signal::derive(move || t_string!(i18n, ms_tenant_help))
+                value=fields.tenant_id
+                placeholder="contoso.onmicrosoft.com"
+            />
+        })}
+        <p class="hint">
+            {(!ms).then(|| view! { {t!(i18n, google_sender_note)} " " })}
+            {t!(i18n, oauth_connect_later)}
+        </p>
+        <RedirectInfo provider manager_root=draft.manager_root server_ip />
+        <SetupSteps provider />
     }
 }
 

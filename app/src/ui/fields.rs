@@ -17,10 +17,21 @@ pub struct FormState {
     pub touched: RwSignal<Vec<Field>>,
     /// After a save attempt every error shows.
     pub submitted: RwSignal<bool>,
+    /// The OAuth provider selected in the form.
+    pub provider: RwSignal<Provider>,
 }
 
+/// Marks the fields of one provider's OAuth form. Both providers' forms edit the same `oauth.*`
+/// fields, so errors show only on the form of the provider that is selected.
+#[derive(Clone, Copy)]
+pub struct OauthScope(pub Provider);
+
 impl FormState {
-    pub fn error_for(&self, field: Field) -> Option<ErrorCode> {
+    /// The error to show for `field`; `scope` is the OAuth form the field is on, if any.
+    pub fn error_for(&self, field: Field, scope: Option<OauthScope>) -> Option<ErrorCode> {
+        if scope.is_some_and(|OauthScope(p)| p != self.provider.get()) {
+            return None;
+        }
         let shown = self.submitted.get() || self.touched.with(|t| t.contains(&field));
         let find =
             |errors: &Vec<FieldError>| errors.iter().find(|e| e.field == field).map(|e| e.code);
@@ -50,9 +61,10 @@ impl FormState {
 pub fn ErrorText(id: String, field: Field) -> impl IntoView {
     let i18n = use_i18n();
     let form = expect_context::<FormState>();
+    let scope = use_context::<OauthScope>();
     view! {
         <p class="error" id=id aria-live="polite" data-field=field.as_str()>
-            {move || form.error_for(field).map(|code| error_message(i18n.get_locale(), code))}
+            {move || form.error_for(field, scope).map(|code| error_message(i18n.get_locale(), code))}
         </p>
     }
 }
@@ -78,7 +90,8 @@ pub fn TextField(
     } else {
         error_id.clone()
     };
-    let invalid = move || form.error_for(field).is_some();
+    let scope = use_context::<OauthScope>();
+    let invalid = move || form.error_for(field, scope).is_some();
     view! {
         <div class="field" class:has-error=invalid>
             <label for=id>{label}</label>
@@ -125,7 +138,8 @@ pub fn SecretField(
     let help_id = format!("{id}-help");
     let status_id = format!("{id}-status");
     let described = format!("{status_id} {help_id} {error_id}");
-    let invalid = move || form.error_for(field).is_some();
+    let scope = use_context::<OauthScope>();
+    let invalid = move || form.error_for(field, scope).is_some();
     view! {
         <div class="field secret-field" class:has-error=invalid>
             <label for=id>{label}</label>
