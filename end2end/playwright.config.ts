@@ -5,6 +5,7 @@ import * as path from "path";
 // scripts/e2e.sh picks a free port, a fresh database and the built site, and passes them here.
 const port = Number(process.env.E2E_PORT ?? 3900);
 const baseURL = `http://127.0.0.1:${port}`;
+export const STATE = path.join(os.tmpdir(), `mail-settings-e2e-${port}-session.json`);
 
 export default defineConfig({
   testDir: "./tests",
@@ -16,8 +17,11 @@ export default defineConfig({
   timeout: 30_000,
   expect: { timeout: 10_000 },
   reporter: [["list"]],
+  // Signs the administrator in once; every spec starts with that session (see global-setup.ts).
+  globalSetup: "./tests/global-setup.ts",
   use: {
     baseURL,
+    storageState: STATE,
     locale: "ja-JP",
     trace: "retain-on-failure",
     launchOptions: {
@@ -47,6 +51,10 @@ export default defineConfig({
         process.env.E2E_DATABASE_URL ??
         `sqlite://${path.join(os.tmpdir(), `mail-settings-e2e-${port}-${Date.now()}.db`)}`,
       SERVER_IP: "192.168.10.20",
+      MAIL_SECRET_KEY_FILE:
+        process.env.E2E_KEY_FILE ?? path.join(os.tmpdir(), `mail-settings-e2e-${port}.key`),
+      ADMIN_USER: "admin",
+      ADMIN_PASSWORD: process.env.E2E_ADMIN_PASSWORD ?? "e2e-admin-passphrase",
       RUST_LOG: "info",
     },
   },

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Browser tests: builds the site (debug), starts the real server on a free loopback port with a
-# fresh SQLite file, runs Playwright in Debian's Chromium. Playwright stops the server at the end.
+# Browser tests: builds the site (debug), prepares a fresh SQLite file with its own key file, an
+# administrator and an API token, starts the real server on a free loopback port and runs
+# Playwright in Debian's Chromium. Playwright stops the server at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,5 +13,11 @@ export E2E_PORT
 export E2E_DATABASE_URL="sqlite://$work/e2e.db"
 export E2E_SITE_ROOT="$PWD/target/site"
 export E2E_SERVER_CMD="$PWD/target/debug/server"
+export E2E_KEY_FILE="$work/secret.key"
+export E2E_ADMIN_PASSWORD="e2e-admin-passphrase-$RANDOM$RANDOM"
+# The token the specs seed settings with, as a script would (REST + bearer token).
+E2E_API_TOKEN=$(DATABASE_URL="$E2E_DATABASE_URL" MAIL_SECRET_KEY_FILE="$E2E_KEY_FILE" RUST_LOG=warn \
+  "$E2E_SERVER_CMD" token create --name e2e 2>/dev/null)
+export E2E_API_TOKEN
 cd end2end
 npx playwright test "$@"

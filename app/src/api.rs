@@ -15,6 +15,23 @@ pub struct PageData {
     pub settings: SettingsView,
     /// The address `{0}` in ManagerRoot stands for.
     pub server_ip: Option<IpAddr>,
+    /// The signed-in administrator, for the page header.
+    pub viewer: String,
+    /// The newest audit log entries (who did what when; never a secret's value).
+    pub audit: Vec<AuditEntry>,
+}
+
+/// One line of the audit log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// UTC, `2026-11-27T05:12:00Z`.
+    pub at: String,
+    /// An administrator's name, `token:NAME`, `cli` or `system`.
+    pub actor: String,
+    /// `settings.save`, `login`, `login_failed`, `token_created`, …
+    pub action: String,
+    /// Changed field names, a token's name, an address: never a secret.
+    pub detail: String,
 }
 
 /// Why a server function failed, in terms the page can act on.
@@ -48,15 +65,20 @@ impl FromServerFnError for ApiError {
 #[server(input = Json, endpoint = "mail_settings/get")]
 pub async fn get_mail_settings() -> Result<PageData, ApiError> {
     let backend = backend::from_context()?;
-    backend::with_status(backend.page_data().await)
+    let mut data = backend::with_status(backend.page_data().await)?;
+    data.viewer = backend::actor()?.0;
+    Ok(data)
 }
 
 /// Validates and stores the settings in one transaction.
 #[server(input = Json, endpoint = "mail_settings/save")]
 pub async fn save_mail_settings(input: SettingsInput) -> Result<PageData, ApiError> {
     let backend = backend::from_context()?;
-    backend::with_status(backend.save(input, "console").await)?;
-    backend::with_status(backend.page_data().await)
+    let actor = backend::actor()?;
+    backend::with_status(backend.save(input, &actor.0).await)?;
+    let mut data = backend::with_status(backend.page_data().await)?;
+    data.viewer = actor.0;
+    Ok(data)
 }
 
 #[cfg(feature = "ssr")]
@@ -79,6 +101,21 @@ pub mod backend {
 
     /// How the backend travels in Leptos context.
     pub type Backend = Arc<dyn SettingsBackend>;
+
+    /// The authenticated caller of the request (an administrator's name, or `token:NAME`),
+    /// provided as context by the server after its access check.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Actor(pub String);
+
+    /// The caller; a request without one never passed the access check, so it is refused.
+    pub fn actor() -> Result<Actor, ApiError> {
+        leptos::prelude::use_context::<Actor>().ok_or_else(|| {
+            leptos::logging::error!("a server function ran without an authenticated caller");
+            ApiError::Internal {
+                reference: "no-actor".into(),
+            }
+        })
+    }
 
     /// Gives a failed server function the HTTP status that says what happened (422 invalid,
     /// 409 conflict, 500 internal), like the REST API.

@@ -6,7 +6,8 @@ test.beforeEach(async ({ request }) => {
 });
 
 test("Japanese by default; English on request, remembered across reloads", async ({ page, context }) => {
-  await context.clearCookies();
+  // Forget the remembered language, not the session.
+  await context.clearCookies({ name: "i18n_pref_locale" });
   const settings = new SettingsPage(page);
   await settings.open();
   await expect(settings.heading()).toHaveText("メール基本設定");

@@ -2,7 +2,10 @@
 
 use crate::store::{Store, StoreError};
 use app::api::backend::SettingsBackend;
-use app::api::{ApiError, PageData};
+use app::api::{ApiError, AuditEntry, PageData};
+
+/// How many audit log entries the settings page shows.
+const AUDIT_ON_PAGE: i64 = 20;
 use app::domain::{SettingsInput, SettingsView, validate};
 use std::net::IpAddr;
 
@@ -31,9 +34,24 @@ pub fn internal(error: &(dyn std::error::Error + 'static)) -> ApiError {
 impl SettingsBackend for AppBackend {
     async fn page_data(&self) -> Result<PageData, ApiError> {
         let settings = self.store.load().await.map_err(|e| internal(&e))?;
+        let audit = self
+            .store
+            .audit_entries(AUDIT_ON_PAGE)
+            .await
+            .map_err(|e| internal(&e))?
+            .into_iter()
+            .map(|(at, actor, action, detail)| AuditEntry {
+                at,
+                actor,
+                action,
+                detail,
+            })
+            .collect();
         Ok(PageData {
             settings,
             server_ip: self.server_ip,
+            viewer: String::new(),
+            audit,
         })
     }
 

@@ -1,7 +1,11 @@
 //! Configuration from the environment (12-factor), with documented defaults.
 
+use crate::secrets::KeySource;
 use anyhow::{Context, bail};
+use secrecy::SecretString;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// Settings of one server process.
 #[derive(Clone, Debug)]
@@ -20,10 +24,46 @@ pub struct Config {
     pub site_pkg_dir: String,
     /// `LEPTOS_OUTPUT_NAME`, default `mail-settings`: the bundle's file names.
     pub output_name: String,
+    /// `MAIL_SECRET_KEY` (+ `MAIL_SECRET_KEY_PREVIOUS`), or the key file `MAIL_SECRET_KEY_FILE`
+    /// (default `data/secret.key`, created 0600 on first run).
+    pub secret_key: KeySource,
+    /// `PUBLIC_ORIGIN`: the address(es) administrators open, comma-separated, such as
+    /// `https://reports.example.co.jp`. Needed behind a proxy that rewrites `Host`; an `https`
+    /// origin also marks the session cookie `Secure`.
+    pub public_origins: Vec<String>,
+    /// `COOKIE_SECURE` (`true`/`false`); default: true when a `PUBLIC_ORIGIN` is https.
+    pub cookie_secure: bool,
+    /// `ADMIN_USER` (default `admin`) and `ADMIN_PASSWORD`: the first administrator, created
+    /// at start-up when none exists.
+    pub admin: Option<(String, SecretString)>,
+    /// `SESSION_IDLE_MINUTES` (default 30) and `SESSION_MAX_HOURS` (default 8).
+    pub session_idle: Duration,
+    pub session_max: Duration,
 }
 
 pub const DEFAULT_BASE_PATH: &str = "/ConMasManager";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/mail-settings.db";
+pub const DEFAULT_KEY_FILE: &str = "data/secret.key";
+
+/// `https://host[:port]` entries, comma-separated; no path.
+pub fn parse_origins(raw: &str) -> anyhow::Result<Vec<String>> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let o = o.trim_end_matches('/');
+            let rest = o
+                .strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"));
+            match rest {
+                Some(r) if !r.is_empty() && !r.contains('/') => Ok(o.to_string()),
+                _ => {
+                    bail!("PUBLIC_ORIGIN must look like https://reports.example.co.jp (got {o:?})")
+                }
+            }
+        })
+        .collect()
+}
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Config> {
@@ -39,7 +79,44 @@ impl Config {
             ),
             None => detect_server_ip(),
         };
+        let secret_key = match var("MAIL_SECRET_KEY") {
+            Some(current) => KeySource::Env {
+                current: SecretString::from(current),
+                previous: var("MAIL_SECRET_KEY_PREVIOUS").map(SecretString::from),
+            },
+            None => KeySource::File(PathBuf::from(
+                var("MAIL_SECRET_KEY_FILE").unwrap_or_else(|| DEFAULT_KEY_FILE.into()),
+            )),
+        };
+        let public_origins = parse_origins(&var("PUBLIC_ORIGIN").unwrap_or_default())?;
+        let cookie_secure = match var("COOKIE_SECURE").as_deref() {
+            Some("true" | "1") => true,
+            Some("false" | "0") => false,
+            Some(other) => bail!("COOKIE_SECURE must be true or false (got {other:?})"),
+            None => public_origins.iter().any(|o| o.starts_with("https://")),
+        };
+        let admin = var("ADMIN_PASSWORD").map(|p| {
+            (
+                var("ADMIN_USER").unwrap_or_else(|| "admin".into()),
+                SecretString::from(p),
+            )
+        });
+        let minutes =
+            |name: &str, default: u64| -> anyhow::Result<u64> {
+                match var(name) {
+                    Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).with_context(|| {
+                        format!("{name} must be a whole number above 0 (got {v:?})")
+                    }),
+                    None => Ok(default),
+                }
+            };
         Ok(Config {
+            secret_key,
+            public_origins,
+            cookie_secure,
+            admin,
+            session_idle: Duration::from_secs(60 * minutes("SESSION_IDLE_MINUTES", 30)?),
+            session_max: Duration::from_secs(3600 * minutes("SESSION_MAX_HOURS", 8)?),
             site_addr,
             database_url: var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             base_path: parse_base_path(
@@ -95,5 +172,16 @@ mod tests {
         assert!(parse_base_path("/").is_err());
         assert!(parse_base_path("/a b").is_err());
         assert!(parse_base_path("/a//b").is_err());
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            parse_origins(" https://a.example/ , http://b.example:8080").unwrap(),
+            vec!["https://a.example", "http://b.example:8080"]
+        );
+        assert!(parse_origins("").unwrap().is_empty());
+        assert!(parse_origins("a.example").is_err());
+        assert!(parse_origins("https://a.example/path").is_err());
     }
 }

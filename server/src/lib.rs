@@ -1,26 +1,37 @@
 //! The server: configuration, storage, the settings backend, HTTP routes.
 //! `main.rs` only reads the configuration and calls [`run`].
 
+pub mod auth;
 pub mod backend;
+pub mod cli;
 pub mod config;
 pub mod rest;
+pub mod secrets;
+pub mod security;
 pub mod store;
 
-use app::api::backend::Backend;
+use app::api::backend::{Actor, Backend};
 use app::{App, shell};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRef, Request, State};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get, post};
 use backend::AppBackend;
 use config::Config;
+use http::Method;
+use http::request::Parts;
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
 
 /// Shared by every handler.
 #[derive(Clone)]
@@ -28,6 +39,10 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub backend: Arc<AppBackend>,
     pub base_path: String,
+    pub access: Arc<auth::AccessState>,
+    pub session_policy: auth::SessionPolicy,
+    pub public_origins: Arc<Vec<String>>,
+    pub cookie_secure: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -42,8 +57,24 @@ impl AppState {
     }
 }
 
-/// Builds the whole application on an open store.
-pub fn router(config: &Config, store: store::Store) -> Router {
+/// What the Leptos renderer and the server functions get from a request: the backend, the
+/// caller (for the audit log and the page header) and the CSP nonce for inline scripts.
+fn provide_request_context(backend: &Backend) {
+    provide_context(backend.clone());
+    if let Some(parts) = use_context::<Parts>() {
+        if let Some(p) = parts.extensions.get::<auth::Principal>() {
+            provide_context(Actor(p.actor()));
+        }
+        if let Some(n) = parts.extensions.get::<security::CspNonce>() {
+            provide_context(leptos::nonce::Nonce::from_value(n.0.clone()));
+        }
+    }
+}
+
+/// Builds the whole application on an open store: creates the first administrator (or the
+/// one-time setup link) and the session table.
+pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Router> {
+    use anyhow::Context as _;
     let leptos_options = LeptosOptions::builder()
         .output_name(config.output_name.clone())
         .site_root(config.site_root.clone())
@@ -51,6 +82,40 @@ pub fn router(config: &Config, store: store::Store) -> Router {
         .site_addr(config.site_addr)
         .build();
     let base = config.base_path.clone();
+    let access = auth::AccessState::new();
+    let setup_url = format!("http://{}{base}/System/Setup", config.site_addr);
+    auth::bootstrap(&store, config.admin.clone(), &access.setup, &setup_url)
+        .await
+        .context("Failed to prepare the first administrator")?;
+
+    let session_store = SqliteStore::new(store.pool().clone())
+        .with_table_name("sessions")
+        .map_err(|e| anyhow::anyhow!("invalid session table name: {e}"))?;
+    session_store
+        .migrate()
+        .await
+        .context("Failed to create the session table")?;
+    {
+        use tower_sessions::session_store::ExpiredDeletion as _;
+        let sweeper = session_store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sweeper
+                .continuously_delete_expired(tokio::time::Duration::from_secs(600))
+                .await
+            {
+                tracing::warn!(error = %e, "stopped deleting expired sessions");
+            }
+        });
+    }
+    let idle = time::Duration::seconds(config.session_idle.as_secs() as i64);
+    let sessions = SessionManagerLayer::new(session_store)
+        .with_name("mail_settings_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.cookie_secure)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle));
+
     let state = AppState {
         leptos_options: leptos_options.clone(),
         backend: Arc::new(AppBackend {
@@ -59,17 +124,23 @@ pub fn router(config: &Config, store: store::Store) -> Router {
             server_ip: config.server_ip,
         }),
         base_path: base.clone(),
+        access,
+        session_policy: auth::SessionPolicy {
+            idle: config.session_idle,
+            absolute: config.session_max,
+        },
+        public_origins: Arc::new(config.public_origins.clone()),
+        cookie_secure: config.cookie_secure,
     };
 
     let routes = {
         let base = base.clone();
         generate_route_list(move || view! { <App base=base.clone() /> })
     };
-    let settings_page = format!("{base}/System/MailSetting");
 
     let context = {
         let backend = state.port();
-        move || provide_context(backend.clone())
+        move || provide_request_context(&backend)
     };
     let shell_fn = {
         let options = leptos_options.clone();
@@ -77,30 +148,11 @@ pub fn router(config: &Config, store: store::Store) -> Router {
         move || shell(options.clone(), base.clone())
     };
 
-    Router::new()
-        .route(
-            "/",
-            get({
-                let to = settings_page.clone();
-                move || async move { Redirect::to(&to) }
-            }),
-        )
-        .route(
-            &base,
-            get({
-                let to = settings_page.clone();
-                move || async move { Redirect::to(&to) }
-            }),
-        )
-        .route(
-            &format!("{base}/api/v1/mail-settings"),
-            get(rest::get_settings).put(rest::put_settings),
-        )
-        .route(&format!("{base}/health"), get(rest::health))
-        .route(
-            "/api/{*fn_name}",
-            get(server_fn_handler).post(server_fn_handler),
-        )
+    let mut router = Router::new();
+    for (_, path, handler) in own_routes(&base) {
+        router = router.route(&path, handler);
+    }
+    let router = router
         .leptos_routes_with_context(&state, routes, context.clone(), shell_fn.clone())
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
@@ -109,14 +161,81 @@ pub fn router(config: &Config, store: store::Store) -> Router {
             let base = base.clone();
             move |options: LeptosOptions| shell(options, base.clone())
         }))
+        // Outermost last: trace → headers → compression → session → origin → login.
+        .layer(from_fn_with_state(state.clone(), auth::require_login))
+        .layer(from_fn_with_state(state.clone(), security::check_origin))
+        .layer(sessions)
         .layer(CompressionLayer::new())
+        .layer(from_fn_with_state(state.clone(), security::headers))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    Ok(router)
+}
+
+type OwnRoute = (&'static [Method], String, MethodRouter<AppState>);
+
+/// The routes that are neither Leptos pages nor server functions. The router is built from
+/// this table, and [`route_inventory`] lists it, so the access tests see every route.
+fn own_routes(base: &str) -> Vec<OwnRoute> {
+    let settings_page = format!("{base}/System/MailSetting");
+    let to_settings = || {
+        let to = settings_page.clone();
+        get(move || async move { Redirect::to(&to) })
+    };
+    vec![
+        (&[Method::GET], "/".into(), to_settings()),
+        (&[Method::GET], base.into(), to_settings()),
+        (
+            &[Method::GET, Method::PUT],
+            format!("{base}/api/v1/mail-settings"),
+            get(rest::get_settings).put(rest::put_settings),
+        ),
+        (&[Method::GET], format!("{base}/health"), get(rest::health)),
+        (
+            &[Method::POST],
+            format!("{base}/System/Login"),
+            post(auth::login),
+        ),
+        (
+            &[Method::POST],
+            format!("{base}/System/Logout"),
+            post(auth::logout),
+        ),
+        (
+            &[Method::POST],
+            format!("{base}/System/Setup"),
+            post(auth::setup),
+        ),
+        (
+            &[Method::GET, Method::POST],
+            "/api/{*fn_name}".into(),
+            get(server_fn_handler).post(server_fn_handler),
+        ),
+    ]
+}
+
+/// Every route the application answers: its own table, the Leptos pages and the server
+/// functions (with their real paths). For the access tests.
+pub fn route_inventory(base: &str) -> Vec<(Method, String)> {
+    let mut all: Vec<(Method, String)> = own_routes(base)
+        .into_iter()
+        .flat_map(|(methods, path, _)| methods.iter().map(move |m| (m.clone(), path.clone())))
+        .filter(|(_, path)| !path.contains('{'))
+        .collect();
+    let pages = {
+        let base = base.to_string();
+        generate_route_list(move || view! { <App base=base.clone() /> })
+    };
+    all.extend(pages.iter().map(|r| (Method::GET, r.path().to_string())));
+    all.extend(
+        leptos::server_fn::axum::server_fn_paths().map(|(path, method)| (method, path.to_string())),
+    );
+    all
 }
 
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> Response {
     let backend = state.port();
-    handle_server_fns_with_context(move || provide_context(backend.clone()), req)
+    handle_server_fns_with_context(move || provide_request_context(&backend), req)
         .await
         .into_response()
 }
@@ -124,8 +243,10 @@ async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) ->
 /// Opens the store, binds the address and serves until Ctrl-C / SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     use anyhow::Context;
-    let store = store::Store::open(&config.database_url, &config.base_path).await?;
-    let app = router(&config, store.clone());
+    let keys = secrets::Keyring::load(&config.secret_key)?;
+    tracing::info!(key = keys.current_id(), "secrets are encrypted at rest");
+    let store = store::Store::open(&config.database_url, &config.base_path, keys).await?;
+    let app = router(&config, store.clone()).await?;
     let listener = TcpListener::bind(config.site_addr)
         .await
         .with_context(|| format!("Failed to listen on {}", config.site_addr))?;
@@ -134,10 +255,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         listener.local_addr()?,
         config.base_path
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("The HTTP server stopped with an error")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("The HTTP server stopped with an error")?;
     store.close().await;
     Ok(())
 }

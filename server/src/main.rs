@@ -1,3 +1,5 @@
+use clap::Parser as _;
+use server::cli::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -6,10 +8,12 @@ async fn main() -> std::process::ExitCode {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
         .init();
+    let cli = Cli::parse();
     let result = async {
         let config = server::config::Config::from_env()?;
-        server::run(config).await
+        server::cli::run(config, cli.command.unwrap_or(Command::Serve)).await
     }
     .await;
     match result {

@@ -2,13 +2,14 @@
 //! the server functions.
 
 use crate::AppState;
+use crate::auth::Principal;
 use app::api::ApiError;
 use app::domain::{ErrorCode, Field, FieldError, SettingsInput};
 use app::i18n::Locale;
 use app::messages::{error_message, locale_from_accept_language};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -99,6 +100,7 @@ pub async fn get_settings(State(state): State<AppState>, headers: HeaderMap) -> 
 
 pub async fn put_settings(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -129,8 +131,8 @@ pub async fn put_settings(
         Ok(input) => input,
         Err(error) => return error_response(locale, ApiError::Invalid(vec![error])),
     };
-    let actor = "api";
-    match app::api::backend::SettingsBackend::save(state.backend.as_ref(), input, actor).await {
+    let actor = principal.actor();
+    match app::api::backend::SettingsBackend::save(state.backend.as_ref(), input, &actor).await {
         Ok(view) => Json(view).into_response(),
         Err(e) => error_response(locale, e),
     }

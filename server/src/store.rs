@@ -3,11 +3,14 @@
 use app::domain::{
     AuthType, Field, OauthView, Provider, SecretChange, SettingsView, SmtpView, ValidatedSettings,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::secrets::{Keyring, SecretError};
 
 /// Names of the secrets kept in the `secrets` table.
 pub mod secret_names {
@@ -19,6 +22,12 @@ pub mod secret_names {
 pub enum StoreError {
     #[error("settings were saved by someone else (stored version {current})")]
     Conflict { current: i64 },
+    #[error("Failed to read the secret {name}")]
+    Secret {
+        name: String,
+        #[source]
+        source: SecretError,
+    },
     #[error("{context}")]
     Database {
         context: &'static str,
@@ -42,12 +51,13 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
 pub struct Store {
     pool: SqlitePool,
     base_path: String,
+    keys: Arc<Keyring>,
 }
 
 impl Store {
     /// Opens (creating it if needed) the database and runs the migrations. A failed migration
     /// stops the start with its cause.
-    pub async fn open(database_url: &str, base_path: &str) -> anyhow::Result<Store> {
+    pub async fn open(database_url: &str, base_path: &str, keys: Keyring) -> anyhow::Result<Store> {
         use anyhow::Context as _;
         let dir = sqlite_file_path(database_url)
             .and_then(|path| {
@@ -82,6 +92,7 @@ impl Store {
         Ok(Store {
             pool,
             base_path: base_path.to_string(),
+            keys: Arc::new(keys),
         })
     }
 
@@ -116,7 +127,15 @@ impl Store {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .context("Failed to start the save transaction")?;
-        let result = save_in_tx(&mut tx, &self.base_path, actor, expected_version, check).await?;
+        let result = save_in_tx(
+            &mut tx,
+            &self.base_path,
+            &self.keys,
+            actor,
+            expected_version,
+            check,
+        )
+        .await?;
         if result.is_ok() {
             tx.commit().await.context("Failed to commit the settings")?;
         }
@@ -130,10 +149,199 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .context("Failed to read a secret")?;
-        Ok(row.map(|r| {
-            let bytes: Vec<u8> = r.get("value");
-            SecretString::from(String::from_utf8_lossy(&bytes).into_owned())
-        }))
+        row.map(|r| {
+            let sealed: Vec<u8> = r.get("value");
+            self.keys
+                .open(name, &sealed)
+                .map_err(|source| StoreError::Secret {
+                    name: name.to_string(),
+                    source,
+                })
+        })
+        .transpose()
+    }
+
+    /// Re-encrypts, in one transaction, every stored secret not yet under the current key.
+    /// Returns how many values were rewritten.
+    pub async fn reencrypt_all_current(&self) -> Result<usize, StoreError> {
+        let keys = &self.keys;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to start the re-encryption transaction")?;
+        let rows = sqlx::query("SELECT name, value FROM secrets")
+            .fetch_all(&mut *tx)
+            .await
+            .context("Failed to read the secrets")?;
+        let mut rewritten = 0;
+        for row in rows {
+            let name: String = row.get("name");
+            let sealed: Vec<u8> = row.get("value");
+            if keys.is_current(&sealed) {
+                continue;
+            }
+            let plain = keys
+                .open(&name, &sealed)
+                .map_err(|source| StoreError::Secret {
+                    name: name.clone(),
+                    source,
+                })?;
+            sqlx::query("UPDATE secrets SET value = ? WHERE name = ?")
+                .bind(keys.seal(&name, &plain))
+                .bind(&name)
+                .execute(&mut *tx)
+                .await
+                .context("Failed to rewrite a secret")?;
+            rewritten += 1;
+        }
+        tx.commit()
+            .await
+            .context("Failed to commit the re-encryption")?;
+        Ok(rewritten)
+    }
+
+    /// Records an event in the audit log (field or object names only, never secret values).
+    pub async fn audit(&self, actor: &str, action: &str, detail: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, fields)
+             VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?, ?, ?)",
+        )
+        .bind(actor)
+        .bind(action)
+        .bind(detail)
+        .execute(&self.pool)
+        .await
+        .context("Failed to write the audit log")?;
+        Ok(())
+    }
+
+    /// How many administrators exist (0 on a first run).
+    pub async fn admin_count(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM admins")
+            .fetch_one(&self.pool)
+            .await
+            .context("Failed to count the administrators")
+    }
+
+    /// The stored password hash of an administrator (user names are case-insensitive).
+    pub async fn admin_password_hash(
+        &self,
+        username: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT username, password_hash FROM admins WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .context("Failed to read an administrator")?;
+        Ok(row.map(|r| (r.get("username"), r.get("password_hash"))))
+    }
+
+    /// Creates an administrator, or sets the password of an existing one. Returns true when
+    /// the account is new.
+    pub async fn upsert_admin(
+        &self,
+        username: &str,
+        password_hash: &str,
+        only_if_none: bool,
+    ) -> Result<Option<bool>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to start the administrator transaction")?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admins")
+            .fetch_one(&mut *tx)
+            .await
+            .context("Failed to count the administrators")?;
+        if only_if_none && count > 0 {
+            return Ok(None);
+        }
+        let existed: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM admins WHERE username = ?)")
+                .bind(username)
+                .fetch_one(&mut *tx)
+                .await
+                .context("Failed to read an administrator")?;
+        sqlx::query(
+            "INSERT INTO admins (username, password_hash, created_at, updated_at)
+             VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+             ON CONFLICT (username) DO UPDATE SET
+                 password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to store an administrator")?;
+        tx.commit()
+            .await
+            .context("Failed to commit the administrator")?;
+        Ok(Some(!existed))
+    }
+
+    /// Stores a new API token (its hash only).
+    pub async fn insert_token(
+        &self,
+        name: &str,
+        prefix: &str,
+        token_hash: &[u8],
+        created_by: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (name, prefix, token_hash, created_by, created_at)
+             VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+        )
+        .bind(name)
+        .bind(prefix)
+        .bind(token_hash)
+        .bind(created_by)
+        .execute(&self.pool)
+        .await
+        .context("Failed to store an API token")?;
+        Ok(())
+    }
+
+    /// The live (not revoked) token with this prefix: (name, hash).
+    pub async fn live_token(&self, prefix: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, token_hash FROM api_tokens WHERE prefix = ? AND revoked_at IS NULL",
+        )
+        .bind(prefix)
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to read an API token")?;
+        Ok(row.map(|r| (r.get("name"), r.get("token_hash"))))
+    }
+
+    /// Notes the last use of a token (shown in the token list).
+    pub async fn touch_token(&self, prefix: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE prefix = ?",
+        )
+        .bind(prefix)
+        .execute(&self.pool)
+        .await
+        .context("Failed to note an API token's use")?;
+        Ok(())
+    }
+
+    /// Revokes a token by its prefix; false when no live token has it.
+    pub async fn revoke_token(&self, prefix: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+             WHERE prefix = ? AND revoked_at IS NULL",
+        )
+        .bind(prefix)
+        .execute(&self.pool)
+        .await
+        .context("Failed to revoke an API token")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The pool, for the session store.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// The audit log, newest first: (at, actor, action, fields).
@@ -164,6 +372,7 @@ impl Store {
 async fn save_in_tx<E>(
     conn: &mut SqliteConnection,
     base_path: &str,
+    keys: &Keyring,
     actor: &str,
     expected_version: Option<i64>,
     check: impl FnOnce(&SettingsView) -> Result<ValidatedSettings, E>,
@@ -210,7 +419,13 @@ async fn save_in_tx<E>(
     .await
     .context("Failed to write the settings")?;
 
-    put_secret(conn, secret_names::SMTP_PASSWORD, valid.smtp_password()).await?;
+    put_secret(
+        conn,
+        keys,
+        secret_names::SMTP_PASSWORD,
+        valid.smtp_password(),
+    )
+    .await?;
     // Credentials of one provider mean nothing to the other: a provider change without a new
     // secret forgets the old one (the validation then required a new one).
     if stored.oauth.provider != s.oauth.provider && !valid.oauth_client_secret().is_replace() {
@@ -222,6 +437,7 @@ async fn save_in_tx<E>(
     }
     put_secret(
         conn,
+        keys,
         secret_names::OAUTH_CLIENT_SECRET,
         valid.oauth_client_secret(),
     )
@@ -245,9 +461,10 @@ async fn save_in_tx<E>(
     Ok(Ok(load_with(conn, base_path).await?))
 }
 
-/// Stores a replaced secret; `Keep` leaves it as it is. Encryption at rest goes here.
+/// Stores a replaced secret, encrypted; `Keep` leaves it as it is.
 async fn put_secret(
     conn: &mut SqliteConnection,
+    keys: &Keyring,
     name: &str,
     change: &SecretChange,
 ) -> Result<(), StoreError> {
@@ -260,7 +477,7 @@ async fn put_secret(
          ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
     )
     .bind(name)
-    .bind(value.expose_secret().as_bytes())
+    .bind(keys.seal(name, &value))
     .execute(&mut *conn)
     .await
     .context("Failed to store a secret")?;

@@ -1,153 +1,12 @@
 //! REST API against the real application: real router, real SQLite file, real HTTP on port 0.
 
+mod common;
+
+use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::config::Config;
-use server::store::Store;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use tokio::task::JoinHandle;
 
-const PASSWORD: &str = "smtp-Pa55word-never-shown";
-const CLIENT_SECRET: &str = "client~Secret.value-never-shown";
-
-/// One running server on its own database file.
-struct TestApp {
-    addr: SocketAddr,
-    client: reqwest::Client,
-    store: Store,
-    server: JoinHandle<()>,
-}
-
-impl TestApp {
-    async fn spawn(db: &Path) -> TestApp {
-        let config = Config {
-            site_addr: "127.0.0.1:0".parse().unwrap(),
-            database_url: format!("sqlite://{}", db.display()),
-            base_path: "/ConMasManager".into(),
-            server_ip: Some("192.0.2.10".parse().unwrap()),
-            site_root: "target/site".into(),
-            site_pkg_dir: "pkg".into(),
-            output_name: "mail-settings".into(),
-        };
-        let store = Store::open(&config.database_url, &config.base_path)
-            .await
-            .expect("store opens");
-        let app = server::router(&config, store.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        TestApp {
-            addr,
-            client,
-            store,
-            server,
-        }
-    }
-
-    async fn stop(self) {
-        self.server.abort();
-        let _ = self.server.await;
-        self.store.close().await;
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    async fn get_settings(&self) -> Value {
-        let res = self
-            .client
-            .get(self.url("/ConMasManager/api/v1/mail-settings"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        let body = res.text().await.unwrap();
-        assert_no_secret(&body);
-        serde_json::from_str(&body).unwrap()
-    }
-
-    /// PUT, returning status and parsed body; every body is checked for secrets.
-    async fn put_settings(&self, body: &Value) -> (StatusCode, Value) {
-        self.put_raw(&body.to_string(), "application/json", None)
-            .await
-    }
-
-    async fn put_raw(
-        &self,
-        body: &str,
-        content_type: &str,
-        lang: Option<&str>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .put(self.url("/ConMasManager/api/v1/mail-settings"))
-            .header("content-type", content_type)
-            .body(body.to_string());
-        if let Some(lang) = lang {
-            req = req.header("accept-language", lang);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        assert_no_secret(&text);
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
-
-fn assert_no_secret(body: &str) {
-    assert!(
-        !body.contains(PASSWORD),
-        "a response carried the SMTP password: {body}"
-    );
-    assert!(
-        !body.contains(CLIENT_SECRET),
-        "a response carried the client secret: {body}"
-    );
-}
-
-fn fresh_db() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("settings.db");
-    (dir, path)
-}
-
-fn valid_smtp() -> Value {
-    json!({
-        "auth": "smtp",
-        "smtp": {
-            "server": "smtp.example.co.jp",
-            "port": 587,
-            "user": "notice@example.co.jp",
-            "password": PASSWORD,
-            "ssl": true
-        },
-        "manager_root": "https://reports.example.co.jp/ConMasManager"
-    })
-}
-
-fn error_codes(body: &Value) -> Vec<(String, String)> {
-    body["errors"]
-        .as_array()
-        .unwrap_or(&Vec::new())
-        .iter()
-        .map(|e| {
-            (
-                e["field"].as_str().unwrap().to_string(),
-                e["code"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn valid_put_then_get_round_trip() {
     let (_dir, db) = fresh_db();
     let app = TestApp::spawn(&db).await;
@@ -172,7 +31,7 @@ async fn valid_put_then_get_round_trip() {
         "https://reports.example.co.jp/ConMasManager"
     );
     assert_eq!(got["version"], 1);
-    assert_eq!(got["updated_by"], "api");
+    assert_eq!(got["updated_by"], "token:tests");
 
     // The secret really is stored, in the one place secrets live.
     let stored = app
@@ -199,7 +58,7 @@ async fn valid_put_then_get_round_trip() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_invalid_field_is_refused_and_nothing_changes() {
     let (_dir, db) = fresh_db();
     let app = TestApp::spawn(&db).await;
@@ -327,7 +186,7 @@ async fn each_invalid_field_is_refused_and_nothing_changes() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_name_the_problem() {
     let (_dir, db) = fresh_db();
     let app = TestApp::spawn(&db).await;
@@ -365,7 +224,7 @@ async fn malformed_requests_name_the_problem() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_follow_accept_language() {
     let (_dir, db) = fresh_db();
     let app = TestApp::spawn(&db).await;
@@ -392,7 +251,7 @@ async fn messages_follow_accept_language() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switching_auth_type_keeps_the_other_block() {
     let (_dir, db) = fresh_db();
     let app = TestApp::spawn(&db).await;
@@ -458,7 +317,7 @@ async fn switching_auth_type_keeps_the_other_block() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_version_is_a_conflict_and_nothing_is_lost() {
     let (_dir, db) = fresh_db();
     let app = TestApp::spawn(&db).await;
@@ -484,7 +343,7 @@ async fn stale_version_is_a_conflict_and_nothing_is_lost() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_survive_a_restart() {
     let (_dir, db) = fresh_db();
     let app = TestApp::spawn(&db).await;
@@ -497,7 +356,7 @@ async fn settings_survive_a_restart() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_function_revalidates_what_the_browser_would_have_checked() {
     let (_dir, db) = fresh_db();
     let app = TestApp::spawn(&db).await;
@@ -533,7 +392,7 @@ async fn server_function_revalidates_what_the_browser_would_have_checked() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn root_and_base_redirect_to_the_settings_page() {
     let (_dir, db) = fresh_db();
     let app = TestApp::spawn(&db).await;
@@ -555,7 +414,7 @@ async fn root_and_base_redirect_to_the_settings_page() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_render_on_the_server_without_secrets() {
     let (_dir, db) = fresh_db();
     let app = TestApp::spawn(&db).await;

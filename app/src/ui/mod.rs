@@ -1,5 +1,6 @@
 //! Pages and components. Rules live in [`crate::domain`]; this module only shows their results.
 
+mod access;
 mod edit;
 mod fields;
 mod view;
@@ -80,6 +81,8 @@ pub fn App(base: String) -> impl IntoView {
                             view=|| view! { <SettingsPage edit=true /> }
                             ssr=SsrMode::Async
                         />
+                        <Route path=path!("/System/Login") view=access::LoginPage />
+                        <Route path=path!("/System/Setup") view=access::SetupPage />
                     </Routes>
                 </main>
             </Router>
@@ -145,8 +148,20 @@ fn SettingsPage(edit: bool) -> impl IntoView {
         <Suspense fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) if edit => view! { <edit::EditSettings page /> }.into_any(),
-                    Ok(page) => view! { <view::ViewSettings page /> }.into_any(),
+                    Ok(page) if edit => {
+                        view! {
+                            <access::SessionBar viewer=page.viewer.clone() />
+                            <edit::EditSettings page />
+                        }
+                            .into_any()
+                    }
+                    Ok(page) => {
+                        view! {
+                            <access::SessionBar viewer=page.viewer.clone() />
+                            <view::ViewSettings page />
+                        }
+                            .into_any()
+                    }
                     Err(e) => view! { <LoadError error=e /> }.into_any(),
                 }
             })}

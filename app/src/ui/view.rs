@@ -2,7 +2,7 @@
 
 use super::fields::{ManagerRootInfo, NoticeList, RedirectInfo, SetupSteps};
 use super::{Flash, FlashKind, Links, TabBar, provider_of, use_tab};
-use crate::api::PageData;
+use crate::api::{AuditEntry, PageData};
 use crate::domain::{AuthType, Field, Provider, Tab, notices};
 use crate::i18n::*;
 use leptos::prelude::*;
@@ -161,6 +161,64 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
         </section>
         <section class="card">
             <ManagerRootInfo manager_root=Signal::stored(page.settings.manager_root.clone()) server_ip />
+        </section>
+        <AuditLog entries=page.audit.clone() />
+    }
+}
+
+/// The newest audit log entries: who signed in, saved (which fields), created tokens …
+#[component]
+fn AuditLog(entries: Vec<AuditEntry>) -> impl IntoView {
+    let i18n = use_i18n();
+    let action_label = move |action: &str| match action {
+        "settings.save" => t_string!(i18n, audit_settings_save).to_string(),
+        "login" => t_string!(i18n, audit_login).to_string(),
+        "login_failed" => t_string!(i18n, audit_login_failed).to_string(),
+        "login_throttled" => t_string!(i18n, audit_login_throttled).to_string(),
+        "logout" => t_string!(i18n, audit_logout).to_string(),
+        "admin_created" => t_string!(i18n, audit_admin_created).to_string(),
+        "admin_password_set" => t_string!(i18n, audit_admin_password_set).to_string(),
+        "token_created" => t_string!(i18n, audit_token_created).to_string(),
+        "token_revoked" => t_string!(i18n, audit_token_revoked).to_string(),
+        "key_rotated" => t_string!(i18n, audit_key_rotated).to_string(),
+        other => other.to_string(),
+    };
+    view! {
+        <section class="card" aria-labelledby="audit-title">
+            <h2 id="audit-title">{t!(i18n, audit_title)}</h2>
+            {if entries.is_empty() {
+                view! { <p class="muted">{t!(i18n, audit_empty)}</p> }.into_any()
+            } else {
+                view! {
+                    <table class="audit" id="audit-log">
+                        <thead>
+                            <tr>
+                                <th scope="col">{t!(i18n, audit_at)}</th>
+                                <th scope="col">{t!(i18n, audit_actor)}</th>
+                                <th scope="col">{t!(i18n, audit_action)}</th>
+                                <th scope="col">{t!(i18n, audit_detail)}</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {entries
+                                .into_iter()
+                                .map(|e| {
+                                    let action = e.action.clone();
+                                    view! {
+                                        <tr data-action=e.action.clone()>
+                                            <td><time datetime=e.at.clone()>{e.at.replace('T', " ").replace('Z', " UTC")}</time></td>
+                                            <td>{e.actor}</td>
+                                            <td>{move || action_label(&action)}</td>
+                                            <td class="audit-detail">{e.detail.replace(',', ", ")}</td>
+                                        </tr>
+                                    }
+                                })
+                                .collect_view()}
+                        </tbody>
+                    </table>
+                }
+                    .into_any()
+            }}
         </section>
     }
 }

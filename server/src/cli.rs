@@ -1,0 +1,209 @@
+//! The `server` command line: serve (default), and the operator's sub-commands.
+
+use crate::config::Config;
+use crate::secrets::{KeySource, Keyring, generate_key_text, pending_path, write_key_file};
+use crate::store::Store;
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "server",
+    version,
+    about = "Mail settings console and delivery service"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the web console (the default).
+    Serve,
+    /// Administrator accounts.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+    /// API tokens for scripts (`Authorization: Bearer …` on the REST API).
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Encrypt every stored secret under a new key, then switch to it.
+    ///
+    /// With a key file: a new key is written to `<file>.new`, the secrets are re-encrypted in one
+    /// transaction, and the new file replaces the old one (run again if interrupted).
+    /// With MAIL_SECRET_KEY: give the new key in MAIL_SECRET_KEY_NEW; afterwards set
+    /// MAIL_SECRET_KEY to it.
+    RotateKey,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminAction {
+    /// Create an administrator, or set a new password for an existing one. The password is read
+    /// from ADMIN_PASSWORD or, when unset, from the first line of standard input.
+    Create {
+        #[arg(long, default_value = "admin")]
+        user: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenAction {
+    /// Create a token; it is printed once and only its hash is kept.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke a token by its id (the part after `mst_`, before the next `_`).
+    Revoke { id: String },
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let keys = Keyring::load(&config.secret_key)?;
+    Store::open(&config.database_url, &config.base_path, keys).await
+}
+
+fn read_password() -> anyhow::Result<SecretString> {
+    if let Ok(p) = std::env::var("ADMIN_PASSWORD")
+        && !p.is_empty()
+    {
+        return Ok(SecretString::from(p));
+    }
+    eprintln!("Password (one line on standard input):");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("Failed to read the password from standard input")?;
+    let line = SecretString::from(line.trim_end_matches(['\r', '\n']).to_string());
+    Ok(line)
+}
+
+/// Runs one operator sub-command.
+pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => crate::run(config).await,
+        Command::Admin {
+            action: AdminAction::Create { user },
+        } => {
+            let user = user.trim().to_string();
+            crate::auth::check_username(&user).map_err(|_| {
+                anyhow::anyhow!("--user may hold letters, digits and . _ - @ (1 to 64)")
+            })?;
+            let password = read_password()?;
+            crate::auth::check_new_password(&user, &password).map_err(|_| {
+                anyhow::anyhow!(
+                    "the password must be {} to {} characters and differ from the user name",
+                    crate::auth::PASSWORD_MIN,
+                    crate::auth::PASSWORD_MAX
+                )
+            })?;
+            let store = open_store(&config).await?;
+            let hash = crate::auth::hash_password(&password)?;
+            let created = store.upsert_admin(&user, &hash, false).await?;
+            let action = if created == Some(true) {
+                "admin_created"
+            } else {
+                "admin_password_set"
+            };
+            store.audit("cli", action, &user).await?;
+            store.close().await;
+            println!(
+                "{} administrator {user}.",
+                if created == Some(true) {
+                    "Created"
+                } else {
+                    "Set a new password for"
+                }
+            );
+            Ok(())
+        }
+        Command::Token {
+            action: TokenAction::Create { name },
+        } => {
+            let store = open_store(&config).await?;
+            let token = crate::auth::create_api_token(&store, &name, "cli").await?;
+            store.close().await;
+            eprintln!(
+                "API token \"{}\" created. It is shown only now; store it safely:",
+                name.trim()
+            );
+            println!("{}", token.expose_secret());
+            Ok(())
+        }
+        Command::Token {
+            action: TokenAction::Revoke { id },
+        } => {
+            let store = open_store(&config).await?;
+            let done = store.revoke_token(id.trim()).await?;
+            if done {
+                store.audit("cli", "token_revoked", id.trim()).await?;
+            }
+            store.close().await;
+            if !done {
+                bail!("no live token has the id {id}");
+            }
+            println!("Revoked token {id}.");
+            Ok(())
+        }
+        Command::RotateKey => rotate_key(&config).await,
+    }
+}
+
+async fn rotate_key(config: &Config) -> anyhow::Result<()> {
+    let keys = Keyring::load(&config.secret_key)?;
+    let old_id = keys.current_id();
+    match &config.secret_key {
+        KeySource::File(path) => {
+            let pending = pending_path(path);
+            let next = if pending.exists() {
+                SecretString::from(
+                    std::fs::read_to_string(&pending)
+                        .with_context(|| format!("Failed to read {}", pending.display()))?
+                        .trim()
+                        .to_string(),
+                )
+            } else {
+                let next = generate_key_text();
+                write_key_file(&pending, &next)?;
+                next
+            };
+            let rotated = keys.rotated_to(next.expose_secret())?;
+            let new_id = rotated.current_id();
+            let store = Store::open(&config.database_url, &config.base_path, rotated).await?;
+            let n = store.reencrypt_all_current().await?;
+            store.audit("cli", "key_rotated", &new_id).await?;
+            store.close().await;
+            std::fs::rename(&pending, path).with_context(|| {
+                format!(
+                    "Secrets now use the key in {}; move it over {} by hand",
+                    pending.display(),
+                    path.display()
+                )
+            })?;
+            println!(
+                "Re-encrypted {n} secret(s): key {old_id} → {new_id} ({}).",
+                path.display()
+            );
+        }
+        KeySource::Env { .. } => {
+            let next = std::env::var("MAIL_SECRET_KEY_NEW")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .context("MAIL_SECRET_KEY is set: give the new key in MAIL_SECRET_KEY_NEW (e.g. `openssl rand -base64 32`)")?;
+            let rotated = keys.rotated_to(&next)?;
+            let new_id = rotated.current_id();
+            let store = Store::open(&config.database_url, &config.base_path, rotated).await?;
+            let n = store.reencrypt_all_current().await?;
+            store.audit("cli", "key_rotated", &new_id).await?;
+            store.close().await;
+            println!(
+                "Re-encrypted {n} secret(s): key {old_id} → {new_id}. Now set MAIL_SECRET_KEY to the new key and remove MAIL_SECRET_KEY_NEW."
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! The test harness: the real application on port 0 with a fresh SQLite file, signed-in and
+//! anonymous clients, an API token, captured logs.
+#![allow(dead_code)]
+
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use server::config::Config;
+use server::secrets::{KeySource, Keyring};
+use server::store::Store;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+pub const PASSWORD: &str = "smtp-Pa55word-never-shown";
+pub const CLIENT_SECRET: &str = "client~Secret.value-never-shown";
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+/// The test key (bytes 0..32); fixed so that a restarted server reads what the first stored.
+pub const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// One running server on its own database file.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// A browser-like client: signed in, with a cookie jar, sending this site's `Origin`.
+    pub client: reqwest::Client,
+    /// A client with no session and no token.
+    pub anon: reqwest::Client,
+    /// An API token for the REST helpers.
+    pub token: String,
+    pub store: Store,
+    pub logs: Logs,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    server: JoinHandle<()>,
+}
+
+/// Nothing here may take long: a hang must fail with a message, never eat the CI budget.
+pub const STEP: Duration = Duration::from_secs(20);
+
+/// Everything the servers of this test binary logged (all tests share one log), to search
+/// for secrets. Also echoed to the test's output, shown when a test fails.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+pub fn logs() -> Logs {
+    static LOGS: OnceLock<Logs> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let sink = logs.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("debug,sqlx=warn,hyper=info,hyper_util=info,tower_sessions=info")
+            .with_writer(move || sink.clone())
+            .init();
+        logs
+    })
+    .clone()
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+pub fn test_config(db: &Path) -> Config {
+    Config {
+        site_addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: format!("sqlite://{}", db.display()),
+        base_path: "/ConMasManager".into(),
+        server_ip: Some("192.0.2.10".parse().unwrap()),
+        site_root: "target/site".into(),
+        site_pkg_dir: "pkg".into(),
+        output_name: "mail-settings".into(),
+        secret_key: KeySource::Env {
+            current: SecretString::from(KEY),
+            previous: None,
+        },
+        public_origins: vec![],
+        cookie_secure: false,
+        admin: Some((ADMIN.into(), SecretString::from(ADMIN_PASSWORD))),
+        session_idle: Duration::from_secs(1800),
+        session_max: Duration::from_secs(8 * 3600),
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(db: &Path) -> TestApp {
+        Self::spawn_with(test_config(db)).await
+    }
+
+    pub async fn spawn_with(config: Config) -> TestApp {
+        Self::spawn_with_login(config, ADMIN, ADMIN_PASSWORD).await
+    }
+
+    /// Starts the server and signs `client` in as `user`.
+    pub async fn spawn_with_login(config: Config, user: &str, password: &str) -> TestApp {
+        let logs = logs();
+        let keys = Keyring::load(&config.secret_key).unwrap();
+        let store = Store::open(&config.database_url, &config.base_path, keys)
+            .await
+            .expect("store opens");
+        let app = server::router(&config, store.clone())
+            .await
+            .expect("router builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let mut origin = reqwest::header::HeaderMap::new();
+        origin.insert("origin", format!("http://{addr}").parse().unwrap());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .default_headers(origin)
+            .timeout(STEP)
+            .no_proxy()
+            .build()
+            .unwrap();
+        let anon = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(STEP)
+            .no_proxy()
+            .build()
+            .unwrap();
+        let token = server::auth::create_api_token(&store, "tests", "tests")
+            .await
+            .unwrap();
+        let app = TestApp {
+            addr,
+            client,
+            anon,
+            token: token.expose_secret().to_string(),
+            store,
+            logs,
+            shutdown,
+            server,
+        };
+        let res = app.login(&app.client, user, password).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::SEE_OTHER,
+            "the test administrator signs in"
+        );
+        app
+    }
+
+    /// Posts the sign-in form.
+    pub async fn login(
+        &self,
+        client: &reqwest::Client,
+        user: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        client
+            .post(self.url("/ConMasManager/System/Login"))
+            .header("origin", format!("http://{}", self.addr))
+            .form(&[("username", user), ("password", password), ("next", "")])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(self) {
+        // Dropping the clients closes their keep-alive connections, so the shutdown ends.
+        drop(self.client);
+        drop(self.anon);
+        let _ = self.shutdown.send(());
+        tokio::time::timeout(STEP, self.server)
+            .await
+            .expect("the server stops within the step timeout")
+            .expect("the server task ends cleanly");
+        tokio::time::timeout(STEP, self.store.close())
+            .await
+            .expect("the database closes within the step timeout");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get_settings(&self) -> Value {
+        let res = self
+            .anon
+            .get(self.url("/ConMasManager/api/v1/mail-settings"))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let body = res.text().await.unwrap();
+        assert_no_secret(&body);
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// PUT, returning status and parsed body; every body is checked for secrets.
+    pub async fn put_settings(&self, body: &Value) -> (StatusCode, Value) {
+        self.put_raw(&body.to_string(), "application/json", None)
+            .await
+    }
+
+    pub async fn put_raw(
+        &self,
+        body: &str,
+        content_type: &str,
+        lang: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .anon
+            .put(self.url("/ConMasManager/api/v1/mail-settings"))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(body.to_string());
+        if let Some(lang) = lang {
+            req = req.header("accept-language", lang);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert_no_secret(&text);
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+pub fn assert_no_secret(body: &str) {
+    assert!(
+        !body.contains(PASSWORD),
+        "a response carried the SMTP password: {body}"
+    );
+    assert!(
+        !body.contains(CLIENT_SECRET),
+        "a response carried the client secret: {body}"
+    );
+}
+
+pub fn fresh_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("settings.db");
+    (dir, path)
+}
+
+pub fn valid_smtp() -> Value {
+    json!({
+        "auth": "smtp",
+        "smtp": {
+            "server": "smtp.example.co.jp",
+            "port": 587,
+            "user": "notice@example.co.jp",
+            "password": PASSWORD,
+            "ssl": true
+        },
+        "manager_root": "https://reports.example.co.jp/ConMasManager"
+    })
+}
+
+pub fn error_codes(body: &Value) -> Vec<(String, String)> {
+    body["errors"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_string(),
+                e["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
