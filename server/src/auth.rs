@@ -400,6 +400,17 @@ fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
+/// Signs `user` in on this session, under a new session id: an id planted before sign-in is
+/// worth nothing after it.
+async fn start_session(
+    session: &Session,
+    user: &str,
+) -> Result<(), tower_sessions::session::Error> {
+    session.cycle_id().await?;
+    session.insert(SESSION_USER, user).await?;
+    session.insert(SESSION_LOGIN_AT, now_secs()).await
+}
+
 #[derive(Deserialize)]
 pub struct LoginForm {
     username: String,
@@ -461,14 +472,7 @@ pub async fn login(
             .await;
         return Redirect::to(&login_page(base, "invalid", next)).into_response();
     };
-    // A new session id at login: a session fixed before login is worth nothing after it.
-    let started = async {
-        session.cycle_id().await?;
-        session.insert(SESSION_USER, &user).await?;
-        session.insert(SESSION_LOGIN_AT, now_secs()).await
-    }
-    .await;
-    if let Err(e) = started {
+    if let Err(e) = start_session(&session, &user).await {
         tracing::error!(error = %e, "could not start a session");
         return Redirect::to(&login_page(base, "internal", next)).into_response();
     }
@@ -552,13 +556,7 @@ pub async fn setup(
         .store
         .audit(&username, "admin_created", &username)
         .await;
-    let started = async {
-        session.cycle_id().await?;
-        session.insert(SESSION_USER, &username).await?;
-        session.insert(SESSION_LOGIN_AT, now_secs()).await
-    }
-    .await;
-    if started.is_err() {
+    if start_session(&session, &username).await.is_err() {
         return Redirect::to(&format!("{base}/System/Login")).into_response();
     }
     Redirect::to(&format!("{base}/System/MailSetting")).into_response()

@@ -113,13 +113,22 @@ async fn every_route_refuses_callers_without_session_or_token() {
         .await
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
+    // The sign-in form carries the deep link in its server-rendered HTML (usable before the
+    // WebAssembly has loaded).
     let login = app
         .anon
-        .get(app.url(&format!("{BASE}/System/Login")))
+        .get(app.url(&format!(
+            "{BASE}/System/Login?next=%2FConMasManager%2FSystem%2FMailSetting%3Ftab%3Dgoogle"
+        )))
         .send()
         .await
         .unwrap();
     assert_eq!(login.status(), StatusCode::OK);
+    let html = login.text().await.unwrap();
+    assert!(
+        html.contains("name=\"next\" value=\"/ConMasManager/System/MailSetting?tab=google\""),
+        "{html}"
+    );
     // With administrators present, the set-up page is closed.
     let setup = app
         .anon
@@ -214,42 +223,26 @@ async fn session_cookie_is_locked_down_rotated_and_ended_at_logout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_expire_when_idle_and_after_the_absolute_limit() {
     let (_dir, db) = fresh_db();
-    let mut config = test_config(&db);
-    config.session_idle = Duration::from_secs(1);
-    let app = TestApp::spawn_with(config).await;
+    let idle = {
+        let mut c = test_config(&db);
+        c.session_idle = Duration::from_secs(1);
+        c
+    };
+    let absolute = {
+        let mut c = test_config(&db);
+        c.session_max = Duration::from_secs(1);
+        c
+    };
     let page = format!("{BASE}/System/MailSetting");
-    assert_eq!(
-        app.client
-            .get(app.url(&page))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    assert!(is_login_redirect(
-        &app.client.get(app.url(&page)).send().await.unwrap()
-    ));
-    app.stop().await;
-
-    let mut config = test_config(&db);
-    config.session_max = Duration::from_secs(1);
-    let app = TestApp::spawn_with(config).await;
-    assert_eq!(
-        app.client
-            .get(app.url(&page))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    assert!(is_login_redirect(
-        &app.client.get(app.url(&page)).send().await.unwrap()
-    ));
-    app.stop().await;
+    for config in [idle, absolute] {
+        let app = TestApp::spawn_with(config).await;
+        let res = app.client.get(app.url(&page)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        let res = app.client.get(app.url(&page)).send().await.unwrap();
+        assert!(is_login_redirect(&res), "{}", res.status());
+        app.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

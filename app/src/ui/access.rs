@@ -62,7 +62,9 @@ pub fn LoginPage() -> impl IntoView {
                     autocomplete="current-password"
                     required
                 />
-                <input type="hidden" name="next" prop:value=next />
+                // An attribute, not `prop:`: the server renders it, so a form sent before the
+                // WebAssembly has loaded still returns to the page that was asked for.
+                <input type="hidden" name="next" value=next />
                 <button id="login-button" type="submit" class="button primary">
                     {t!(i18n, login_submit)}
                 </button>
@@ -101,7 +103,8 @@ pub fn SetupPage() -> impl IntoView {
             <p class="hint">{t!(i18n, setup_intro)}</p>
             {message}
             <form method="post" action=format!("{}/System/Setup", base()) class="auth-form">
-                <input type="hidden" name="token" prop:value=token />
+                // An attribute, so that the server-rendered form carries the token.
+                <input type="hidden" name="token" value=token />
                 <label for="setup-username">{t!(i18n, login_username)}</label>
                 <input
                     id="setup-username"
