@@ -190,6 +190,11 @@ fn own_routes(base: &str) -> Vec<OwnRoute> {
             format!("{base}/api/v1/mail-settings"),
             get(rest::get_settings).put(rest::put_settings),
         ),
+        (
+            &[Method::GET],
+            format!("{base}/api/v1/mail-settings/export"),
+            get(rest::export_settings),
+        ),
         (&[Method::GET], format!("{base}/health"), get(rest::health)),
         (
             &[Method::POST],

@@ -177,3 +177,48 @@ pub async fn health(State(state): State<AppState>) -> Response {
         }
     }
 }
+
+/// `GET {base}/api/v1/mail-settings/export`: the settings as a file, without secrets.
+pub async fn export_settings(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+) -> Response {
+    let store = &state.backend.store;
+    let view = match store.load().await {
+        Ok(view) => view,
+        Err(e) => return error_response(locale(&headers), crate::backend::internal(&e)),
+    };
+    let t = time::OffsetDateTime::now_utc();
+    let now = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    let file = app::domain::SettingsExport::of(&view, now);
+    let body = match serde_json::to_vec_pretty(&file) {
+        Ok(b) => b,
+        Err(e) => return error_response(locale(&headers), crate::backend::internal(&e)),
+    };
+    if let Err(e) = store.audit(&principal.actor(), "settings.export", "").await {
+        return error_response(locale(&headers), crate::backend::internal(&e));
+    }
+    let disposition = format!(
+        "attachment; filename=\"mail-settings-{:04}{:02}{:02}.json\"",
+        t.year(),
+        u8::from(t.month()),
+        t.day()
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -449,3 +449,54 @@ async fn pages_render_on_the_server_without_secrets() {
     assert!(google.contains("https://reports.example.co.jp/ConMasManager/System/MailOAuthGoogle"));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_leaves_secrets_out_and_a_new_console_asks_for_them() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    assert_eq!(app.put_settings(&valid_smtp()).await.0, StatusCode::OK);
+    let res = app
+        .client
+        .get(app.url("/ConMasManager/api/v1/mail-settings/export"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"mail-settings-"),
+        "{disposition}"
+    );
+    let text = res.text().await.unwrap();
+    assert_no_secret(&text);
+    let file: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(file["format"], "mail-settings-export");
+    assert_eq!(file["format_version"], 1);
+    assert_eq!(file["settings"]["smtp"]["server"], "smtp.example.co.jp");
+    assert_eq!(file["settings"]["smtp"]["password"], Value::Null);
+    assert_eq!(file["secrets_omitted"], json!(["smtp.password"]));
+    let log = app.store.audit_entries(5).await.unwrap();
+    assert_eq!(log[0].2, "settings.export");
+    app.stop().await;
+
+    // Another console: the file's settings are a PUT body; the missing password is asked for.
+    let (_dir2, db2) = fresh_db();
+    let other = TestApp::spawn(&db2).await;
+    let (status, body) = other.put_settings(&file["settings"]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        error_codes(&body).contains(&("smtp.password".into(), "password_required".into())),
+        "{body}"
+    );
+    let mut with_password = file["settings"].clone();
+    with_password["smtp"]["password"] = json!(PASSWORD);
+    assert_eq!(other.put_settings(&with_password).await.0, StatusCode::OK);
+    assert_eq!(
+        other.get_settings().await["smtp"]["server"],
+        "smtp.example.co.jp"
+    );
+    other.stop().await;
+}

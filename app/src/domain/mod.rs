@@ -4,6 +4,7 @@
 //! instant feedback in the form and the server's final check are the same code.
 
 mod codes;
+mod export;
 mod host;
 mod mailbox;
 mod manager_root;
@@ -11,6 +12,7 @@ mod oauth_ids;
 mod port;
 
 pub use codes::{ErrorCode, Field, FieldError, Notice, NoticeCode};
+pub use export::{EXPORT_FORMAT, EXPORT_VERSION, ImportError, SettingsExport, parse_export};
 pub use host::Host;
 pub use mailbox::Mailbox;
 pub use manager_root::{ManagerRoot, RedirectCheck};

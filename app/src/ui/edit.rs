@@ -7,8 +7,8 @@ use super::fields::{
 use super::{Flash, FlashKind, Links, TabBar, go_to, provider_of, use_tab};
 use crate::api::{ApiError, PageData, save_mail_settings};
 use crate::domain::{
-    AuthType, ErrorCode, Field, FieldError, OauthInput, Port, Provider, SettingsInput,
-    SettingsView, SmtpInput, Tab, TypedSecret, notices, validate,
+    AuthType, ErrorCode, Field, FieldError, ImportError, OauthInput, Port, Provider, SettingsInput,
+    SettingsView, SmtpInput, Tab, TypedSecret, notices, parse_export, validate,
 };
 use crate::i18n::*;
 use leptos::prelude::*;
@@ -114,11 +114,26 @@ impl Draft {
     }
 }
 
+/// Set once settings were loaded from a file: the stored secrets then count as not set, so the
+/// form asks for them again before it saves.
+#[derive(Clone, Copy)]
+struct Imported(RwSignal<bool>);
+
+fn imported() -> bool {
+    use_context::<Imported>().is_some_and(|i| i.0.get())
+}
+
 /// Runs the shared rules on the draft: the port's text check first, then everything else.
-fn client_check(stored: &SettingsView, draft: Draft) -> Vec<FieldError> {
+/// After an import the secrets must be typed again (`imported`).
+fn client_check(stored: &SettingsView, draft: Draft, imported: bool) -> Vec<FieldError> {
     let (input, port_error) = draft.to_input(stored.version);
     let mut errors: Vec<FieldError> = port_error.into_iter().collect();
-    if let Err(rule_errors) = validate(stored, &input) {
+    let mut basis = stored.clone();
+    if imported {
+        basis.smtp.password_set = false;
+        basis.oauth.client_secret_set = false;
+    }
+    if let Err(rule_errors) = validate(&basis, &input) {
         for e in rule_errors {
             if !errors.iter().any(|x| x.field == e.field) {
                 errors.push(e);
@@ -146,7 +161,12 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
     let flash = use_context::<Flash>();
     let links = Links::from_context();
 
-    let client_errors = Memo::new(move |_| stored.with_value(|s| client_check(s, draft)));
+    let imported_flag = RwSignal::new(false);
+    provide_context(Imported(imported_flag));
+    let client_errors = Memo::new(move |_| {
+        let imported = imported_flag.get();
+        stored.with_value(|s| client_check(s, draft, imported))
+    });
     let form = FormState {
         client_errors,
         server_errors: RwSignal::new(Vec::new()),
@@ -331,6 +351,7 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                     }}
                 </div>
             </section>
+            <ImportFile draft imported=imported_flag />
             <section class="card">
                 <TextField
                     id="manager-root"
@@ -344,6 +365,127 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                 <ManagerRootInfo manager_root=draft.manager_root server_ip show_value=false />
             </section>
         </form>
+    }
+}
+
+impl Draft {
+    /// Fills the form from an imported file. Secrets are not in files: they are cleared, and
+    /// the form asks for them.
+    fn load(self, s: &SettingsInput) {
+        self.auth.set(s.auth);
+        if let Some(smtp) = &s.smtp {
+            self.smtp_server.set(smtp.server.clone());
+            self.smtp_port
+                .set(smtp.port.map(|p| p.to_string()).unwrap_or_default());
+            self.smtp_user.set(smtp.user.clone());
+            self.smtp_ssl.set(smtp.ssl);
+        }
+        self.smtp_password.set(String::new());
+        if let Some(o) = &s.oauth {
+            self.provider.set(o.provider);
+            let d = self.oauth(o.provider);
+            d.client_id.set(o.client_id.clone());
+            d.tenant_id.set(o.tenant_id.clone());
+        }
+        self.microsoft.secret.set(String::new());
+        self.google.secret.set(String::new());
+        self.manager_root.set(s.manager_root.clone());
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ImportOutcome {
+    Loaded,
+    Refused(ImportError),
+}
+
+/// Loads an export file into the form (nothing is saved until Save).
+#[component]
+fn ImportFile(draft: Draft, imported: RwSignal<bool>) -> impl IntoView {
+    let i18n = use_i18n();
+    let outcome = RwSignal::new(None::<ImportOutcome>);
+    let links = Links::from_context();
+    let navigate = use_navigate();
+    let apply = move |text: String| match parse_export(&text) {
+        Ok(settings) => {
+            draft.load(&settings);
+            imported.set(true);
+            outcome.set(Some(ImportOutcome::Loaded));
+            let tab = Tab::for_settings(settings.auth, draft.provider.get_untracked());
+            go_to(&navigate, &links.page(true, tab));
+        }
+        Err(e) => outcome.set(Some(ImportOutcome::Refused(e))),
+    };
+    #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+    let on_change = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast as _;
+            let Some(input) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let Some(file) = input.files().and_then(|f| f.get(0)) else {
+                return;
+            };
+            let apply = apply.clone();
+            leptos::task::spawn_local(async move {
+                let text = wasm_bindgen_futures::JsFuture::from(file.text())
+                    .await
+                    .ok()
+                    .and_then(|v| v.as_string());
+                match text {
+                    Some(text) => apply(text),
+                    None => outcome.set(Some(ImportOutcome::Refused(ImportError::NotJson))),
+                }
+            });
+            // Choosing the same file again must fire `change` again.
+            input.set_value("");
+        }
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = &apply;
+        }
+    };
+    let message = move || {
+        outcome.get().map(|o| match o {
+            ImportOutcome::Loaded => view! {
+                <div class="banner banner-info" role="status" id="import-done">
+                    <p>{t!(i18n, import_done)}</p>
+                </div>
+            }
+            .into_any(),
+            ImportOutcome::Refused(e) => {
+                let text = match e {
+                    ImportError::NotJson => t_string!(i18n, import_err_not_json),
+                    ImportError::NotAnExport => t_string!(i18n, import_err_not_export),
+                    ImportError::UnsupportedVersion => t_string!(i18n, import_err_version),
+                };
+                view! {
+                    <div class="banner banner-error" role="alert" id="import-problem">
+                        <p>{text}</p>
+                    </div>
+                }
+                .into_any()
+            }
+        })
+    };
+    view! {
+        <section class="card" aria-labelledby="import-title">
+            <h2 id="import-title">{t!(i18n, import_title)}</h2>
+            <p class="hint" id="import-help">{t!(i18n, import_help)}</p>
+            <label for="import-file">{t!(i18n, import_choose)}</label>
+            <input
+                id="import-file"
+                type="file"
+                accept="application/json,.json"
+                aria-describedby="import-help"
+                on:change=on_change
+            />
+            {message}
+        </section>
     }
 }
 
@@ -431,7 +573,7 @@ fn SmtpForm(
             id="smtp-password"
             field=Field::SmtpPassword
             label=Signal::derive(move || t_string!(i18n, smtp_password))
-            stored=Signal::derive(move || stored.with_value(|s| s.smtp.password_set))
+            stored=Signal::derive(move || !imported() && stored.with_value(|s| s.smtp.password_set))
             value=draft.smtp_password
         />
     }
@@ -450,7 +592,8 @@ fn OauthForm(
     provide_context(OauthScope(provider));
     let fields = draft.oauth(provider);
     let secret_stored = Signal::derive(move || {
-        stored.with_value(|s| s.oauth.provider == provider && s.oauth.client_secret_set)
+        !imported()
+            && stored.with_value(|s| s.oauth.provider == provider && s.oauth.client_secret_set)
     });
     let ms = provider == Provider::Microsoft;
     let (client_id_id, secret_id) = match provider {

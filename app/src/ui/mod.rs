@@ -207,6 +207,12 @@ impl Links {
         }
     }
 
+    /// The settings file download (REST, same session).
+    pub fn export(self) -> String {
+        self.base
+            .with_value(|base| format!("{base}/api/v1/mail-settings/export"))
+    }
+
     pub fn page(self, edit: bool, tab: Tab) -> String {
         let page = if edit {
             "/System/MailSetting/Edit"

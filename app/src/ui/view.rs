@@ -162,6 +162,20 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
         <section class="card">
             <ManagerRootInfo manager_root=Signal::stored(page.settings.manager_root.clone()) server_ip />
         </section>
+        <section class="card" aria-labelledby="export-title">
+            <h2 id="export-title">{t!(i18n, export_title)}</h2>
+            <p class="hint">{t!(i18n, export_help)}</p>
+            // A file download, not a page: `rel="external"` keeps the router's hands off.
+            <a
+                class="button"
+                id="export-link"
+                rel="external"
+                download=""
+                href=links.export()
+            >
+                {t!(i18n, export_button)}
+            </a>
+        </section>
         <AuditLog entries=page.audit.clone() />
     }
 }
@@ -172,6 +186,7 @@ fn AuditLog(entries: Vec<AuditEntry>) -> impl IntoView {
     let i18n = use_i18n();
     let action_label = move |action: &str| match action {
         "settings.save" => t_string!(i18n, audit_settings_save).to_string(),
+        "settings.export" => t_string!(i18n, audit_settings_export).to_string(),
         "login" => t_string!(i18n, audit_login).to_string(),
         "login_failed" => t_string!(i18n, audit_login_failed).to_string(),
         "login_throttled" => t_string!(i18n, audit_login_throttled).to_string(),
