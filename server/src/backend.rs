@@ -3,11 +3,11 @@
 use crate::store::{Store, StoreError};
 use app::api::backend::SettingsBackend;
 use app::api::{ApiError, AuditEntry, PageData};
+use app::domain::{SettingsInput, SettingsView, validate};
+use std::net::IpAddr;
 
 /// How many audit log entries the settings page shows.
 const AUDIT_ON_PAGE: i64 = 20;
-use app::domain::{SettingsInput, SettingsView, validate};
-use std::net::IpAddr;
 
 pub struct AppBackend {
     pub store: Store,
