@@ -87,42 +87,26 @@ async fn every_route_refuses_callers_without_session_or_token() {
     }
     assert!(checked >= 15, "only {checked} requests checked");
     // Unknown paths do not reveal anything either.
-    let res = app
-        .anon
-        .get(app.url(&format!("{BASE}/nope")))
-        .send()
-        .await
-        .unwrap();
+    let res = app.anon_get(&format!("{BASE}/nope")).await;
     assert!(is_login_redirect(&res));
     // The deep link comes back after sign-in.
     let res = app
-        .anon
-        .get(app.url(&format!("{BASE}/System/MailSetting/Edit?tab=google")))
-        .send()
-        .await
-        .unwrap();
+        .anon_get(&format!("{BASE}/System/MailSetting/Edit?tab=google"))
+        .await;
     assert_eq!(
         res.headers()["location"],
         "/ConMasManager/System/Login?next=%2FConMasManager%2FSystem%2FMailSetting%2FEdit%3Ftab%3Dgoogle"
     );
     // Public routes stay reachable.
-    let health = app
-        .anon
-        .get(app.url(&format!("{BASE}/health")))
-        .send()
-        .await
-        .unwrap();
+    let health = app.anon_get(&format!("{BASE}/health")).await;
     assert_eq!(health.status(), StatusCode::OK);
     // The sign-in form carries the deep link in its server-rendered HTML (usable before the
     // WebAssembly has loaded).
     let login = app
-        .anon
-        .get(app.url(&format!(
+        .anon_get(&format!(
             "{BASE}/System/Login?next=%2FConMasManager%2FSystem%2FMailSetting%3Ftab%3Dgoogle"
-        )))
-        .send()
-        .await
-        .unwrap();
+        ))
+        .await;
     assert_eq!(login.status(), StatusCode::OK);
     let html = login.text().await.unwrap();
     assert!(
@@ -130,12 +114,7 @@ async fn every_route_refuses_callers_without_session_or_token() {
         "{html}"
     );
     // With administrators present, the set-up page is closed.
-    let setup = app
-        .anon
-        .get(app.url(&format!("{BASE}/System/Setup")))
-        .send()
-        .await
-        .unwrap();
+    let setup = app.anon_get(&format!("{BASE}/System/Setup")).await;
     assert!(is_login_redirect(&setup));
     app.stop().await;
 }
@@ -340,18 +319,8 @@ async fn security_headers_on_every_kind_of_answer() {
         .send()
         .await
         .unwrap();
-    let denied = app
-        .anon
-        .get(app.url(&format!("{BASE}/api/v1/mail-settings")))
-        .send()
-        .await
-        .unwrap();
-    let login = app
-        .anon
-        .get(app.url(&format!("{BASE}/System/Login")))
-        .send()
-        .await
-        .unwrap();
+    let denied = app.anon_get(&format!("{BASE}/api/v1/mail-settings")).await;
+    let login = app.anon_get(&format!("{BASE}/System/Login")).await;
     for res in [&page, &api, &denied, &login] {
         let h = res.headers();
         let csp = h["content-security-policy"].to_str().unwrap();

@@ -196,6 +196,11 @@ impl TestApp {
             .expect("the database closes within the step timeout");
     }
 
+    /// A GET without session or token.
+    pub async fn anon_get(&self, path: &str) -> reqwest::Response {
+        self.anon.get(self.url(path)).send().await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
