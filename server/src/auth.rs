@@ -2,6 +2,7 @@
 //! (bearer API tokens, REST only). Everything else is refused.
 
 use crate::AppState;
+use crate::secrets::random_text;
 use crate::store::Store;
 use anyhow::Context as _;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -11,8 +12,6 @@ use axum::extract::{ConnectInfo, Form, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -88,6 +87,24 @@ pub fn check_username(username: &str) -> Result<(), &'static str> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
     if ok { Ok(()) } else { Err("username_invalid") }
+}
+
+/// Both checks for an account made outside the page, with errors that name where the value
+/// came from (`ADMIN_USER`, `--user`, …).
+pub fn check_new_admin(
+    username: &str,
+    password: &SecretString,
+    user_source: &str,
+    password_source: &str,
+) -> anyhow::Result<()> {
+    check_username(username).map_err(|_| {
+        anyhow::anyhow!("{user_source} may hold letters, digits and . _ - @ (1 to 64)")
+    })?;
+    check_new_password(username, password).map_err(|_| {
+        anyhow::anyhow!(
+            "{password_source} must be {PASSWORD_MIN} to {PASSWORD_MAX} characters and differ from the user name"
+        )
+    })
 }
 
 /// An Argon2id PHC string for `password`.
@@ -177,13 +194,6 @@ impl SetupToken {
     }
 }
 
-fn random_text(bytes: usize) -> String {
-    use argon2::password_hash::rand_core::{OsRng, RngCore as _};
-    let mut buf = vec![0u8; bytes];
-    OsRng.fill_bytes(&mut buf);
-    URL_SAFE_NO_PAD.encode(buf)
-}
-
 /// A new API token: `mst_<prefix>_<secret>`. Returns (token, prefix, SHA-256 of the token).
 pub fn new_api_token() -> (SecretString, String, Vec<u8>) {
     use argon2::password_hash::rand_core::{OsRng, RngCore as _};
@@ -244,14 +254,7 @@ pub async fn bootstrap(
     }
     match admin {
         Some((user, password)) => {
-            check_username(&user).map_err(|_| {
-                anyhow::anyhow!("ADMIN_USER may hold letters, digits and . _ - @ (1 to 64)")
-            })?;
-            check_new_password(&user, &password).map_err(|_| {
-                anyhow::anyhow!(
-                    "ADMIN_PASSWORD must be {PASSWORD_MIN} to {PASSWORD_MAX} characters and differ from the user name"
-                )
-            })?;
+            check_new_admin(&user, &password, "ADMIN_USER", "ADMIN_PASSWORD")?;
             let hash = hash_password(&password)?;
             if store.upsert_admin(&user, &hash, true).await? == Some(true) {
                 store.audit("system", "admin_created", &user).await?;
@@ -300,16 +303,15 @@ pub fn safe_next(base: &str, next: Option<&str>) -> String {
     }
 }
 
-fn unauthenticated(status: StatusCode, code: &str, message: &str) -> Response {
+/// 401 with a JSON body that says what to do.
+fn unauthenticated(code: &str, message: &str) -> Response {
     let mut res = (
-        status,
+        StatusCode::UNAUTHORIZED,
         Json(serde_json::json!({ "error": code, "message": message })),
     )
         .into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        res.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
+    res.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     res
 }
 
@@ -349,9 +351,8 @@ pub async fn require_login(
                 next.run(req).await
             }
             None => unauthenticated(
-                StatusCode::UNAUTHORIZED,
                 "invalid_token",
-                "The API token is not valid (unknown, revoked or malformed), or tokens are not accepted here. Create a token on the settings page or with `server token create`.",
+                "The API token is not valid (unknown, revoked or malformed), or tokens are not accepted here (they work on the REST API only). Create one with `server token create`.",
             ),
         };
     }
@@ -359,9 +360,9 @@ pub async fn require_login(
         req.extensions_mut().insert(Principal::Admin(user));
         return next.run(req).await;
     }
+    // Server functions live under `/api/`, the REST API under `{base}/api/`.
     let wants_page = req.method() == Method::GET
         && !path.starts_with("/api/")
-        && !rest_api
         && !path.starts_with(&format!("{base}/api/"));
     if wants_page {
         let target = req
@@ -376,7 +377,6 @@ pub async fn require_login(
         return Redirect::to(&login).into_response();
     }
     unauthenticated(
-        StatusCode::UNAUTHORIZED,
         "unauthenticated",
         "Sign in first (the session may have expired), or send an API token as `Authorization: Bearer …`.",
     )
@@ -446,26 +446,21 @@ pub async fn login(
             .await;
         return Redirect::to(&login_page(base, "throttled", next)).into_response();
     }
-    let found = match store.admin_password_hash(&username).await {
-        Ok(found) => found,
+    // An unknown user is checked against a dummy hash: both failures take as long.
+    let (user, hash) = match store.admin_password_hash(&username).await {
+        Ok(Some((user, hash))) => (Some(user), hash),
+        Ok(None) => (None, dummy_hash().to_string()),
         Err(e) => {
-            let reference = crate::backend::internal(&e);
-            tracing::error!(?reference, "login could not read the administrators");
+            // Logged with its cause chain under a reference.
+            crate::backend::internal(&e);
             return Redirect::to(&login_page(base, "internal", next)).into_response();
         }
     };
     let password = form.password;
-    let (canonical, ok) = {
-        let hash = found
-            .as_ref()
-            .map(|(_, h)| h.clone())
-            .unwrap_or_else(|| dummy_hash().to_string());
-        let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-            .await
-            .unwrap_or(false);
-        (found.map(|(u, _)| u), ok)
-    };
-    let Some(user) = canonical.filter(|_| ok) else {
+    let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        .await
+        .unwrap_or(false);
+    let Some(user) = user.filter(|_| ok) else {
         tracing::info!(user = %username, address = %peer.ip(), "login failed");
         let _ = store
             .audit(&username, "login_failed", &peer.ip().to_string())

@@ -90,17 +90,8 @@ pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
             action: AdminAction::Create { user },
         } => {
             let user = user.trim().to_string();
-            crate::auth::check_username(&user).map_err(|_| {
-                anyhow::anyhow!("--user may hold letters, digits and . _ - @ (1 to 64)")
-            })?;
             let password = read_password()?;
-            crate::auth::check_new_password(&user, &password).map_err(|_| {
-                anyhow::anyhow!(
-                    "the password must be {} to {} characters and differ from the user name",
-                    crate::auth::PASSWORD_MIN,
-                    crate::auth::PASSWORD_MAX
-                )
-            })?;
+            crate::auth::check_new_admin(&user, &password, "--user", "the password")?;
             let store = open_store(&config).await?;
             let hash = crate::auth::hash_password(&password)?;
             let created = store.upsert_admin(&user, &hash, false).await?;
@@ -156,10 +147,12 @@ pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
 async fn rotate_key(config: &Config) -> anyhow::Result<()> {
     let keys = Keyring::load(&config.secret_key)?;
     let old_id = keys.current_id();
-    match &config.secret_key {
+    // The key to move to: a key file's rotation writes it to `<file>.new` first (or finds it
+    // there after an interrupted run); with MAIL_SECRET_KEY the operator gives it.
+    let next = match &config.secret_key {
         KeySource::File(path) => {
             let pending = pending_path(path);
-            let next = if pending.exists() {
+            if pending.exists() {
                 SecretString::from(
                     std::fs::read_to_string(&pending)
                         .with_context(|| format!("Failed to read {}", pending.display()))?
@@ -170,13 +163,24 @@ async fn rotate_key(config: &Config) -> anyhow::Result<()> {
                 let next = generate_key_text();
                 write_key_file(&pending, &next)?;
                 next
-            };
-            let rotated = keys.rotated_to(next.expose_secret())?;
-            let new_id = rotated.current_id();
-            let store = Store::open(&config.database_url, &config.base_path, rotated).await?;
-            let n = store.reencrypt_all_current().await?;
-            store.audit("cli", "key_rotated", &new_id).await?;
-            store.close().await;
+            }
+        }
+        KeySource::Env { .. } => SecretString::from(
+            std::env::var("MAIL_SECRET_KEY_NEW")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .context("MAIL_SECRET_KEY is set: give the new key in MAIL_SECRET_KEY_NEW (e.g. `openssl rand -base64 32`)")?,
+        ),
+    };
+    let rotated = keys.rotated_to(next.expose_secret())?;
+    let new_id = rotated.current_id();
+    let store = Store::open(&config.database_url, &config.base_path, rotated).await?;
+    let n = store.reencrypt_all_current().await?;
+    store.audit("cli", "key_rotated", &new_id).await?;
+    store.close().await;
+    match &config.secret_key {
+        KeySource::File(path) => {
+            let pending = pending_path(path);
             std::fs::rename(&pending, path).with_context(|| {
                 format!(
                     "Secrets now use the key in {}; move it over {} by hand",
@@ -189,21 +193,9 @@ async fn rotate_key(config: &Config) -> anyhow::Result<()> {
                 path.display()
             );
         }
-        KeySource::Env { .. } => {
-            let next = std::env::var("MAIL_SECRET_KEY_NEW")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .context("MAIL_SECRET_KEY is set: give the new key in MAIL_SECRET_KEY_NEW (e.g. `openssl rand -base64 32`)")?;
-            let rotated = keys.rotated_to(&next)?;
-            let new_id = rotated.current_id();
-            let store = Store::open(&config.database_url, &config.base_path, rotated).await?;
-            let n = store.reencrypt_all_current().await?;
-            store.audit("cli", "key_rotated", &new_id).await?;
-            store.close().await;
-            println!(
-                "Re-encrypted {n} secret(s): key {old_id} → {new_id}. Now set MAIL_SECRET_KEY to the new key and remove MAIL_SECRET_KEY_NEW."
-            );
-        }
+        KeySource::Env { .. } => println!(
+            "Re-encrypted {n} secret(s): key {old_id} → {new_id}. Now set MAIL_SECRET_KEY to the new key and remove MAIL_SECRET_KEY_NEW."
+        ),
     }
     Ok(())
 }

@@ -199,6 +199,11 @@ pub async fn export_settings(
         t.minute(),
         t.second()
     );
+    // `mail-settings-20261127.json`: the date part of the export time.
+    let disposition = format!(
+        "attachment; filename=\"mail-settings-{}.json\"",
+        now[..10].replace('-', "")
+    );
     let file = app::domain::SettingsExport::of(&view, now);
     let body = match serde_json::to_vec_pretty(&file) {
         Ok(b) => b,
@@ -207,12 +212,6 @@ pub async fn export_settings(
     if let Err(e) = store.audit(&principal.actor(), "settings.export", "").await {
         return error_response(locale(&headers), crate::backend::internal(&e));
     }
-    let disposition = format!(
-        "attachment; filename=\"mail-settings-{:04}{:02}{:02}.json\"",
-        t.year(),
-        u8::from(t.month()),
-        t.day()
-    );
     (
         [
             (header::CONTENT_TYPE, "application/json".to_string()),

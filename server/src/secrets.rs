@@ -116,6 +116,15 @@ fn random_key_bytes() -> SecretBox<Vec<u8>> {
     SecretBox::new(Box::new(Aes256Gcm::generate_key(OsRng).to_vec()))
 }
 
+/// `bytes` random bytes from the OS as URL-safe base64 text: setup tokens, API tokens, CSP
+/// nonces.
+pub fn random_text(bytes: usize) -> String {
+    use aes_gcm::aead::rand_core::RngCore as _;
+    let mut buf = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
 /// Base64 text of a fresh random key, e.g. for `MAIL_SECRET_KEY`.
 pub fn generate_key_text() -> SecretString {
     SecretString::from(B64.encode(random_key_bytes().expose_secret()))

@@ -7,19 +7,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 
 /// The CSP nonce of one request; the page's inline scripts carry it.
 #[derive(Clone, Debug)]
 pub struct CspNonce(pub String);
-
-fn new_nonce() -> String {
-    use argon2::password_hash::rand_core::{OsRng, RngCore as _};
-    let mut bytes = [0u8; 16];
-    OsRng.fill_bytes(&mut bytes);
-    B64.encode(bytes)
-}
 
 /// Scripts: our own files and the nonce'd inline bootstrap; WebAssembly compilation needs
 /// `wasm-unsafe-eval` (not `unsafe-eval`). No inline styles, no framing, no plugins.
@@ -42,7 +33,7 @@ fn csp(nonce: &str) -> String {
 
 /// Adds the security headers to every response and hands the nonce to the page renderer.
 pub async fn headers(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let nonce = new_nonce();
+    let nonce = crate::secrets::random_text(16);
     req.extensions_mut().insert(CspNonce(nonce.clone()));
     let static_file = req.uri().path().starts_with("/pkg/");
     let mut res = next.run(req).await;

@@ -203,17 +203,7 @@ impl Store {
 
     /// Records an event in the audit log (field or object names only, never secret values).
     pub async fn audit(&self, actor: &str, action: &str, detail: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, fields)
-             VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?, ?, ?)",
-        )
-        .bind(actor)
-        .bind(action)
-        .bind(detail)
-        .execute(&self.pool)
-        .await
-        .context("Failed to write the audit log")?;
-        Ok(())
+        insert_audit(&self.pool, actor, action, detail).await
     }
 
     /// How many administrators exist (0 on a first run).
@@ -448,17 +438,29 @@ async fn save_in_tx<E>(
         .iter()
         .map(|f: &Field| f.as_str())
         .collect();
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, fields)
-         VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?, 'settings.save', ?)",
-    )
-    .bind(actor)
-    .bind(fields.join(","))
-    .execute(&mut *conn)
-    .await
-    .context("Failed to write the audit log")?;
+    insert_audit(&mut *conn, actor, "settings.save", &fields.join(",")).await?;
 
     Ok(Ok(load_with(conn, base_path).await?))
+}
+
+/// One audit log row, on the pool or inside a transaction.
+async fn insert_audit<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    actor: &str,
+    action: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, action, fields)
+         VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?, ?, ?)",
+    )
+    .bind(actor)
+    .bind(action)
+    .bind(detail)
+    .execute(executor)
+    .await
+    .context("Failed to write the audit log")?;
+    Ok(())
 }
 
 /// Stores a replaced secret, encrypted; `Keep` leaves it as it is.
