@@ -2,7 +2,7 @@
 //! Their bodies reach the backend through [`backend::SettingsBackend`], which the server crate
 //! implements and provides as context, so this crate never links a database or mail library.
 
-use crate::domain::{FieldError, SettingsInput, SettingsView};
+use crate::domain::{FieldError, OauthCode, OauthStatus, SettingsInput, SettingsView};
 use leptos::prelude::*;
 use leptos::server_fn::codec::{Json, JsonEncoding};
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -19,6 +19,17 @@ pub struct PageData {
     pub viewer: String,
     /// The newest audit log entries (who did what when; never a secret's value).
     pub audit: Vec<AuditEntry>,
+    /// The OAuth connection (account, since when, problems); never a token.
+    pub oauth: OauthStatus,
+}
+
+/// What an OAuth action (check, disconnect) did, and the connection afterwards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OauthActionResult {
+    pub code: OauthCode,
+    /// The provider's code or other detail; never a token.
+    pub detail: String,
+    pub status: OauthStatus,
 }
 
 /// One line of the audit log.
@@ -49,6 +60,9 @@ pub enum ApiError {
     /// The request did not reach the server or its answer could not be read.
     #[error("request failed")]
     Transport,
+    /// An OAuth step could not be done (settings incomplete, provider refused, …).
+    #[error("OAuth: {}", code.as_str())]
+    Oauth { code: OauthCode, detail: String },
 }
 
 impl FromServerFnError for ApiError {
@@ -81,11 +95,36 @@ pub async fn save_mail_settings(input: SettingsInput) -> Result<PageData, ApiErr
     Ok(data)
 }
 
+/// Starts connecting the saved OAuth account: returns the provider's consent URL to go to.
+/// The connect attempt (state, PKCE verifier) is kept in the caller's session.
+#[server(input = Json, endpoint = "mail_settings/oauth_connect")]
+pub async fn oauth_connect() -> Result<String, ApiError> {
+    let backend = backend::from_context()?;
+    backend::actor()?;
+    backend::with_status(backend.oauth_connect().await)
+}
+
+/// Refreshes the token now and reports whether it works.
+#[server(input = Json, endpoint = "mail_settings/oauth_check")]
+pub async fn oauth_check() -> Result<OauthActionResult, ApiError> {
+    let backend = backend::from_context()?;
+    let actor = backend::actor()?;
+    backend::with_status(backend.oauth_check(&actor.0).await)
+}
+
+/// Revokes the grant where the provider offers it and forgets the tokens.
+#[server(input = Json, endpoint = "mail_settings/oauth_disconnect")]
+pub async fn oauth_disconnect() -> Result<OauthActionResult, ApiError> {
+    let backend = backend::from_context()?;
+    let actor = backend::actor()?;
+    backend::with_status(backend.oauth_disconnect(&actor.0).await)
+}
+
 #[cfg(feature = "ssr")]
 pub mod backend {
     //! The port the server implements.
 
-    use super::{ApiError, PageData};
+    use super::{ApiError, OauthActionResult, PageData};
     use crate::domain::{SettingsInput, SettingsView};
     use std::sync::Arc;
 
@@ -97,6 +136,12 @@ pub mod backend {
         async fn save(&self, input: SettingsInput, actor: &str) -> Result<SettingsView, ApiError>;
         /// The console's base path (`/ConMasManager` by default).
         fn base_path(&self) -> &str;
+        /// The consent URL of the saved provider; remembers the attempt in the session.
+        async fn oauth_connect(&self) -> Result<String, ApiError>;
+        /// A real token refresh.
+        async fn oauth_check(&self, actor: &str) -> Result<OauthActionResult, ApiError>;
+        /// Revoke (where offered) and forget the tokens.
+        async fn oauth_disconnect(&self, actor: &str) -> Result<OauthActionResult, ApiError>;
     }
 
     /// How the backend travels in Leptos context.
@@ -128,6 +173,11 @@ pub mod backend {
             response.set_status(match e {
                 ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ApiError::Conflict { .. } => StatusCode::CONFLICT,
+                ApiError::Oauth {
+                    code: crate::domain::OauthCode::SettingsIncomplete,
+                    ..
+                } => StatusCode::UNPROCESSABLE_ENTITY,
+                ApiError::Oauth { .. } => StatusCode::BAD_GATEWAY,
                 ApiError::Internal { .. } | ApiError::Transport => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }

@@ -1,7 +1,7 @@
 //! Texts for error and notice codes, from the locale files. The REST API and the page use the
 //! same texts.
 
-use crate::domain::{ErrorCode, NoticeCode};
+use crate::domain::{ErrorCode, NoticeCode, OauthCode};
 use crate::i18n::{Locale, td_string};
 
 /// What is wrong and what to do, for an administrator.
@@ -41,6 +41,7 @@ pub fn error_message(locale: Locale, code: ErrorCode) -> &'static str {
         TenantIdRequired => td_string!(locale, err_tenant_id_required),
         MicrosoftTenantIdInvalid => td_string!(locale, err_microsoft_tenant_id_invalid),
         GoogleClientIdInvalid => td_string!(locale, err_google_client_id_invalid),
+        DateInvalid => td_string!(locale, err_date_invalid),
         ManagerRootRequired => td_string!(locale, err_manager_root_required),
         ManagerRootScheme => td_string!(locale, err_manager_root_scheme),
         ManagerRootInvalid => td_string!(locale, err_manager_root_invalid),
@@ -63,6 +64,36 @@ pub fn notice_message(locale: Locale, code: NoticeCode) -> &'static str {
         RedirectHttpsRequired => td_string!(locale, notice_redirect_https_required),
         RedirectIpNotAllowed => td_string!(locale, notice_redirect_ip_not_allowed),
         RedirectPrivateAddress => td_string!(locale, notice_redirect_private_address),
+    }
+}
+
+/// What happened to an OAuth step and what to do, for an administrator.
+pub fn oauth_message(locale: Locale, code: OauthCode) -> &'static str {
+    use OauthCode::*;
+    match code {
+        Connected => td_string!(locale, oauth_connected_msg),
+        TokenOk => td_string!(locale, oauth_token_ok_msg),
+        Disconnected => td_string!(locale, oauth_disconnected_msg),
+        Denied => td_string!(locale, oauth_denied_msg),
+        StateInvalid => td_string!(locale, oauth_state_invalid_msg),
+        StateExpired => td_string!(locale, oauth_state_expired_msg),
+        SettingsChanged => td_string!(locale, oauth_settings_changed_msg),
+        SettingsIncomplete => td_string!(locale, oauth_settings_incomplete_msg),
+        RedirectUriMismatch => td_string!(locale, oauth_redirect_uri_mismatch_msg),
+        WrongSecret => td_string!(locale, oauth_wrong_secret_msg),
+        SecretExpired => td_string!(locale, oauth_secret_expired_msg),
+        ClientNotFound => td_string!(locale, oauth_client_not_found_msg),
+        TenantNotFound => td_string!(locale, oauth_tenant_not_found_msg),
+        ConsentMissing => td_string!(locale, oauth_consent_missing_msg),
+        ScopeMissing => td_string!(locale, oauth_scope_missing_msg),
+        NoRefreshToken => td_string!(locale, oauth_no_refresh_token_msg),
+        AccountUnreadable => td_string!(locale, oauth_account_unreadable_msg),
+        ReconnectNeeded => td_string!(locale, oauth_reconnect_needed_msg),
+        ReconnectNeededTesting => td_string!(locale, oauth_reconnect_needed_testing_msg),
+        PolicyBlocked => td_string!(locale, oauth_policy_blocked_msg),
+        Unreachable => td_string!(locale, oauth_unreachable_msg),
+        NotConnected => td_string!(locale, oauth_not_connected_msg),
+        ProviderError => td_string!(locale, oauth_provider_error_msg),
     }
 }
 

@@ -1,10 +1,12 @@
 //! The server's implementation of the app's settings port.
 
+use crate::oauth::{OauthService, PENDING_KEY, TokenError};
 use crate::store::{Store, StoreError};
 use app::api::backend::SettingsBackend;
-use app::api::{ApiError, AuditEntry, PageData};
-use app::domain::{SettingsInput, SettingsView, validate};
+use app::api::{ApiError, AuditEntry, OauthActionResult, PageData};
+use app::domain::{OauthCode, OauthStatus, SettingsInput, SettingsView, validate};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// How many audit log entries the settings page shows.
 const AUDIT_ON_PAGE: i64 = 20;
@@ -13,6 +15,14 @@ pub struct AppBackend {
     pub store: Store,
     pub base_path: String,
     pub server_ip: Option<IpAddr>,
+    pub oauth: Arc<OauthService>,
+}
+
+impl AppBackend {
+    async fn oauth_status(&self) -> Result<OauthStatus, ApiError> {
+        let settings = self.store.load().await.map_err(|e| internal(&e))?;
+        self.oauth.status(&settings).await.map_err(|e| internal(&e))
+    }
 }
 
 /// Logs an internal error with its whole cause chain and returns an opaque reference that the
@@ -47,11 +57,17 @@ impl SettingsBackend for AppBackend {
                 detail,
             })
             .collect();
+        let oauth = self
+            .oauth
+            .status(&settings)
+            .await
+            .map_err(|e| internal(&e))?;
         Ok(PageData {
             settings,
             server_ip: self.server_ip,
             viewer: String::new(),
             audit,
+            oauth,
         })
     }
 
@@ -76,5 +92,54 @@ impl SettingsBackend for AppBackend {
 
     fn base_path(&self) -> &str {
         &self.base_path
+    }
+
+    async fn oauth_connect(&self) -> Result<String, ApiError> {
+        // The session the access check found; the attempt is bound to it.
+        let session = leptos::prelude::use_context::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<tower_sessions::Session>().cloned())
+            .ok_or_else(|| ApiError::Internal {
+                reference: "no-session".into(),
+            })?;
+        let (url, pending) = self.oauth.begin().await.map_err(|o| ApiError::Oauth {
+            code: o.code,
+            detail: o.detail,
+        })?;
+        session
+            .insert(PENDING_KEY, pending)
+            .await
+            .map_err(|e| internal(&e))?;
+        Ok(url)
+    }
+
+    async fn oauth_check(&self, actor: &str) -> Result<OauthActionResult, ApiError> {
+        let (code, detail) = match self.oauth.check(actor).await {
+            Ok(_) => (OauthCode::TokenOk, String::new()),
+            Err(TokenError::NotConnected) => (OauthCode::NotConnected, String::new()),
+            Err(TokenError::Refresh(o)) => (o.code, o.detail),
+            Err(TokenError::Store(e)) => return Err(internal(&e)),
+        };
+        Ok(OauthActionResult {
+            code,
+            detail,
+            status: self.oauth_status().await?,
+        })
+    }
+
+    async fn oauth_disconnect(&self, actor: &str) -> Result<OauthActionResult, ApiError> {
+        let revoke = self
+            .oauth
+            .disconnect(actor)
+            .await
+            .map_err(|e| internal(&e))?;
+        let (code, detail) = match revoke {
+            None => (OauthCode::Disconnected, String::new()),
+            Some(o) => (o.code, o.detail),
+        };
+        Ok(OauthActionResult {
+            code,
+            detail,
+            status: self.oauth_status().await?,
+        })
     }
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod oauth;
 pub mod rest;
 pub mod secrets;
 pub mod security;
@@ -116,12 +117,21 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(idle));
 
+    let oauth = Arc::new(oauth::OauthService::new(
+        store.clone(),
+        config.providers.clone(),
+        config.server_ip,
+    ));
+    oauth
+        .clone()
+        .spawn_keepalive(std::time::Duration::from_secs(600));
     let state = AppState {
         leptos_options: leptos_options.clone(),
         backend: Arc::new(AppBackend {
             store,
             base_path: base.clone(),
             server_ip: config.server_ip,
+            oauth,
         }),
         base_path: base.clone(),
         access,
@@ -194,6 +204,31 @@ fn own_routes(base: &str) -> Vec<OwnRoute> {
             &[Method::GET],
             format!("{base}/api/v1/mail-settings/export"),
             get(rest::export_settings),
+        ),
+        (
+            &[Method::GET],
+            format!("{base}/api/v1/oauth"),
+            get(rest::oauth_status),
+        ),
+        (
+            &[Method::POST],
+            format!("{base}/api/v1/oauth/check"),
+            post(rest::oauth_check),
+        ),
+        (
+            &[Method::POST],
+            format!("{base}/api/v1/oauth/disconnect"),
+            post(rest::oauth_disconnect),
+        ),
+        (
+            &[Method::GET],
+            format!("{base}/System/MailOAuthMicrosoft"),
+            get(oauth::callback_microsoft),
+        ),
+        (
+            &[Method::GET],
+            format!("{base}/System/MailOAuthGoogle"),
+            get(oauth::callback_google),
         ),
         (&[Method::GET], format!("{base}/health"), get(rest::health)),
         (

@@ -3,10 +3,10 @@
 
 use crate::AppState;
 use crate::auth::Principal;
-use app::api::ApiError;
-use app::domain::{ErrorCode, Field, FieldError, SettingsInput};
+use app::api::{ApiError, OauthActionResult};
+use app::domain::{ErrorCode, Field, FieldError, OauthCode, SettingsInput};
 use app::i18n::Locale;
-use app::messages::{error_message, locale_from_accept_language};
+use app::messages::{error_message, locale_from_accept_language, oauth_message};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
@@ -28,6 +28,16 @@ struct ErrorBody {
     current_version: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauth: Option<OauthItem>,
+}
+
+/// An OAuth outcome for scripts: the stable code, the provider's detail and the text.
+#[derive(Serialize)]
+struct OauthItem {
+    code: OauthCode,
+    detail: String,
+    message: &'static str,
 }
 
 fn locale(headers: &HeaderMap) -> Locale {
@@ -58,6 +68,7 @@ pub fn error_response(locale: Locale, error: ApiError) -> Response {
                 errors: field_errors(locale, errors),
                 current_version: None,
                 reference: None,
+                oauth: None,
             },
         ),
         ApiError::Conflict { current_version } => (
@@ -69,6 +80,7 @@ pub fn error_response(locale: Locale, error: ApiError) -> Response {
                 ),
                 current_version: Some(current_version),
                 reference: None,
+                oauth: None,
             },
         ),
         ApiError::Internal { reference } => (
@@ -77,6 +89,7 @@ pub fn error_response(locale: Locale, error: ApiError) -> Response {
                 errors: Vec::new(),
                 current_version: None,
                 reference: Some(reference),
+                oauth: None,
             },
         ),
         ApiError::Transport => (
@@ -85,6 +98,24 @@ pub fn error_response(locale: Locale, error: ApiError) -> Response {
                 errors: Vec::new(),
                 current_version: None,
                 reference: None,
+                oauth: None,
+            },
+        ),
+        ApiError::Oauth { code, detail } => (
+            if code == OauthCode::SettingsIncomplete {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::BAD_GATEWAY
+            },
+            ErrorBody {
+                errors: Vec::new(),
+                current_version: None,
+                reference: None,
+                oauth: Some(OauthItem {
+                    code,
+                    detail,
+                    message: oauth_message(locale, code),
+                }),
             },
         ),
     };
@@ -123,6 +154,7 @@ pub async fn put_settings(
                 ),
                 current_version: None,
                 reference: None,
+                oauth: None,
             }),
         )
             .into_response();
@@ -189,16 +221,7 @@ pub async fn export_settings(
         Ok(view) => view,
         Err(e) => return error_response(locale(&headers), crate::backend::internal(&e)),
     };
-    let t = time::OffsetDateTime::now_utc();
-    let now = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
+    let now = crate::oauth::utc_text(crate::oauth::now_secs());
     // `mail-settings-20261127.json`: the date part of the export time.
     let disposition = format!(
         "attachment; filename=\"mail-settings-{}.json\"",
@@ -220,4 +243,57 @@ pub async fn export_settings(
         body,
     )
         .into_response()
+}
+
+/// An OAuth action's result for scripts: the code with its text, and the status.
+fn oauth_result(locale: Locale, result: Result<OauthActionResult, ApiError>) -> Response {
+    match result {
+        Ok(r) => {
+            let status = if r.code.is_success() {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            let body = serde_json::json!({
+                "code": r.code,
+                "detail": r.detail,
+                "message": oauth_message(locale, r.code),
+                "status": r.status,
+            });
+            (status, Json(body)).into_response()
+        }
+        Err(e) => error_response(locale, e),
+    }
+}
+
+/// `GET {base}/api/v1/oauth`: the connection (account, since when, problem); never a token.
+pub async fn oauth_status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    use app::api::backend::SettingsBackend as _;
+    match state.backend.page_data().await {
+        Ok(page) => Json(page.oauth).into_response(),
+        Err(e) => error_response(locale(&headers), e),
+    }
+}
+
+/// `POST {base}/api/v1/oauth/check`: a real token refresh; 200 when it works, 502 with the
+/// reason when not.
+pub async fn oauth_check(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+) -> Response {
+    use app::api::backend::SettingsBackend as _;
+    let result = state.backend.oauth_check(&principal.actor()).await;
+    oauth_result(locale(&headers), result)
+}
+
+/// `POST {base}/api/v1/oauth/disconnect`: revoke (Google) and forget the tokens.
+pub async fn oauth_disconnect(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+) -> Response {
+    use app::api::backend::SettingsBackend as _;
+    let result = state.backend.oauth_disconnect(&principal.actor()).await;
+    oauth_result(locale(&headers), result)
 }

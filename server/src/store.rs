@@ -12,10 +12,16 @@ use std::time::Duration;
 
 use crate::secrets::{Keyring, SecretError};
 
+mod connection;
+use connection::delete_connection;
+pub use connection::{Connection, Tokens};
+
 /// Names of the secrets kept in the `secrets` table.
 pub mod secret_names {
     pub const SMTP_PASSWORD: &str = "smtp_password";
     pub const OAUTH_CLIENT_SECRET: &str = "oauth_client_secret";
+    pub const OAUTH_REFRESH_TOKEN: &str = "oauth_refresh_token";
+    pub const OAUTH_ACCESS_TOKEN: &str = "oauth_access_token";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -383,13 +389,16 @@ async fn save_in_tx<E>(
     let new_version = stored.version + 1;
     sqlx::query(
         "INSERT INTO mail_settings (id, auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider,
-             oauth_client_id, oauth_tenant_id, manager_root, version, updated_at, updated_by)
-         VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?)
+             oauth_client_id, oauth_tenant_id, oauth_secret_expires_on, manager_root, version,
+             updated_at, updated_by)
+         VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?)
          ON CONFLICT (id) DO UPDATE SET
              auth = excluded.auth, smtp_server = excluded.smtp_server, smtp_port = excluded.smtp_port,
              smtp_user = excluded.smtp_user, smtp_ssl = excluded.smtp_ssl,
              oauth_provider = excluded.oauth_provider, oauth_client_id = excluded.oauth_client_id,
-             oauth_tenant_id = excluded.oauth_tenant_id, manager_root = excluded.manager_root,
+             oauth_tenant_id = excluded.oauth_tenant_id,
+             oauth_secret_expires_on = excluded.oauth_secret_expires_on,
+             manager_root = excluded.manager_root,
              version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by
          WHERE mail_settings.version = ?",
     )
@@ -401,6 +410,7 @@ async fn save_in_tx<E>(
     .bind(s.oauth.provider.as_str())
     .bind(&s.oauth.client_id)
     .bind(&s.oauth.tenant_id)
+    .bind(&s.oauth.client_secret_expires_on)
     .bind(&s.manager_root)
     .bind(new_version)
     .bind(actor)
@@ -432,6 +442,26 @@ async fn save_in_tx<E>(
         valid.oauth_client_secret(),
     )
     .await?;
+
+    // Tokens belong to the app that obtained them: new credentials mean a new connection.
+    let credentials_changed = valid.changed_fields().iter().any(|f| {
+        matches!(
+            f,
+            Field::OauthProvider
+                | Field::OauthClientId
+                | Field::OauthClientSecret
+                | Field::OauthTenantId
+        )
+    });
+    if credentials_changed && delete_connection(conn).await? {
+        insert_audit(
+            &mut *conn,
+            actor,
+            "oauth.disconnected",
+            "credentials changed",
+        )
+        .await?;
+    }
 
     let fields: Vec<&str> = valid
         .changed_fields()
@@ -492,7 +522,8 @@ async fn load_with(
 ) -> Result<SettingsView, StoreError> {
     let row = sqlx::query(
         "SELECT auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider, oauth_client_id,
-                oauth_tenant_id, manager_root, version, updated_at, updated_by,
+                oauth_tenant_id, oauth_secret_expires_on, manager_root, version, updated_at,
+                updated_by,
                 EXISTS (SELECT 1 FROM secrets WHERE name = ?) AS password_set,
                 EXISTS (SELECT 1 FROM secrets WHERE name = ?) AS client_secret_set
          FROM mail_settings WHERE id = 1",
@@ -522,6 +553,7 @@ async fn load_with(
             client_id: row.get("oauth_client_id"),
             client_secret_set: row.get("client_secret_set"),
             tenant_id: row.get("oauth_tenant_id"),
+            client_secret_expires_on: row.get("oauth_secret_expires_on"),
         },
         manager_root: row.get("manager_root"),
         version: row.get("version"),

@@ -27,6 +27,8 @@ pub enum Field {
     OauthClientSecret,
     #[serde(rename = "oauth.tenant_id")]
     OauthTenantId,
+    #[serde(rename = "oauth.client_secret_expires_on")]
+    OauthSecretExpiresOn,
     #[serde(rename = "manager_root")]
     ManagerRoot,
     /// The request as a whole (malformed JSON, wrong types).
@@ -37,7 +39,7 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 13] = [
+    pub const ALL: [Field; 14] = [
         Field::Auth,
         Field::SmtpServer,
         Field::SmtpPort,
@@ -48,6 +50,7 @@ impl Field {
         Field::OauthClientId,
         Field::OauthClientSecret,
         Field::OauthTenantId,
+        Field::OauthSecretExpiresOn,
         Field::ManagerRoot,
         Field::Body,
         Field::Version,
@@ -65,6 +68,7 @@ impl Field {
             Field::OauthClientId => "oauth.client_id",
             Field::OauthClientSecret => "oauth.client_secret",
             Field::OauthTenantId => "oauth.tenant_id",
+            Field::OauthSecretExpiresOn => "oauth.client_secret_expires_on",
             Field::ManagerRoot => "manager_root",
             Field::Body => "body",
             Field::Version => "version",
@@ -122,6 +126,8 @@ pub enum ErrorCode {
     TenantIdRequired,
     MicrosoftTenantIdInvalid,
     GoogleClientIdInvalid,
+    /// Not a calendar date `YYYY-MM-DD`.
+    DateInvalid,
     // ManagerRoot
     ManagerRootRequired,
     ManagerRootScheme,

@@ -50,6 +50,7 @@ impl SettingsExport {
                     client_id: stored.oauth.client_id.clone(),
                     client_secret: None,
                     tenant_id: stored.oauth.tenant_id.clone(),
+                    client_secret_expires_on: stored.oauth.client_secret_expires_on.clone(),
                 }),
                 manager_root: stored.manager_root.clone(),
                 version: None,

@@ -8,6 +8,7 @@ mod export;
 mod host;
 mod mailbox;
 mod manager_root;
+mod oauth;
 mod oauth_ids;
 mod port;
 
@@ -16,7 +17,11 @@ pub use export::{EXPORT_FORMAT, EXPORT_VERSION, ImportError, SettingsExport, par
 pub use host::Host;
 pub use mailbox::Mailbox;
 pub use manager_root::{ManagerRoot, RedirectCheck};
-pub use oauth_ids::{GoogleClientId, MicrosoftClientId, MicrosoftTenant};
+pub use oauth::{
+    GOOGLE_SCOPES, MICROSOFT_SCOPES, MicrosoftCloud, OauthCode, OauthProblem, OauthStatus,
+    SECRET_EXPIRY_WARNING_DAYS, missing_scopes,
+};
+pub use oauth_ids::{GoogleClientId, MicrosoftClientId, MicrosoftTenant, parse_date};
 pub use port::Port;
 
 use serde::{Deserialize, Serialize};
@@ -180,6 +185,10 @@ pub struct OauthView {
     pub client_id: String,
     pub client_secret_set: bool,
     pub tenant_id: String,
+    /// Microsoft: the day the client secret expires (`YYYY-MM-DD`, as Azure shows it when the
+    /// secret is created), for a warning before mail stops. Empty when not given.
+    #[serde(default)]
+    pub client_secret_expires_on: String,
 }
 
 /// The whole settings as the server holds them, minus secret values.
@@ -246,6 +255,9 @@ pub struct OauthInput {
     pub client_secret: Option<TypedSecret>,
     #[serde(default)]
     pub tenant_id: String,
+    /// `YYYY-MM-DD` or empty.
+    #[serde(default)]
+    pub client_secret_expires_on: String,
 }
 
 /// A save request: the REST `PUT` body and the server function's argument.
@@ -336,6 +348,7 @@ pub fn merge(stored: &SettingsView, input: &SettingsInput) -> SettingsView {
                     .as_ref()
                     .is_some_and(|s| !s.expose().trim().is_empty()),
             tenant_id: oauth.tenant_id.trim().to_string(),
+            client_secret_expires_on: oauth.client_secret_expires_on.trim().to_string(),
         };
     }
     merged
@@ -388,6 +401,10 @@ pub fn check_settings(s: &SettingsView) -> Vec<FieldError> {
         (Field::SmtpUser, s.smtp.user.as_str()),
         (Field::OauthClientId, s.oauth.client_id.as_str()),
         (Field::OauthTenantId, s.oauth.tenant_id.as_str()),
+        (
+            Field::OauthSecretExpiresOn,
+            s.oauth.client_secret_expires_on.as_str(),
+        ),
         (Field::ManagerRoot, s.manager_root.as_str()),
     ] {
         check_text(value, field, &mut errors);
@@ -435,6 +452,14 @@ fn check_oauth(oauth: &OauthView, errors: &mut Vec<FieldError>) {
             }
             if let Err(code) = MicrosoftTenant::parse(&oauth.tenant_id) {
                 errors.push(FieldError::new(Field::OauthTenantId, code));
+            }
+            if !oauth.client_secret_expires_on.is_empty()
+                && parse_date(&oauth.client_secret_expires_on).is_none()
+            {
+                errors.push(FieldError::new(
+                    Field::OauthSecretExpiresOn,
+                    ErrorCode::DateInvalid,
+                ));
             }
         }
         Provider::Google => {
@@ -500,6 +525,10 @@ fn changed_fields(
     diff(
         old.oauth.tenant_id != new.oauth.tenant_id,
         Field::OauthTenantId,
+    );
+    diff(
+        old.oauth.client_secret_expires_on != new.oauth.client_secret_expires_on,
+        Field::OauthSecretExpiresOn,
     );
     diff(old.manager_root != new.manager_root, Field::ManagerRoot);
     fields

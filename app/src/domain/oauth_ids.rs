@@ -13,6 +13,35 @@ fn is_guid(s: &str) -> bool {
             .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// A calendar date `YYYY-MM-DD` (year 2000 to 2999) as `(year, month, day)`.
+pub fn parse_date(s: &str) -> Option<(i32, u8, u8)> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let number = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = &s[r];
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())
+            .flatten()
+    };
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    ((2000..3000).contains(&year) && (1..=days).contains(&day)).then_some((
+        year as i32,
+        month as u8,
+        day as u8,
+    ))
+}
+
 /// Application (client) ID of an app registration in Microsoft Entra ID.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MicrosoftClientId(String);

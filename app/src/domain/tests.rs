@@ -528,3 +528,50 @@ fn error_codes_have_stable_wire_names() {
         Some(Field::OauthClientId)
     );
 }
+
+#[test]
+fn dates_are_calendar_dates() {
+    assert_eq!(parse_date("2027-02-28"), Some((2027, 2, 28)));
+    assert_eq!(parse_date("2028-02-29"), Some((2028, 2, 29)));
+    assert_eq!(parse_date("2027-02-29"), None);
+    assert_eq!(parse_date("2027-13-01"), None);
+    assert_eq!(parse_date("2027-1-01"), None);
+    assert_eq!(parse_date("27-01-2027"), None);
+    assert_eq!(parse_date("2027-01-+1"), None);
+}
+
+#[test]
+fn secret_expiry_date_is_checked_for_microsoft() {
+    let stored = SettingsView::initial("/ConMasManager");
+    let mut input = SettingsInput {
+        auth: AuthType::Oauth,
+        oauth: Some(OauthInput {
+            provider: Provider::Microsoft,
+            client_id: "6731de76-14a6-49ae-97bc-6eba6914391e".into(),
+            client_secret: Some(TypedSecret::new("s3cret-value")),
+            tenant_id: "contoso.onmicrosoft.com".into(),
+            client_secret_expires_on: "2027-02-30".into(),
+        }),
+        manager_root: "https://reports.example.co.jp/ConMasManager".into(),
+        ..Default::default()
+    };
+    let errors = validate(&stored, &input).unwrap_err();
+    assert_eq!(
+        errors,
+        vec![FieldError::new(
+            Field::OauthSecretExpiresOn,
+            ErrorCode::DateInvalid
+        )]
+    );
+    input.oauth.as_mut().unwrap().client_secret_expires_on = " 2027-02-28 ".into();
+    let valid = validate(&stored, &input).unwrap();
+    assert_eq!(
+        valid.settings().oauth.client_secret_expires_on,
+        "2027-02-28"
+    );
+    assert!(
+        valid
+            .changed_fields()
+            .contains(&Field::OauthSecretExpiresOn)
+    );
+}

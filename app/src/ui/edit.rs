@@ -7,8 +7,8 @@ use super::fields::{
 use super::{Flash, FlashKind, Links, TabBar, go_to, provider_of, use_tab};
 use crate::api::{ApiError, PageData, save_mail_settings};
 use crate::domain::{
-    AuthType, ErrorCode, Field, FieldError, ImportError, OauthInput, Port, Provider, SettingsInput,
-    SettingsView, SmtpInput, Tab, TypedSecret, notices, parse_export, validate,
+    AuthType, ErrorCode, Field, FieldError, ImportError, NoticeCode, OauthInput, Port, Provider,
+    SettingsInput, SettingsView, SmtpInput, Tab, TypedSecret, notices, parse_export, validate,
 };
 use crate::i18n::*;
 use leptos::prelude::*;
@@ -37,6 +37,7 @@ struct OauthDraft {
     client_id: RwSignal<String>,
     tenant_id: RwSignal<String>,
     secret: RwSignal<String>,
+    secret_expires_on: RwSignal<String>,
 }
 
 impl OauthDraft {
@@ -47,6 +48,11 @@ impl OauthDraft {
             client_id: RwSignal::new(stored.map(|o| o.client_id.clone()).unwrap_or_default()),
             tenant_id: RwSignal::new(stored.map(|o| o.tenant_id.clone()).unwrap_or_default()),
             secret: RwSignal::new(String::new()),
+            secret_expires_on: RwSignal::new(
+                stored
+                    .map(|o| o.client_secret_expires_on.clone())
+                    .unwrap_or_default(),
+            ),
         }
     }
 }
@@ -87,6 +93,10 @@ impl Draft {
             // Google has no tenant.
             tenant_id: match provider {
                 Provider::Microsoft => o.tenant_id.get(),
+                Provider::Google => String::new(),
+            },
+            client_secret_expires_on: match provider {
+                Provider::Microsoft => o.secret_expires_on.get(),
                 Provider::Google => String::new(),
             },
         };
@@ -196,7 +206,19 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
             return;
         };
         match result {
-            Ok(_) => {
+            Ok(saved) => {
+                // OAuth without a connected account (new credentials disconnect the old one):
+                // straight on to the provider's consent page.
+                if saved.settings.auth == AuthType::Oauth && !saved.oauth.is_connected() {
+                    let navigate = navigate.clone();
+                    let back = links.page(false, tab.get_untracked());
+                    leptos::task::spawn_local(async move {
+                        if let Err((code, _)) = super::connection::connect().await {
+                            go_to(&navigate, &format!("{back}&oauth={}", code.as_str()));
+                        }
+                    });
+                    return;
+                }
                 if let Some(Flash(f)) = flash {
                     f.set(Some(FlashKind::Saved));
                 }
@@ -210,7 +232,9 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
             Err(ApiError::Internal { reference }) => {
                 problem.set(Some(SaveProblem::Failed(Some(reference))))
             }
-            Err(ApiError::Transport) => problem.set(Some(SaveProblem::Failed(None))),
+            Err(ApiError::Transport | ApiError::Oauth { .. }) => {
+                problem.set(Some(SaveProblem::Failed(None)))
+            }
         }
     });
 
@@ -270,7 +294,9 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
     let select_method_oauth = select_method.clone();
     let select_method_ms = select_method.clone();
     let select_method_g = select_method.clone();
-    let select_method_tab = select_method;
+    let select_method_tab = select_method.clone();
+    let move_to_microsoft =
+        Callback::new(move |()| select_method(AuthType::Oauth, Some(Provider::Microsoft)));
 
     view! {
         <form class="settings-form" novalidate on:submit=on_submit>
@@ -345,7 +371,7 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                         </div>
                     </Show>
                     {move || match tab.get() {
-                        Tab::Smtp => view! { <SmtpForm draft stored live_notices /> }.into_any(),
+                        Tab::Smtp => view! { <SmtpForm draft stored live_notices move_to_microsoft /> }.into_any(),
                         Tab::Microsoft => view! { <OauthForm provider=Provider::Microsoft draft stored server_ip /> }.into_any(),
                         Tab::Google => view! { <OauthForm provider=Provider::Google draft stored server_ip /> }.into_any(),
                     }}
@@ -386,6 +412,7 @@ impl Draft {
             let d = self.oauth(o.provider);
             d.client_id.set(o.client_id.clone());
             d.tenant_id.set(o.tenant_id.clone());
+            d.secret_expires_on.set(o.client_secret_expires_on.clone());
         }
         self.microsoft.secret.set(String::new());
         self.google.secret.set(String::new());
@@ -494,6 +521,8 @@ fn SmtpForm(
     draft: Draft,
     stored: StoredValue<SettingsView>,
     live_notices: Memo<Vec<crate::domain::Notice>>,
+    /// Switches to Microsoft OAuth (the SMTP block, sender included, is kept).
+    move_to_microsoft: Callback<()>,
 ) -> impl IntoView {
     let i18n = use_i18n();
     let form = expect_context::<FormState>();
@@ -526,6 +555,16 @@ fn SmtpForm(
             placeholder="smtp.example.co.jp"
         />
         <NoticeList notices=smtp_notices />
+        <Show when=move || smtp_notices.with(|n| n.iter().any(|n| n.code == NoticeCode::SmtpAuthDeprecatedMicrosoft))>
+            <div class="move-to-oauth">
+                <button type="button" class="button small" id="move-to-microsoft"
+                    aria-describedby="move-to-microsoft-help"
+                    on:click=move |_| move_to_microsoft.run(())>
+                    {t!(i18n, smtp_move_to_microsoft)}
+                </button>
+                <p class="hint" id="move-to-microsoft-help">{t!(i18n, smtp_move_to_microsoft_help)}</p>
+            </div>
+        </Show>
         <TextField
             id="smtp-port"
             field=Field::SmtpPort
@@ -630,6 +669,14 @@ fn OauthForm(
                 help=Signal::derive(move || t_string!(i18n, ms_tenant_help))
                 value=fields.tenant_id
                 placeholder="contoso.onmicrosoft.com"
+            />
+            <TextField
+                id="ms-secret-expires-on"
+                field=Field::OauthSecretExpiresOn
+                label=Signal::derive(move || t_string!(i18n, secret_expires_on))
+                help=Signal::derive(move || t_string!(i18n, secret_expires_on_help))
+                value=fields.secret_expires_on
+                placeholder="2027-05-31"
             />
         })}
         <p class="hint">

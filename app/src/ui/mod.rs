@@ -1,6 +1,7 @@
 //! Pages and components. Rules live in [`crate::domain`]; this module only shows their results.
 
 mod access;
+mod connection;
 mod edit;
 mod fields;
 mod view;

@@ -1,5 +1,6 @@
 //! The read-only settings page (`/System/MailSetting`).
 
+use super::connection::ConnectionPanel;
 use super::fields::{ManagerRootInfo, NoticeList, RedirectInfo, SetupSteps};
 use super::{Flash, FlashKind, Links, TabBar, provider_of, use_tab};
 use crate::api::{AuditEntry, PageData};
@@ -45,6 +46,7 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
     let oauth = s.oauth.clone();
     let stored_provider = oauth.provider;
     let settings_for_panel = s.clone();
+    let oauth_status = page.oauth.clone();
     let panel = move || {
         let t = tab.get();
         match t {
@@ -100,9 +102,14 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
                                     <dd id="view-oauth-tenant-id">
                                         {value(shown.as_ref().map(|o| o.tenant_id.clone()).unwrap_or_default())}
                                     </dd>
+                                    <dt>{t!(i18n, secret_expires_on)}</dt>
+                                    <dd id="view-oauth-secret-expires-on">
+                                        {value(shown.as_ref().map(|o| o.client_secret_expires_on.clone()).unwrap_or_default())}
+                                    </dd>
                                 }
                             })}
                     </dl>
+                    <ConnectionPanel provider settings=settings_for_panel.clone() status=oauth_status.clone() />
                     <RedirectInfo provider manager_root=Signal::stored(root) server_ip />
                     <SetupSteps provider />
                 }
@@ -196,6 +203,10 @@ fn AuditLog(entries: Vec<AuditEntry>) -> impl IntoView {
         "token_created" => t_string!(i18n, audit_token_created).to_string(),
         "token_revoked" => t_string!(i18n, audit_token_revoked).to_string(),
         "key_rotated" => t_string!(i18n, audit_key_rotated).to_string(),
+        "oauth.connected" => t_string!(i18n, audit_oauth_connected).to_string(),
+        "oauth.disconnected" => t_string!(i18n, audit_oauth_disconnected).to_string(),
+        "oauth.connect_failed" => t_string!(i18n, audit_oauth_connect_failed).to_string(),
+        "oauth.checked" => t_string!(i18n, audit_oauth_checked).to_string(),
         other => other.to_string(),
     };
     view! {

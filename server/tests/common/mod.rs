@@ -2,6 +2,8 @@
 //! anonymous clients, an API token, captured logs.
 #![allow(dead_code)]
 
+pub mod fake_provider;
+
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -92,6 +94,10 @@ pub fn test_config(db: &Path) -> Config {
         admin: Some((ADMIN.into(), SecretString::from(ADMIN_PASSWORD))),
         session_idle: Duration::from_secs(1800),
         session_max: Duration::from_secs(8 * 3600),
+        providers: server::config::ProviderEndpoints {
+            system_proxy: false,
+            ..Default::default()
+        },
     }
 }
 

@@ -1,0 +1,272 @@
+// A local stand-in for Microsoft's and Google's OAuth endpoints, Microsoft Graph `GET /me`
+// and Google's revoke/userinfo endpoints, for the tests. The OAuth 2.0 / OIDC part (code
+// exchange, PKCE S256 verification, ID tokens, refresh) is the npm package oauth2-mock-server;
+// this file only puts it behind the providers' real paths, adds a consent page a browser can
+// click through, strict refresh-token rotation, a client-secret check, and lets a test queue
+// the providers' documented error answers.
+//
+//   node end2end/fakes/provider.mjs [port]     prints "PORT=<n>" once it listens (127.0.0.1)
+//
+// Paths (as the real services have them):
+//   GET  /{tenant}/oauth2/v2.0/authorize   Microsoft consent page
+//   POST /{tenant}/oauth2/v2.0/token       Microsoft token endpoint
+//   GET  /v1.0/me                          Microsoft Graph: the signed-in user
+//   GET  /o/oauth2/v2/auth                 Google consent page
+//   POST /token                            Google token endpoint
+//   POST /revoke                           Google revocation
+//   GET  /v1/userinfo                      Google userinfo
+// Test controls:
+//   POST /_control  JSON merged into the controls below;  GET /_stats;  POST /_reset
+import http from 'node:http';
+import { OAuth2Server } from 'oauth2-mock-server';
+
+const defaults = () => ({
+  // The client secret the token endpoint accepts (null: any).
+  clientSecret: null,
+  // Answers served instead of the next token requests: [{status, body}].
+  tokenErrors: [],
+  // Scopes left out of the grant (a user unticking a box, an app without the permission).
+  dropScopes: [],
+  // Claims added to the ID token.
+  idClaims: {},
+  // Graph /me answer.
+  me: {
+    id: '8f0c5e1a-0000-4000-8000-000000000001',
+    displayName: 'Notice Sender',
+    mail: 'notice@contoso.example',
+    userPrincipalName: 'notice@contoso.example',
+  },
+  meStatus: 200,
+  // Google userinfo answer.
+  userinfo: { sub: '110000000000000000001', email: 'notice@gmail.example', email_verified: true },
+  // Milliseconds a refresh takes (to make concurrent refreshes overlap).
+  refreshDelayMs: 0,
+  // Status of the revocation endpoint.
+  revokeStatus: 200,
+});
+
+let control = defaults();
+let stats;
+const resetStats = () => {
+  stats = {
+    authorize: [],
+    token: [],
+    issuedAccess: [],
+    issuedRefresh: [],
+    revoked: [],
+    me: 0,
+  };
+};
+resetStats();
+const scopeByCode = new Map();
+const validRefresh = new Map(); // refresh token -> granted scope
+
+// oauth2-mock-server on its own port; this server sits in front of it.
+const oauth = new OAuth2Server();
+await oauth.issuer.keys.generate('RS256');
+await oauth.start(0, '127.0.0.1');
+const mockBase = `http://127.0.0.1:${oauth.address().port}`;
+const service = oauth.service;
+
+service.on('beforeAuthorizeRedirect', (redirect, req) => {
+  const code = redirect.url.searchParams.get('code');
+  if (code) scopeByCode.set(code, String(req.query.scope ?? ''));
+});
+
+service.on('beforeTokenSigning', (token, req) => {
+  Object.assign(token.payload, control.idClaims);
+});
+
+service.on('beforeResponse', (response, req) => {
+  const body = response.body;
+  if (response.statusCode !== 200 || !body.access_token) return;
+  const granted = req.headers['x-fake-granted'] ?? body.scope;
+  body.scope = granted;
+  stats.issuedAccess.push(body.access_token);
+  if (body.refresh_token) {
+    stats.issuedRefresh.push(body.refresh_token);
+    validRefresh.set(body.refresh_token, granted);
+  }
+});
+
+service.on('beforeRevoke', (response, req) => {
+  response.statusCode = control.revokeStatus;
+});
+
+const readBody = (req) =>
+  new Promise((resolve) => {
+    let data = '';
+    req.on('data', (c) => (data += c));
+    req.on('end', () => resolve(data));
+  });
+
+const json = (res, status, value) => {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(value));
+};
+
+const escape = (s) =>
+  String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+
+function consentPage(res, provider, url) {
+  const q = url.searchParams;
+  stats.authorize.push({ provider, path: url.pathname, query: Object.fromEntries(q) });
+  const accept = `${mockBase}/authorize?${q.toString()}`;
+  const redirect = new URL(q.get('redirect_uri'));
+  redirect.searchParams.set('error', 'access_denied');
+  redirect.searchParams.set(
+    'error_description',
+    provider === 'microsoft' ? 'AADSTS65004: User declined to consent to access the app.' : 'access_denied',
+  );
+  if (q.get('state')) redirect.searchParams.set('state', q.get('state'));
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+  res.end(`<!doctype html><html><head><title>Consent (${provider})</title></head><body>
+<h1 id="consent-title">${escape(provider)}: allow access?</h1>
+<p>App <code id="consent-client">${escape(q.get('client_id'))}</code> asks for
+<code id="consent-scope">${escape(q.get('scope'))}</code>.</p>
+<p>Sign-in hint: <code id="consent-login-hint">${escape(q.get('login_hint') ?? '')}</code></p>
+<a id="consent-accept" href="${escape(accept)}">Accept</a>
+<a id="consent-deny" href="${escape(redirect.toString())}">Cancel</a>
+</body></html>`);
+}
+
+async function token(req, res, provider, url) {
+  const raw = await readBody(req);
+  const form = new URLSearchParams(raw);
+  stats.token.push({
+    provider,
+    path: url.pathname,
+    grant_type: form.get('grant_type'),
+    has_code_verifier: form.has('code_verifier'),
+    redirect_uri: form.get('redirect_uri'),
+    client_id: form.get('client_id'),
+    scope: form.get('scope'),
+    refresh_token: form.get('refresh_token'),
+  });
+  if (control.tokenErrors.length > 0) {
+    const answer = control.tokenErrors.shift();
+    return json(res, answer.status, answer.body);
+  }
+  if (control.clientSecret !== null && form.get('client_secret') !== control.clientSecret) {
+    return json(
+      res,
+      401,
+      provider === 'microsoft'
+        ? {
+            error: 'invalid_client',
+            error_description: "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+            error_codes: [7000215],
+          }
+        : { error: 'invalid_client', error_description: 'Unauthorized' },
+    );
+  }
+  let granted;
+  if (form.get('grant_type') === 'authorization_code') {
+    granted = scopeByCode.get(form.get('code')) ?? '';
+  } else if (form.get('grant_type') === 'refresh_token') {
+    const presented = form.get('refresh_token');
+    if (!validRefresh.has(presented)) {
+      return json(res, 400, {
+        error: 'invalid_grant',
+        error_description:
+          provider === 'microsoft'
+            ? 'AADSTS70008: The provided authorization code or refresh token has expired due to inactivity.'
+            : 'Token has been expired or revoked.',
+        ...(provider === 'microsoft' ? { error_codes: [70008] } : {}),
+      });
+    }
+    granted = validRefresh.get(presented);
+    // Strict rotation: a refresh token works once.
+    validRefresh.delete(presented);
+    if (control.refreshDelayMs > 0) await new Promise((r) => setTimeout(r, control.refreshDelayMs));
+  }
+  if (granted !== undefined) {
+    granted = granted
+      .split(' ')
+      .filter((s) => s && !control.dropScopes.includes(s))
+      .join(' ');
+  }
+  // Hand the request on to oauth2-mock-server, which checks PKCE and issues the tokens.
+  const headers = { 'content-type': 'application/x-www-form-urlencoded' };
+  if (req.headers.authorization) headers.authorization = req.headers.authorization;
+  if (granted !== undefined) headers['x-fake-granted'] = granted;
+  const answer = await fetch(`${mockBase}/token`, { method: 'POST', headers, body: raw });
+  res.writeHead(answer.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(await answer.text());
+}
+
+function revoke(req, res, url) {
+  readBody(req).then((raw) => {
+    const form = new URLSearchParams(raw);
+    const tok = form.get('token') ?? url.searchParams.get('token');
+    stats.revoked.push(tok);
+    validRefresh.delete(tok);
+    res.writeHead(control.revokeStatus, { 'content-type': 'application/json' });
+    res.end(control.revokeStatus === 200 ? '{}' : '{"error":"invalid_token"}');
+  });
+}
+
+function bearer(req) {
+  const h = req.headers.authorization ?? '';
+  return h.startsWith('Bearer ') ? h.slice(7) : null;
+}
+
+const server = http.createServer(async (req, res) => {
+  const url = new URL(req.url, 'http://127.0.0.1');
+  const path = url.pathname;
+  try {
+    if (path === '/_stats') return json(res, 200, stats);
+    if (path === '/_reset' && req.method === 'POST') {
+      control = defaults();
+      resetStats();
+      validRefresh.clear();
+      return json(res, 200, {});
+    }
+    if (path === '/_control' && req.method === 'POST') {
+      Object.assign(control, JSON.parse((await readBody(req)) || '{}'));
+      return json(res, 200, control);
+    }
+    let m;
+    if (req.method === 'GET' && (m = path.match(/^\/([^/]+)\/oauth2\/v2\.0\/authorize$/))) {
+      return consentPage(res, 'microsoft', url);
+    }
+    if (req.method === 'GET' && path === '/o/oauth2/v2/auth') return consentPage(res, 'google', url);
+    if (req.method === 'POST' && (m = path.match(/^\/([^/]+)\/oauth2\/v2\.0\/token$/))) {
+      return await token(req, res, 'microsoft', url);
+    }
+    if (req.method === 'POST' && path === '/token') return await token(req, res, 'google', url);
+    if (req.method === 'POST' && path === '/revoke') return revoke(req, res, url);
+    if (req.method === 'GET' && path === '/v1.0/me') {
+      stats.me += 1;
+      const t = bearer(req);
+      if (!t || !stats.issuedAccess.includes(t)) {
+        return json(res, 401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty or invalid.' } });
+      }
+      if (control.meStatus !== 200) {
+        return json(res, control.meStatus, { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } });
+      }
+      return json(res, 200, { '@odata.context': 'https://graph.microsoft.com/v1.0/$metadata#users/$entity', ...control.me });
+    }
+    if (req.method === 'GET' && path === '/v1/userinfo') {
+      const t = bearer(req);
+      if (!t || !stats.issuedAccess.includes(t)) return json(res, 401, { error: 'invalid_token' });
+      return json(res, 200, control.userinfo);
+    }
+    json(res, 404, { error: 'not_found', path });
+  } catch (e) {
+    json(res, 500, { error: 'fake_failed', message: String(e) });
+  }
+});
+
+const port = Number(process.argv[2] ?? 0);
+server.listen(port, '127.0.0.1', () => {
+  const actual = server.address().port;
+  oauth.issuer.url = `http://127.0.0.1:${actual}`;
+  process.stdout.write(`PORT=${actual}\n`);
+});
+const stop = () => {
+  oauth.stop().finally(() => server.close(() => process.exit(0)));
+  setTimeout(() => process.exit(0), 2000).unref();
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,241 @@
+//! The connected OAuth account and its tokens. The row holds who and when; the tokens are
+//! secrets, sealed like the others. Every change of tokens and row happens in one transaction.
+
+use super::{Context, Store, StoreError, insert_audit, secret_names};
+use app::domain::{OauthCode, Provider};
+use secrecy::SecretString;
+use sqlx::{Row, SqliteConnection};
+
+/// The stored connection (no token values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    pub provider: Provider,
+    pub account: String,
+    pub display_name: String,
+    pub account_id: String,
+    pub scopes: String,
+    pub connected_at: i64,
+    pub connected_by: String,
+    pub refresh_token_at: i64,
+    pub access_expires_at: i64,
+    pub last_refresh_at: Option<i64>,
+    pub problem: Option<(OauthCode, String, i64)>,
+}
+
+/// Tokens fresh from the provider.
+pub struct Tokens {
+    pub access: SecretString,
+    pub access_expires_at: i64,
+    /// `None` when the provider kept the old refresh token.
+    pub refresh: Option<SecretString>,
+}
+
+impl Store {
+    /// The connection, if an account is connected.
+    pub async fn connection(&self) -> Result<Option<Connection>, StoreError> {
+        let row = sqlx::query(
+            "SELECT provider, account, display_name, account_id, scopes, connected_at, connected_by,
+                    refresh_token_at, access_expires_at, last_refresh_at, problem_code,
+                    problem_detail, problem_at
+             FROM oauth_connection WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to read the OAuth connection")?;
+        Ok(row.map(|r| {
+            let provider: String = r.get("provider");
+            let problem_code: Option<String> = r.get("problem_code");
+            Connection {
+                provider: Provider::parse(&provider).unwrap_or_default(),
+                account: r.get("account"),
+                display_name: r.get("display_name"),
+                account_id: r.get("account_id"),
+                scopes: r.get("scopes"),
+                connected_at: r.get("connected_at"),
+                connected_by: r.get("connected_by"),
+                refresh_token_at: r.get("refresh_token_at"),
+                access_expires_at: r.get("access_expires_at"),
+                last_refresh_at: r.get("last_refresh_at"),
+                problem: problem_code.map(|c| {
+                    (
+                        OauthCode::parse(&c).unwrap_or(OauthCode::ProviderError),
+                        r.get::<Option<String>, _>("problem_detail")
+                            .unwrap_or_default(),
+                        r.get::<Option<i64>, _>("problem_at").unwrap_or_default(),
+                    )
+                }),
+            }
+        }))
+    }
+
+    /// Replaces any connection with a new one and its tokens, in one transaction, but only if
+    /// the settings are still at `settings_version` (a save in between wins).
+    pub async fn connect(
+        &self,
+        connection: &Connection,
+        tokens: &Tokens,
+        settings_version: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to start the connect transaction")?;
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM mail_settings WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .context("Failed to read the settings version")?;
+        if version != Some(settings_version) {
+            return Ok(false);
+        }
+        let Some(refresh) = &tokens.refresh else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "INSERT OR REPLACE INTO oauth_connection (id, provider, account, display_name,
+                 account_id, scopes, connected_at, connected_by, refresh_token_at,
+                 access_expires_at, last_refresh_at, problem_code, problem_detail, problem_at)
+             VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+        )
+        .bind(connection.provider.as_str())
+        .bind(&connection.account)
+        .bind(&connection.display_name)
+        .bind(&connection.account_id)
+        .bind(&connection.scopes)
+        .bind(connection.connected_at)
+        .bind(&connection.connected_by)
+        .bind(connection.refresh_token_at)
+        .bind(tokens.access_expires_at)
+        .bind(connection.problem.as_ref().map(|p| p.0.as_str()))
+        .bind(connection.problem.as_ref().map(|p| p.1.clone()))
+        .bind(connection.problem.as_ref().map(|p| p.2))
+        .execute(&mut *tx)
+        .await
+        .context("Failed to store the OAuth connection")?;
+        self.put_token(&mut tx, secret_names::OAUTH_REFRESH_TOKEN, refresh)
+            .await?;
+        self.put_token(&mut tx, secret_names::OAUTH_ACCESS_TOKEN, &tokens.access)
+            .await?;
+        let detail = format!("{}: {}", connection.provider.as_str(), connection.account);
+        insert_audit(
+            &mut *tx,
+            &connection.connected_by,
+            "oauth.connected",
+            &detail,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .context("Failed to commit the OAuth connection")?;
+        Ok(true)
+    }
+
+    /// Stores refreshed tokens (a rotated refresh token replaces the old one in the same
+    /// transaction) and clears any problem. Nothing happens when the connection was removed
+    /// meanwhile: a disconnect is never undone by a refresh that was under way.
+    pub async fn refreshed(&self, tokens: &Tokens, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to start the token transaction")?;
+        let updated = sqlx::query(
+            "UPDATE oauth_connection SET access_expires_at = ?, last_refresh_at = ?,
+                 refresh_token_at = CASE WHEN ? THEN ? ELSE refresh_token_at END,
+                 problem_code = NULL, problem_detail = NULL, problem_at = NULL
+             WHERE id = 1",
+        )
+        .bind(tokens.access_expires_at)
+        .bind(now)
+        .bind(tokens.refresh.is_some())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to update the OAuth connection")?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        if let Some(refresh) = &tokens.refresh {
+            self.put_token(&mut tx, secret_names::OAUTH_REFRESH_TOKEN, refresh)
+                .await?;
+        }
+        self.put_token(&mut tx, secret_names::OAUTH_ACCESS_TOKEN, &tokens.access)
+            .await?;
+        tx.commit()
+            .await
+            .context("Failed to commit the refreshed tokens")?;
+        Ok(true)
+    }
+
+    /// Records why the connection does not work (or clears it with `None`).
+    pub async fn set_connection_problem(
+        &self,
+        problem: Option<(OauthCode, &str)>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE oauth_connection SET problem_code = ?, problem_detail = ?, problem_at = ?
+             WHERE id = 1",
+        )
+        .bind(problem.map(|p| p.0.as_str()))
+        .bind(problem.map(|p| p.1))
+        .bind(problem.map(|_| now))
+        .execute(&self.pool)
+        .await
+        .context("Failed to record the OAuth problem")?;
+        Ok(())
+    }
+
+    /// Removes the connection and its tokens. Returns whether there was one.
+    pub async fn disconnect(&self, actor: &str, reason: &str) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to start the disconnect transaction")?;
+        let existed = delete_connection(&mut tx).await?;
+        if existed {
+            insert_audit(&mut *tx, actor, "oauth.disconnected", reason).await?;
+        }
+        tx.commit()
+            .await
+            .context("Failed to commit the disconnect")?;
+        Ok(existed)
+    }
+
+    async fn put_token(
+        &self,
+        conn: &mut SqliteConnection,
+        name: &str,
+        value: &SecretString,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO secrets (name, value, updated_at) VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(self.keys.seal(name, value))
+        .execute(&mut *conn)
+        .await
+        .context("Failed to store a token")?;
+        Ok(())
+    }
+}
+
+/// Deletes the connection row and both tokens. Returns whether a connection existed.
+pub(super) async fn delete_connection(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+    let deleted = sqlx::query("DELETE FROM oauth_connection WHERE id = 1")
+        .execute(&mut *conn)
+        .await
+        .context("Failed to delete the OAuth connection")?
+        .rows_affected();
+    sqlx::query("DELETE FROM secrets WHERE name IN (?, ?)")
+        .bind(secret_names::OAUTH_REFRESH_TOKEN)
+        .bind(secret_names::OAUTH_ACCESS_TOKEN)
+        .execute(&mut *conn)
+        .await
+        .context("Failed to delete the OAuth tokens")?;
+    Ok(deleted > 0)
+}
