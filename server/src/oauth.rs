@@ -1013,7 +1013,7 @@ mod tests {
     #[test]
     fn times_are_utc_text() {
         assert_eq!(utc_text(0), "1970-01-01T00:00:00Z");
-        assert_eq!(utc_text(1_795_000_000), "2026-11-18T09:46:40Z");
+        assert_eq!(utc_text(1_795_000_000), "2026-11-18T11:06:40Z");
     }
 }
 

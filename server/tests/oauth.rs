@@ -299,6 +299,10 @@ async fn rotated_refresh_tokens_replace_the_old_one_and_concurrent_refreshes_col
         .filter(|t| t["grant_type"] == "refresh_token")
         .count();
     assert_eq!(count, 3, "the five concurrent checks made one refresh");
+    assert!(
+        app.logs.text().contains("OAuth token refreshed"),
+        "the logs searched below are really captured"
+    );
 
     // A revoked or expired refresh token: "reconnect needed", with the provider's code.
     fake.token_errors(json!([{"status": 400, "body": {

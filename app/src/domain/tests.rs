@@ -409,6 +409,7 @@ fn unselected_block_is_kept_as_typed() {
         client_id: "half-typed".into(),
         client_secret: None,
         tenant_id: String::new(),
+        client_secret_expires_on: String::new(),
     });
     let v = validate(&stored(), &input).expect("oauth block is not selected");
     assert_eq!(v.settings().oauth.client_id, "half-typed");
@@ -436,6 +437,7 @@ fn oauth_secret_counts_only_for_the_same_provider() {
         client_id: "0a1b2c3d-4e5f-6789-abcd-ef0123456789".into(),
         client_secret_set: true,
         tenant_id: "contoso.onmicrosoft.com".into(),
+        client_secret_expires_on: String::new(),
     };
     let input = SettingsInput {
         auth: AuthType::Oauth,
@@ -445,6 +447,7 @@ fn oauth_secret_counts_only_for_the_same_provider() {
             client_id: "1234-abc.apps.googleusercontent.com".into(),
             client_secret: None,
             tenant_id: String::new(),
+            client_secret_expires_on: String::new(),
         }),
         manager_root: "https://reports.example.com/ConMasManager".into(),
         version: Some(0),
