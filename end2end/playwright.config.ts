@@ -5,6 +5,9 @@ import * as path from "path";
 // scripts/e2e.sh picks a free port, a fresh database and the built site, and passes them here.
 const port = Number(process.env.E2E_PORT ?? 3900);
 const baseURL = `http://127.0.0.1:${port}`;
+// The local stand-in for Microsoft's and Google's endpoints (fakes/provider.mjs).
+const providerPort = Number(process.env.E2E_PROVIDER_PORT ?? port + 1);
+export const PROVIDER = `http://127.0.0.1:${providerPort}`;
 export const STATE = path.join(os.tmpdir(), `mail-settings-e2e-${port}-session.json`);
 
 export default defineConfig({
@@ -36,7 +39,16 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
+  webServer: [
+  {
+    command: `node fakes/provider.mjs ${providerPort}`,
+    url: `${PROVIDER}/_stats`,
+    reuseExistingServer: false,
+    timeout: 30_000,
+    stdout: "pipe",
+    stderr: "pipe",
+  },
+  {
     command: process.env.E2E_SERVER_CMD ?? "../target/debug/server",
     url: `${baseURL}/ConMasManager/health`,
     reuseExistingServer: false,
@@ -56,6 +68,14 @@ export default defineConfig({
       ADMIN_USER: "admin",
       ADMIN_PASSWORD: process.env.E2E_ADMIN_PASSWORD ?? "e2e-admin-passphrase",
       RUST_LOG: "info",
+      MS_AUTHORITY_URL: PROVIDER,
+      MS_GRAPH_URL: PROVIDER,
+      GOOGLE_AUTH_URL: `${PROVIDER}/o/oauth2/v2/auth`,
+      GOOGLE_TOKEN_URL: `${PROVIDER}/token`,
+      GOOGLE_REVOKE_URL: `${PROVIDER}/revoke`,
+      GOOGLE_USERINFO_URL: `${PROVIDER}/v1/userinfo`,
+      NO_PROXY: "127.0.0.1,localhost",
     },
   },
+  ],
 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Browser tests: builds the site (debug), prepares a fresh SQLite file with its own key file, an
 # administrator and an API token, starts the real server on a free loopback port and runs
-# Playwright in Debian's Chromium. Playwright stops the server at the end.
+# Playwright in Debian's Chromium, with a local stand-in for the OAuth providers
+# (end2end/fakes/provider.mjs). Playwright stops both at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 E2E_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 export E2E_PORT
+E2E_PROVIDER_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+export E2E_PROVIDER_PORT
 export E2E_DATABASE_URL="sqlite://$work/e2e.db"
 export E2E_SITE_ROOT="$PWD/target/site"
 export E2E_SERVER_CMD="$PWD/target/debug/server"

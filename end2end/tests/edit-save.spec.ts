@@ -42,7 +42,9 @@ test("switching to OAuth with Microsoft is saved and SMTP is kept", async ({ pag
   await settings.input("ms-tenant-id").fill("contoso.onmicrosoft.com");
   await settings.save();
 
-  await expect(page).toHaveURL(/\/System\/MailSetting\?tab=microsoft$/);
+  // Saved OAuth settings without a connected account go straight to the consent page.
+  await expect(page.locator("#consent-title")).toContainText("microsoft");
+  await settings.open({ tab: "microsoft" });
   await expect(page.locator("#view-oauth-client-id")).toHaveText("0a1b2c3d-4e5f-6789-abcd-ef0123456789");
   await expect(page.locator("#view-oauth-client-secret")).toHaveText("設定済み");
 
