@@ -335,22 +335,10 @@ impl OauthService {
         query: &CallbackQuery,
         actor: &str,
     ) -> Outcome {
-        let Some(pending) = pending else {
-            return Outcome::new(
-                OauthCode::StateInvalid,
-                "no connect attempt in this session",
-            );
+        let pending = match check_state(pending, callback_provider, query, now_secs()) {
+            Ok(p) => p,
+            Err(o) => return o,
         };
-        let state_ok = query
-            .state
-            .as_deref()
-            .is_some_and(|s| bool::from(s.as_bytes().ct_eq(pending.state.as_bytes())));
-        if !state_ok || pending.provider != callback_provider {
-            return Outcome::new(OauthCode::StateInvalid, "state does not match");
-        }
-        if now_secs() - pending.created_at > STATE_LIFETIME_SECS {
-            return Outcome::new(OauthCode::StateExpired, "");
-        }
         if let Some(error) = &query.error {
             return classify_redirect_error(error, query.error_description.as_deref());
         }
@@ -801,6 +789,35 @@ fn id_token_claims(token: &str) -> Option<IdClaims> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// The callback belongs to this session's attempt, for this provider, in time.
+fn check_state(
+    pending: Option<Pending>,
+    callback_provider: Provider,
+    query: &CallbackQuery,
+    now: i64,
+) -> Result<Pending, Outcome> {
+    let Some(pending) = pending else {
+        return Err(Outcome::new(
+            OauthCode::StateInvalid,
+            "no connect attempt in this session",
+        ));
+    };
+    let state_ok = query
+        .state
+        .as_deref()
+        .is_some_and(|s| bool::from(s.as_bytes().ct_eq(pending.state.as_bytes())));
+    if !state_ok || pending.provider != callback_provider {
+        return Err(Outcome::new(
+            OauthCode::StateInvalid,
+            "state does not match",
+        ));
+    }
+    if now - pending.created_at > STATE_LIFETIME_SECS {
+        return Err(Outcome::new(OauthCode::StateExpired, ""));
+    }
+    Ok(pending)
+}
+
 fn expires_at(now: i64, expires_in: Option<Duration>) -> i64 {
     // Without `expires_in`, assume the usual hour.
     now + expires_in.map_or(3600, |d| d.as_secs() as i64)
@@ -1008,6 +1025,68 @@ mod tests {
         assert_eq!(claims.email.as_deref(), Some("a@example.com"));
         assert_eq!(claims.tid.as_deref(), Some("t"));
         assert!(id_token_claims("garbage").is_none());
+    }
+
+    #[test]
+    fn state_must_match_belong_to_the_provider_and_be_recent() {
+        let pending = Pending {
+            state: "s3cr3t-state".into(),
+            verifier: "v".into(),
+            provider: Provider::Microsoft,
+            settings_version: 1,
+            redirect_uri: "https://r.example/ConMasManager/System/MailOAuthMicrosoft".into(),
+            created_at: 1_000,
+        };
+        let query = |state: &str| CallbackQuery {
+            code: Some("c".into()),
+            state: Some(state.into()),
+            ..CallbackQuery::default()
+        };
+        let code = |p: Option<Pending>, provider, q: &CallbackQuery, now| {
+            check_state(p, provider, q, now)
+                .map(|_| ())
+                .map_err(|o| o.code)
+        };
+        let ok = query("s3cr3t-state");
+        assert_eq!(
+            code(Some(pending.clone()), Provider::Microsoft, &ok, 1_100),
+            Ok(())
+        );
+        assert_eq!(
+            code(
+                Some(pending.clone()),
+                Provider::Microsoft,
+                &ok,
+                1_000 + STATE_LIFETIME_SECS + 1
+            ),
+            Err(OauthCode::StateExpired)
+        );
+        assert_eq!(
+            code(Some(pending.clone()), Provider::Google, &ok, 1_100),
+            Err(OauthCode::StateInvalid)
+        );
+        assert_eq!(
+            code(
+                Some(pending.clone()),
+                Provider::Microsoft,
+                &query("s3cr3t-statf"),
+                1_100
+            ),
+            Err(OauthCode::StateInvalid)
+        );
+        assert_eq!(
+            code(
+                Some(pending),
+                Provider::Microsoft,
+                &CallbackQuery::default(),
+                1_100
+            ),
+            Err(OauthCode::StateInvalid)
+        );
+        assert_eq!(
+            code(None, Provider::Microsoft, &ok, 1_100),
+            Err(OauthCode::StateInvalid)
+        );
     }
 
     #[test]

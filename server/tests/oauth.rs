@@ -210,7 +210,10 @@ async fn microsoft_connects_with_pkce_and_a_single_use_state() {
     let again = follow_callback(&app, &app.client, &callback).await;
     assert_eq!(outcome(&again), "state_invalid");
     assert_eq!(fake.stats().await["token"].as_array().unwrap().len(), 1);
-    assert_eq!(oauth_status(&app).await["account"], "notice@contoso.example");
+    assert_eq!(
+        oauth_status(&app).await["account"],
+        "notice@contoso.example"
+    );
 
     // The refresh token is stored sealed, and nowhere in clear.
     let stored = app
@@ -635,5 +638,53 @@ async fn connect_needs_complete_saved_settings() {
     let (code, body) = check(&app).await;
     assert_eq!(code, StatusCode::BAD_GATEWAY);
     assert_eq!(body["code"], "not_connected");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_secret_expiry_warns_thirty_days_ahead() {
+    let fake = FakeProvider::start().await;
+    let (_dir, app) = spawn(&fake).await;
+    let day = |offset: i64| {
+        let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(offset);
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    };
+    for offset in [45, 30, 10, -3] {
+        let current = app.get_settings().await;
+        let (code, body) = app
+            .put_settings(&json!({
+                "auth": "oauth",
+                "oauth": {"provider": "microsoft", "client_id": MS_CLIENT_ID, "client_secret": CLIENT_SECRET,
+                          "tenant_id": TENANT, "client_secret_expires_on": day(offset)},
+                "manager_root": root(&app),
+                "version": current["version"],
+            }))
+            .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        assert_eq!(body["oauth"]["client_secret_expires_on"], day(offset));
+        let s: app::domain::OauthStatus = serde_json::from_value(oauth_status(&app).await).unwrap();
+        assert_eq!(s.secret_expires_in_days, Some(offset));
+        assert_eq!(s.secret_expiry_warning(), offset <= 30, "{offset} days");
+    }
+    // Not a date: refused with the field named, nothing stored.
+    let current = app.get_settings().await;
+    let (code, body) = app
+        .put_settings(&json!({
+            "auth": "oauth",
+            "oauth": {"provider": "microsoft", "client_id": MS_CLIENT_ID, "tenant_id": TENANT,
+                      "client_secret_expires_on": "2027/05/31"},
+            "manager_root": root(&app),
+            "version": current["version"],
+        }))
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        error_codes(&body),
+        vec![(
+            "oauth.client_secret_expires_on".to_string(),
+            "date_invalid".to_string()
+        )]
+    );
+    assert_eq!(app.get_settings().await["version"], current["version"]);
     app.stop().await;
 }
