@@ -21,8 +21,7 @@ use oauth2::basic::{
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
     EndpointSet, ErrorResponse, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse,
-    TokenResponse, TokenUrl,
+    RefreshToken, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -30,6 +29,12 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
+
+mod callback;
+mod classify;
+
+pub use callback::{callback_google, callback_microsoft};
+use classify::{classify_redirect_error, classify_token_error, network_outcome};
 
 /// How long the consent screen may stay open.
 pub const STATE_LIFETIME_SECS: i64 = 600;
@@ -538,10 +543,11 @@ impl OauthService {
         // Someone refreshed while this caller waited: use that result.
         let fresh_enough = self.refreshes.load(Ordering::SeqCst) != seen;
         let valid = connection.access_expires_at - now > REFRESH_AHEAD_SECS;
-        if (fresh_enough || (!force && valid)) && connection.problem.is_none() {
-            if let Some(access) = self.store.secret(secret_names::OAUTH_ACCESS_TOKEN).await? {
-                return Ok((access, connection));
-            }
+        if (fresh_enough || (!force && valid))
+            && connection.problem.is_none()
+            && let Some(access) = self.store.secret(secret_names::OAUTH_ACCESS_TOKEN).await?
+        {
+            return Ok((access, connection));
         }
         self.refresh(connection).await
     }
@@ -841,180 +847,9 @@ fn store_outcome(e: StoreError) -> Outcome {
     Outcome::new(OauthCode::ProviderError, detail)
 }
 
-fn network_outcome(e: &reqwest::Error) -> Outcome {
-    let detail = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    Outcome::new(OauthCode::Unreachable, detail)
-}
-
-/// `AADSTS7000215: Invalid client secret…` → 7000215. Only for the redirect's error, which
-/// has no `error_codes` field.
-fn aadsts_code(description: Option<&str>) -> Option<u64> {
-    let rest = description?.trim_start().strip_prefix("AADSTS")?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-/// Microsoft's AADSTS codes that administrators meet (REFERENCE.md §1).
-fn aadsts_outcome(code: u64) -> Option<OauthCode> {
-    Some(match code {
-        50011 => OauthCode::RedirectUriMismatch,
-        7000215 => OauthCode::WrongSecret,
-        7000222 => OauthCode::SecretExpired,
-        700016 => OauthCode::ClientNotFound,
-        90002 => OauthCode::TenantNotFound,
-        65001 => OauthCode::ConsentMissing,
-        70008 | 700082 | 50173 | 700084 => OauthCode::ReconnectNeeded,
-        _ => return None,
-    })
-}
-
-/// The standard `error` values (RFC 6749 §4.1.2.1, §5.2) and Google's extras.
-fn error_outcome(error: &str) -> OauthCode {
-    match error {
-        "access_denied" => OauthCode::Denied,
-        "redirect_uri_mismatch" => OauthCode::RedirectUriMismatch,
-        "invalid_client" => OauthCode::WrongSecret,
-        "unauthorized_client" | "deleted_client" => OauthCode::ClientNotFound,
-        "consent_required" | "interaction_required" => OauthCode::ConsentMissing,
-        "admin_policy_enforced" | "org_internal" => OauthCode::PolicyBlocked,
-        "invalid_grant" => OauthCode::ReconnectNeeded,
-        "temporarily_unavailable" | "server_error" => OauthCode::Unreachable,
-        _ => OauthCode::ProviderError,
-    }
-}
-
-fn classify_redirect_error(error: &str, description: Option<&str>) -> Outcome {
-    match aadsts_code(description) {
-        Some(n) => Outcome::new(
-            aadsts_outcome(n).unwrap_or_else(|| error_outcome(error)),
-            format!("AADSTS{n}"),
-        ),
-        None => Outcome::new(error_outcome(error), error),
-    }
-}
-
-fn classify_token_error<RE: std::error::Error + 'static>(
-    provider: Provider,
-    e: &RequestTokenError<RE, ProviderError>,
-    refreshing: bool,
-    age_days: Option<i64>,
-) -> Outcome {
-    match e {
-        RequestTokenError::ServerResponse(err) => {
-            let ms_code = err
-                .error_codes
-                .first()
-                .copied()
-                .or_else(|| aadsts_code(err.error_description.as_deref()));
-            let mut code = ms_code
-                .and_then(aadsts_outcome)
-                .unwrap_or_else(|| error_outcome(&err.error));
-            // Google apps in "Testing" publishing status lose their refresh tokens after 7 days.
-            if refreshing
-                && code == OauthCode::ReconnectNeeded
-                && provider == Provider::Google
-                && age_days.is_some_and(|d| (6..=8).contains(&d))
-            {
-                code = OauthCode::ReconnectNeededTesting;
-            }
-            let detail = match ms_code {
-                Some(n) => format!("{} AADSTS{n}", err.error),
-                None => err.error.clone(),
-            };
-            Outcome::new(code, detail)
-        }
-        RequestTokenError::Request(inner) => {
-            // The reqwest error sits below oauth2's wrapper.
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(inner);
-            while let Some(s) = source {
-                if let Some(re) = s.downcast_ref::<reqwest::Error>() {
-                    return network_outcome(re);
-                }
-                source = s.source();
-            }
-            Outcome::new(OauthCode::Unreachable, "request failed")
-        }
-        // The body may hold anything, tokens included: it is never shown or logged.
-        RequestTokenError::Parse(_, _) => {
-            Outcome::new(OauthCode::ProviderError, "unreadable answer")
-        }
-        RequestTokenError::Other(_) => Outcome::new(OauthCode::ProviderError, "unexpected answer"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn aadsts_codes_from_redirect_descriptions() {
-        let o = classify_redirect_error(
-            "invalid_request",
-            Some("AADSTS50011: The redirect URI 'x' specified in the request does not match"),
-        );
-        assert_eq!(o.code, OauthCode::RedirectUriMismatch);
-        assert_eq!(o.detail, "AADSTS50011");
-        assert_eq!(
-            classify_redirect_error("access_denied", Some("The user has denied access")).code,
-            OauthCode::Denied
-        );
-        assert_eq!(
-            classify_redirect_error("org_internal", None).code,
-            OauthCode::PolicyBlocked
-        );
-    }
-
-    #[test]
-    fn token_errors_by_code_not_by_text() {
-        let e = |error: &str, codes: Vec<u64>| {
-            RequestTokenError::<std::io::Error, ProviderError>::ServerResponse(ProviderError {
-                error: error.into(),
-                error_description: Some("AADSTS50011: misleading text".into()),
-                error_codes: codes,
-            })
-        };
-        let o = classify_token_error(
-            Provider::Microsoft,
-            &e("invalid_client", vec![7000215]),
-            false,
-            None,
-        );
-        assert_eq!(o.code, OauthCode::WrongSecret);
-        assert_eq!(o.detail, "invalid_client AADSTS7000215");
-        assert_eq!(
-            classify_token_error(
-                Provider::Microsoft,
-                &e("invalid_client", vec![7000222]),
-                true,
-                None
-            )
-            .code,
-            OauthCode::SecretExpired
-        );
-        let google = |age| {
-            classify_token_error(
-                Provider::Google,
-                &RequestTokenError::<std::io::Error, ProviderError>::ServerResponse(
-                    ProviderError {
-                        error: "invalid_grant".into(),
-                        error_description: Some("Token has been expired or revoked.".into()),
-                        error_codes: vec![],
-                    },
-                ),
-                true,
-                Some(age),
-            )
-            .code
-        };
-        assert_eq!(google(7), OauthCode::ReconnectNeededTesting);
-        assert_eq!(google(40), OauthCode::ReconnectNeeded);
-    }
 
     #[test]
     fn id_token_payload_is_read() {
@@ -1094,51 +929,4 @@ mod tests {
         assert_eq!(utc_text(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc_text(1_795_000_000), "2026-11-18T11:06:40Z");
     }
-}
-
-/// Where the browser goes after a callback: the provider's tab, with the outcome's code for
-/// the banner (a code, never text from the request).
-fn back_to_page(base: &str, provider: Provider, code: OauthCode) -> axum::response::Redirect {
-    axum::response::Redirect::to(&format!(
-        "{base}/System/MailSetting?tab={}&oauth={}",
-        provider.as_str(),
-        code.as_str()
-    ))
-}
-
-async fn callback(
-    state: crate::AppState,
-    session: tower_sessions::Session,
-    principal: crate::auth::Principal,
-    provider: Provider,
-    query: CallbackQuery,
-) -> axum::response::Redirect {
-    // Taken out first: whatever happens next, this state cannot be used again.
-    let pending = session.remove::<Pending>(PENDING_KEY).await.ok().flatten();
-    let outcome = state
-        .backend
-        .oauth
-        .finish(pending, provider, &query, &principal.actor())
-        .await;
-    back_to_page(&state.base_path, provider, outcome.code)
-}
-
-/// `GET {base}/System/MailOAuthMicrosoft`: Microsoft's redirect after consent.
-pub async fn callback_microsoft(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
-    session: tower_sessions::Session,
-    axum::Extension(principal): axum::Extension<crate::auth::Principal>,
-    axum::extract::Query(query): axum::extract::Query<CallbackQuery>,
-) -> axum::response::Redirect {
-    callback(state, session, principal, Provider::Microsoft, query).await
-}
-
-/// `GET {base}/System/MailOAuthGoogle`: Google's redirect after consent.
-pub async fn callback_google(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
-    session: tower_sessions::Session,
-    axum::Extension(principal): axum::Extension<crate::auth::Principal>,
-    axum::extract::Query(query): axum::extract::Query<CallbackQuery>,
-) -> axum::response::Redirect {
-    callback(state, session, principal, Provider::Google, query).await
 }

@@ -113,7 +113,7 @@ pub fn ConnectionPanel(
         #[cfg(feature = "hydrate")]
         {
             let ok = window()
-                .confirm_with_message(&t_string!(i18n, oauth_disconnect_confirm))
+                .confirm_with_message(t_string!(i18n, oauth_disconnect_confirm))
                 .unwrap_or(false);
             if !ok {
                 return;
