@@ -717,7 +717,12 @@ impl OauthService {
                     continue;
                 };
                 let last = c.last_refresh_at.unwrap_or(c.connected_at);
-                if c.problem.is_none() && now_secs() - last > KEEPALIVE_AFTER_SECS {
+                // A dead grant waits for the administrator; a network problem is retried.
+                let retry = c
+                    .problem
+                    .as_ref()
+                    .is_none_or(|p| p.0 == OauthCode::Unreachable);
+                if retry && now_secs() - last > KEEPALIVE_AFTER_SECS {
                     let _ = self.token(true).await;
                 }
             }
