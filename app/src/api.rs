@@ -2,7 +2,10 @@
 //! Their bodies reach the backend through [`backend::SettingsBackend`], which the server crate
 //! implements and provides as context, so this crate never links a database or mail library.
 
-use crate::domain::{FieldError, OauthCode, OauthStatus, SettingsInput, SettingsView};
+use crate::domain::{
+    DeliveryReport, FieldError, OauthCode, OauthStatus, SettingsInput, SettingsView,
+    TestMailRequest,
+};
 use leptos::prelude::*;
 use leptos::server_fn::codec::{Json, JsonEncoding};
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -120,12 +123,21 @@ pub async fn oauth_disconnect() -> Result<OauthActionResult, ApiError> {
     backend::with_status(backend.oauth_disconnect(&actor.0).await)
 }
 
+/// Sends a test mail with the saved settings, or with the settings being edited, and reports
+/// every step. A failed delivery is still `Ok`: the report says where and why.
+#[server(input = Json, endpoint = "mail_settings/test_mail")]
+pub async fn send_test_mail(request: TestMailRequest) -> Result<DeliveryReport, ApiError> {
+    let backend = backend::from_context()?;
+    let actor = backend::actor()?;
+    backend::with_status(backend.send_test_mail(request, &actor.0).await)
+}
+
 #[cfg(feature = "ssr")]
 pub mod backend {
     //! The port the server implements.
 
     use super::{ApiError, OauthActionResult, PageData};
-    use crate::domain::{SettingsInput, SettingsView};
+    use crate::domain::{DeliveryReport, SettingsInput, SettingsView, TestMailRequest};
     use std::sync::Arc;
 
     #[async_trait::async_trait]
@@ -142,6 +154,12 @@ pub mod backend {
         async fn oauth_check(&self, actor: &str) -> Result<OauthActionResult, ApiError>;
         /// Revoke (where offered) and forget the tokens.
         async fn oauth_disconnect(&self, actor: &str) -> Result<OauthActionResult, ApiError>;
+        /// A test mail, step by step (saved settings, or `request.settings` merged over them).
+        async fn send_test_mail(
+            &self,
+            request: TestMailRequest,
+            actor: &str,
+        ) -> Result<DeliveryReport, ApiError>;
     }
 
     /// How the backend travels in Leptos context.

@@ -1,7 +1,7 @@
 //! Texts for error and notice codes, from the locale files. The REST API and the page use the
 //! same texts.
 
-use crate::domain::{ErrorCode, NoticeCode, OauthCode};
+use crate::domain::{ErrorCode, NoticeCode, OauthCode, SendCode, StepName};
 use crate::i18n::{Locale, td_string};
 
 /// What is wrong and what to do, for an administrator.
@@ -94,6 +94,54 @@ pub fn oauth_message(locale: Locale, code: OauthCode) -> &'static str {
         Unreachable => td_string!(locale, oauth_unreachable_msg),
         NotConnected => td_string!(locale, oauth_not_connected_msg),
         ProviderError => td_string!(locale, oauth_provider_error_msg),
+    }
+}
+
+/// Why a delivery failed and what to do, for an administrator.
+pub fn send_message(locale: Locale, code: SendCode) -> &'static str {
+    use SendCode::*;
+    match code {
+        DnsFailed => td_string!(locale, send_dns_failed),
+        ConnectionRefused => td_string!(locale, send_connection_refused),
+        Timeout => td_string!(locale, send_timeout),
+        StarttlsUnavailable => td_string!(locale, send_starttls_unavailable),
+        CertificateInvalid => td_string!(locale, send_certificate_invalid),
+        StarttlsRequired => td_string!(locale, send_starttls_required),
+        AuthFailed => td_string!(locale, send_auth_failed),
+        AppPasswordRequired => td_string!(locale, send_app_password_required),
+        SmtpAuthDisabled => td_string!(locale, send_smtp_auth_disabled),
+        BasicAuthBlocked => td_string!(locale, send_basic_auth_blocked),
+        AuthUnsupported => td_string!(locale, send_auth_unsupported),
+        AuthRequired => td_string!(locale, send_auth_required),
+        SendAsDenied => td_string!(locale, send_send_as_denied),
+        RelayDenied => td_string!(locale, send_relay_denied),
+        Temporary => td_string!(locale, send_temporary),
+        Rejected => td_string!(locale, send_rejected),
+        GraphAccessDenied => td_string!(locale, send_graph_access_denied),
+        GraphSendAsDenied => td_string!(locale, send_graph_send_as_denied),
+        MailboxNotEnabled => td_string!(locale, send_mailbox_not_enabled),
+        GmailInsufficientPermissions => td_string!(locale, send_gmail_insufficient_permissions),
+        GmailNotEnabled => td_string!(locale, send_gmail_not_enabled),
+        Throttled => td_string!(locale, send_throttled),
+        ProviderUnavailable => td_string!(locale, send_provider_unavailable),
+        TokenUnavailable => td_string!(locale, send_token_unavailable),
+        RecipientInvalid => td_string!(locale, send_recipient_invalid),
+        SettingsInvalid => td_string!(locale, send_settings_invalid),
+        Other => td_string!(locale, send_other),
+    }
+}
+
+/// The name of a delivery step.
+pub fn step_label(locale: Locale, step: StepName) -> &'static str {
+    match step {
+        StepName::Resolve => td_string!(locale, step_resolve),
+        StepName::Connect => td_string!(locale, step_connect),
+        StepName::Starttls => td_string!(locale, step_starttls),
+        StepName::Auth => td_string!(locale, step_auth),
+        StepName::Envelope => td_string!(locale, step_envelope),
+        StepName::Data => td_string!(locale, step_data),
+        StepName::Token => td_string!(locale, step_token),
+        StepName::ApiCall => td_string!(locale, step_api_call),
     }
 }
 

@@ -4,7 +4,12 @@ use crate::oauth::{OauthService, PENDING_KEY, TokenError};
 use crate::store::{Store, StoreError};
 use app::api::backend::SettingsBackend;
 use app::api::{ApiError, AuditEntry, OauthActionResult, PageData};
-use app::domain::{OauthCode, OauthStatus, SettingsInput, SettingsView, validate};
+use crate::transport::{Mailer, Outgoing};
+use app::domain::{
+    AuthType, DeliveryReport, OauthCode, OauthStatus, SecretChange, SettingsInput, SettingsView,
+    TestMailRequest, check_settings, validate,
+};
+use secrecy::SecretString;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -16,6 +21,7 @@ pub struct AppBackend {
     pub base_path: String,
     pub server_ip: Option<IpAddr>,
     pub oauth: Arc<OauthService>,
+    pub mailer: Arc<Mailer>,
 }
 
 impl AppBackend {
@@ -126,6 +132,55 @@ impl SettingsBackend for AppBackend {
         })
     }
 
+    async fn send_test_mail(
+        &self,
+        request: TestMailRequest,
+        actor: &str,
+    ) -> Result<DeliveryReport, ApiError> {
+        let stored = self.store.load().await.map_err(|e| internal(&e))?;
+        // The settings being edited count over the saved ones; typed secrets replace stored.
+        let (settings, password) = match &request.settings {
+            None => (stored, None),
+            Some(input) => {
+                let valid = validate(&stored, input).map_err(ApiError::Invalid)?;
+                let password = match valid.smtp_password() {
+                    SecretChange::Replace(p) => Some(SecretString::from(p.expose().to_string())),
+                    SecretChange::Keep => None,
+                };
+                (valid.settings().clone(), password)
+            }
+        };
+        let errors = check_settings(&settings);
+        if !errors.is_empty() {
+            return Err(ApiError::Invalid(errors));
+        }
+        let to = request.to.trim();
+        let (subject, body) = test_mail_text(&settings, actor);
+        let report = self
+            .mailer
+            .send(
+                &settings,
+                password,
+                &Outgoing {
+                    to: (!to.is_empty()).then_some(to),
+                    subject: &subject,
+                    body: &body,
+                },
+            )
+            .await;
+        let outcome = match &report.failure {
+            None => "ok".to_string(),
+            Some(f) => format!("{} at {}", f.code.as_str(), f.step.as_str()),
+        };
+        let detail = format!("{} to {}: {outcome}", report.transport, report.to);
+        self.store
+            .audit(actor, "mail.test", &detail)
+            .await
+            .map_err(|e| internal(&e))?;
+        tracing::info!(transport = %report.transport, ok = report.ok, %outcome, "test mail");
+        Ok(report)
+    }
+
     async fn oauth_disconnect(&self, actor: &str) -> Result<OauthActionResult, ApiError> {
         let revoke = self
             .oauth
@@ -142,4 +197,28 @@ impl SettingsBackend for AppBackend {
             status: self.oauth_status().await?,
         })
     }
+}
+
+/// The test mail's subject and body, in both languages (the reader may not be the sender).
+pub fn test_mail_text(settings: &SettingsView, actor: &str) -> (String, String) {
+    let method = match settings.auth {
+        AuthType::Smtp => format!(
+            "SMTP {}:{}{}",
+            settings.smtp.server,
+            settings.smtp.port.unwrap_or_default(),
+            if settings.smtp.ssl { " STARTTLS" } else { "" }
+        ),
+        AuthType::Oauth => format!("OAuth {}", settings.oauth.provider.as_str()),
+    };
+    let at = crate::oauth::utc_text(crate::oauth::now_secs());
+    (
+        "テストメール（メール基本設定） / Test mail (mail settings)".to_string(),
+        format!(
+            "このメールは、メール基本設定の「テストメール送信」で送信されました。\n\
+             This mail was sent by \"Send test mail\" in the mail settings.\n\n\
+             送信方法 / Method: {method}\n\
+             送信日時 / Sent at: {at}\n\
+             実行者 / By: {actor}\n"
+        ),
+    )
 }

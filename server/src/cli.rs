@@ -39,6 +39,13 @@ pub enum Command {
     /// With MAIL_SECRET_KEY: give the new key in MAIL_SECRET_KEY_NEW; afterwards set
     /// MAIL_SECRET_KEY to it.
     RotateKey,
+    /// Send a test mail with the saved settings and print every step (exit status 1 when a
+    /// step failed).
+    SendTest {
+        /// Recipient; the sender itself when omitted.
+        #[arg(long)]
+        to: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -141,6 +148,74 @@ pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::RotateKey => rotate_key(&config).await,
+        Command::SendTest { to } => send_test(&config, to).await,
+    }
+}
+
+async fn send_test(config: &Config, to: Option<String>) -> anyhow::Result<()> {
+    use app::api::backend::SettingsBackend as _;
+    use app::domain::StepStatus;
+    use std::sync::Arc;
+    let store = open_store(config).await?;
+    let oauth = Arc::new(crate::oauth::OauthService::new(
+        store.clone(),
+        config.providers.clone(),
+        config.server_ip,
+    ));
+    let mailer = Arc::new(crate::transport::Mailer::new(
+        store.clone(),
+        oauth.clone(),
+        &config.providers,
+        config.smtp_ca_file.as_deref(),
+    )?);
+    let backend = crate::backend::AppBackend {
+        store: store.clone(),
+        base_path: config.base_path.clone(),
+        server_ip: config.server_ip,
+        oauth,
+        mailer,
+    };
+    let request = app::domain::TestMailRequest {
+        to: to.unwrap_or_default(),
+        settings: None,
+    };
+    let result = backend.send_test_mail(request, "cli").await;
+    store.close().await;
+    let report = match result {
+        Ok(r) => r,
+        Err(app::api::ApiError::Invalid(errors)) => {
+            let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            bail!(
+                "the saved settings are incomplete ({}): complete them on the settings page",
+                fields.join(", ")
+            );
+        }
+        Err(e) => bail!("{e}"),
+    };
+    println!("{} {} -> {}", report.transport, report.from, report.to);
+    for step in &report.steps {
+        let status = match step.status {
+            StepStatus::Ok => "ok",
+            StepStatus::Failed => "FAILED",
+            StepStatus::Skipped => "skipped",
+        };
+        println!(
+            "  {:<9} {:<7} {:>6} ms  {}",
+            step.name.as_str(),
+            status,
+            step.millis,
+            step.detail
+        );
+    }
+    match report.failure {
+        None => {
+            println!("Delivered.");
+            Ok(())
+        }
+        Some(f) => {
+            let text = app::messages::send_message(app::i18n::Locale::en, f.code);
+            bail!("{} at {}: {text}", f.code.as_str(), f.step.as_str())
+        }
     }
 }
 

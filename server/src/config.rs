@@ -41,6 +41,9 @@ pub struct Config {
     pub session_max: Duration,
     /// Where the OAuth providers and mail APIs are (national clouds; local fakes in tests).
     pub providers: ProviderEndpoints,
+    /// `SMTP_CA_FILE`: PEM certificates trusted for SMTP STARTTLS besides the public roots (a
+    /// company CA, or the tests' throwaway certificate).
+    pub smtp_ca_file: Option<PathBuf>,
 }
 
 /// The providers' addresses. `MS_CLOUD` (`global`, `usgov`, `usgov-dod`, `china`) picks the
@@ -56,6 +59,8 @@ pub struct ProviderEndpoints {
     pub google_token: String,
     pub google_revoke: String,
     pub google_userinfo: String,
+    /// `https://gmail.googleapis.com`; `/gmail/v1/users/me/messages/send` follows.
+    pub gmail_api: String,
     /// Use `HTTPS_PROXY` / `NO_PROXY` from the environment (default). Tests turn it off.
     pub system_proxy: bool,
 }
@@ -70,6 +75,7 @@ impl Default for ProviderEndpoints {
             google_token: "https://oauth2.googleapis.com/token".into(),
             google_revoke: "https://oauth2.googleapis.com/revoke".into(),
             google_userinfo: "https://openidconnect.googleapis.com/v1/userinfo".into(),
+            gmail_api: "https://gmail.googleapis.com".into(),
             system_proxy: true,
         }
     }
@@ -93,6 +99,7 @@ impl ProviderEndpoints {
             ("GOOGLE_TOKEN_URL", &mut e.google_token),
             ("GOOGLE_REVOKE_URL", &mut e.google_revoke),
             ("GOOGLE_USERINFO_URL", &mut e.google_userinfo),
+            ("GMAIL_API_URL", &mut e.gmail_api),
         ] {
             if let Some(v) = var(name) {
                 let v = v.trim().trim_end_matches('/').to_string();
@@ -181,6 +188,7 @@ impl Config {
             };
         Ok(Config {
             providers: ProviderEndpoints::from_env(var)?,
+            smtp_ca_file: var("SMTP_CA_FILE").map(PathBuf::from),
             secret_key,
             public_origins,
             cookie_secure,

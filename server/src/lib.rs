@@ -10,6 +10,7 @@ pub mod rest;
 pub mod secrets;
 pub mod security;
 pub mod store;
+pub mod transport;
 
 use app::api::backend::{Actor, Backend};
 use app::{App, shell};
@@ -125,6 +126,12 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
     oauth
         .clone()
         .spawn_keepalive(std::time::Duration::from_secs(600));
+    let mailer = Arc::new(transport::Mailer::new(
+        store.clone(),
+        oauth.clone(),
+        &config.providers,
+        config.smtp_ca_file.as_deref(),
+    )?);
     let state = AppState {
         leptos_options: leptos_options.clone(),
         backend: Arc::new(AppBackend {
@@ -132,6 +139,7 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
             base_path: base.clone(),
             server_ip: config.server_ip,
             oauth,
+            mailer,
         }),
         base_path: base.clone(),
         access,
@@ -229,6 +237,11 @@ fn own_routes(base: &str) -> Vec<OwnRoute> {
             &[Method::GET],
             format!("{base}/System/MailOAuthGoogle"),
             get(oauth::callback_google),
+        ),
+        (
+            &[Method::POST],
+            format!("{base}/api/v1/mail/test"),
+            post(rest::test_mail),
         ),
         (&[Method::GET], format!("{base}/health"), get(rest::health)),
         (

@@ -518,6 +518,11 @@ impl OauthService {
         self.token(false).await
     }
 
+    /// A new access token now, whatever the old one's expiry (after a 401 from a mail API).
+    pub async fn fresh_token(&self) -> Result<(SecretString, Connection), TokenError> {
+        self.token(true).await
+    }
+
     /// A real refresh, now ("Check token"): a dead token shows before a notification fails.
     pub async fn check(&self, actor: &str) -> Result<Connection, TokenError> {
         let result = self.token(true).await.map(|(_, c)| c);

@@ -297,3 +297,47 @@ pub async fn oauth_disconnect(
     let result = state.backend.oauth_disconnect(&principal.actor()).await;
     oauth_result(locale(&headers), result)
 }
+
+/// `POST {base}/api/v1/mail/test` `{"to": "…", "settings": {…}?}`: a test mail, step by step;
+/// 200 when it was delivered, 502 with the report when a step failed.
+pub async fn test_mail(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use app::api::backend::SettingsBackend as _;
+    let locale = locale(&headers);
+    let request: app::domain::TestMailRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(_) => {
+            return error_response(
+                locale,
+                ApiError::Invalid(vec![FieldError::new(Field::Body, ErrorCode::InvalidJson)]),
+            );
+        }
+    };
+    match state
+        .backend
+        .send_test_mail(request, &principal.actor())
+        .await
+    {
+        Ok(report) => {
+            let status = if report.ok {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            let message = report
+                .failure
+                .as_ref()
+                .map(|f| app::messages::send_message(locale, f.code));
+            let mut value = serde_json::to_value(&report).unwrap_or_default();
+            if let (Some(m), Some(obj)) = (message, value.as_object_mut()) {
+                obj.insert("message".into(), serde_json::Value::from(m));
+            }
+            (status, Json(value)).into_response()
+        }
+        Err(e) => error_response(locale, e),
+    }
+}

@@ -4,6 +4,7 @@
 //! instant feedback in the form and the server's final check are the same code.
 
 mod codes;
+mod delivery;
 mod export;
 mod host;
 mod mailbox;
@@ -13,6 +14,9 @@ mod oauth_ids;
 mod port;
 
 pub use codes::{ErrorCode, Field, FieldError, Notice, NoticeCode};
+pub use delivery::{
+    DeliveryReport, SendCode, SendFailure, Step, StepName, StepStatus, TestMailRequest,
+};
 pub use export::{EXPORT_FORMAT, EXPORT_VERSION, ImportError, SettingsExport, parse_export};
 pub use host::Host;
 pub use mailbox::Mailbox;

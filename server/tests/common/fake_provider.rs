@@ -63,6 +63,7 @@ impl FakeProvider {
             google_token: format!("{}/token", self.base),
             google_revoke: format!("{}/revoke", self.base),
             google_userinfo: format!("{}/v1/userinfo", self.base),
+            gmail_api: self.base.clone(),
             system_proxy: false,
         }
     }

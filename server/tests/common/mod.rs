@@ -98,6 +98,7 @@ pub fn test_config(db: &Path) -> Config {
             system_proxy: false,
             ..Default::default()
         },
+        smtp_ca_file: None,
     }
 }
 

@@ -1,0 +1,342 @@
+//! Sending mail through whatever the settings say: SMTP (lettre, step by step), Microsoft
+//! Graph `sendMail` or the Gmail API. One message builder for all three; every failure is
+//! classified (what to do, retryable or not) and keeps the provider's code.
+
+mod api;
+mod smtp;
+
+use crate::oauth::{OauthService, TokenError};
+use crate::store::{Store, secret_names};
+use app::domain::{
+    AuthType, DeliveryReport, Mailbox, Provider, SendCode, SendFailure, SettingsView, Step,
+    StepName, StepStatus,
+};
+use lettre::Message;
+use lettre::message::header::ContentType;
+use secrecy::SecretString;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use smtp::classify as classify_smtp;
+
+/// A failure at `step`.
+pub fn failure(code: SendCode, step: StepName, reply: &str, retryable: bool) -> SendFailure {
+    SendFailure {
+        code,
+        step,
+        reply: reply.to_string(),
+        retryable,
+        retry_after_secs: None,
+    }
+}
+
+/// Collects the steps of one delivery with their timing.
+#[derive(Default)]
+pub struct Recorder {
+    pub steps: Vec<Step>,
+}
+
+impl Recorder {
+    /// Runs one step; its `Ok` carries the value and a detail line for the report.
+    pub async fn step<T>(
+        &mut self,
+        name: StepName,
+        work: impl Future<Output = Result<(T, String), SendFailure>>,
+    ) -> Result<T, SendFailure> {
+        let started = Instant::now();
+        let result = work.await;
+        let millis = started.elapsed().as_millis() as u64;
+        match result {
+            Ok((value, detail)) => {
+                self.steps.push(Step {
+                    name,
+                    status: StepStatus::Ok,
+                    millis,
+                    detail,
+                });
+                Ok(value)
+            }
+            Err(f) => {
+                self.steps.push(Step {
+                    name,
+                    status: StepStatus::Failed,
+                    millis,
+                    detail: f.reply.clone(),
+                });
+                Err(f)
+            }
+        }
+    }
+
+    pub fn skip(&mut self, name: StepName, detail: &str) {
+        self.steps.push(Step {
+            name,
+            status: StepStatus::Skipped,
+            millis: 0,
+            detail: detail.to_string(),
+        });
+    }
+}
+
+/// One mail to send.
+pub struct Outgoing<'a> {
+    /// `None`: to the sender itself (the test mail's default).
+    pub to: Option<&'a str>,
+    pub subject: &'a str,
+    pub body: &'a str,
+}
+
+pub struct Mailer {
+    store: Store,
+    oauth: Arc<OauthService>,
+    api: api::MailApis,
+    /// PEM files trusted for STARTTLS besides the public roots.
+    extra_roots: Vec<Vec<u8>>,
+}
+
+impl Mailer {
+    pub fn new(
+        store: Store,
+        oauth: Arc<OauthService>,
+        endpoints: &crate::config::ProviderEndpoints,
+        smtp_ca_file: Option<&std::path::Path>,
+    ) -> anyhow::Result<Mailer> {
+        use anyhow::Context as _;
+        let extra_roots = match smtp_ca_file {
+            Some(path) => vec![std::fs::read(path).with_context(|| {
+                format!("SMTP_CA_FILE: could not read {}", path.display())
+            })?],
+            None => Vec::new(),
+        };
+        Ok(Mailer {
+            store,
+            oauth,
+            api: api::MailApis::new(endpoints),
+            extra_roots,
+        })
+    }
+
+    /// Sends with the saved settings and the stored secrets.
+    pub async fn send_saved(&self, mail: &Outgoing<'_>) -> DeliveryReport {
+        let settings = match self.store.load().await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = crate::backend::internal(&e);
+                return report_failed(
+                    "",
+                    "",
+                    "",
+                    Vec::new(),
+                    failure(SendCode::Other, StepName::Connect, "database", true),
+                );
+            }
+        };
+        self.send(&settings, None, mail).await
+    }
+
+    /// Sends with `settings` (saved or being edited); `smtp_password` replaces the stored one.
+    pub async fn send(
+        &self,
+        settings: &SettingsView,
+        smtp_password: Option<SecretString>,
+        mail: &Outgoing<'_>,
+    ) -> DeliveryReport {
+        match settings.auth {
+            AuthType::Smtp => self.send_smtp(settings, smtp_password, mail).await,
+            AuthType::Oauth => self.send_api(settings.oauth.provider, mail).await,
+        }
+    }
+
+    async fn send_smtp(
+        &self,
+        settings: &SettingsView,
+        password: Option<SecretString>,
+        mail: &Outgoing<'_>,
+    ) -> DeliveryReport {
+        let from = settings.smtp.user.clone();
+        let to = mail.to.unwrap_or(&from).to_string();
+        let mut rec = Recorder::default();
+        let result = async {
+            let message = build_message(&from, &to, mail.subject, mail.body)?;
+            let password = match password {
+                Some(p) => p,
+                None => self
+                    .store
+                    .secret(secret_names::SMTP_PASSWORD)
+                    .await
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| {
+                        failure(
+                            SendCode::SettingsInvalid,
+                            StepName::Auth,
+                            "no SMTP password is stored",
+                            false,
+                        )
+                    })?,
+            };
+            let port = settings
+                .smtp
+                .port
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| {
+                    failure(SendCode::SettingsInvalid, StepName::Connect, "port", false)
+                })?;
+            let target = smtp::SmtpTarget {
+                host: &settings.smtp.server,
+                port,
+                starttls: settings.smtp.ssl,
+                user: &settings.smtp.user,
+                password: &password,
+                extra_roots: &self.extra_roots,
+            };
+            smtp::deliver(&target, &message, &mut rec).await
+        }
+        .await;
+        finish("smtp", &from, &to, rec, result)
+    }
+
+    async fn send_api(&self, provider: Provider, mail: &Outgoing<'_>) -> DeliveryReport {
+        let transport = match provider {
+            Provider::Microsoft => "microsoft_graph",
+            Provider::Google => "gmail_api",
+        };
+        let mut rec = Recorder::default();
+        let mut from = String::new();
+        let mut to = mail.to.unwrap_or_default().to_string();
+        let result = async {
+            let (token, connection) = rec
+                .step(StepName::Token, async {
+                    let (token, c) = self.oauth.access_token().await.map_err(token_failure)?;
+                    if c.provider != provider {
+                        return Err(failure(
+                            SendCode::TokenUnavailable,
+                            StepName::Token,
+                            "not_connected: the connected account belongs to the other provider",
+                            false,
+                        ));
+                    }
+                    let detail = format!("{} ({})", c.account, c.provider.as_str());
+                    Ok(((token, c), detail))
+                })
+                .await?;
+            from = connection.account.clone();
+            if to.is_empty() {
+                to = from.clone();
+            }
+            let message = build_message(&from, &to, mail.subject, mail.body)?;
+            rec.step(StepName::ApiCall, async {
+                match self.api.send(provider, &token, &message).await {
+                    // An expired or revoked access token: one refresh, one retry, no loop.
+                    Err(api::ApiFailure::Unauthorized(_)) => {
+                        let (fresh, _) = self.oauth.fresh_token().await.map_err(token_failure)?;
+                        self.api
+                            .send(provider, &fresh, &message)
+                            .await
+                            .map_err(api::ApiFailure::into_failure)
+                    }
+                    other => other.map_err(api::ApiFailure::into_failure),
+                }
+                .map(|detail| ((), detail))
+            })
+            .await
+        }
+        .await;
+        finish(transport, &from, &to, rec, result)
+    }
+}
+
+fn token_failure(e: TokenError) -> SendFailure {
+    let (reply, retryable) = match &e {
+        TokenError::NotConnected => ("not_connected".to_string(), false),
+        TokenError::Refresh(o) => (
+            format!("{}: {}", o.code.as_str(), o.detail),
+            o.code == app::domain::OauthCode::Unreachable,
+        ),
+        TokenError::Store(_) => ("internal".to_string(), true),
+    };
+    if let TokenError::Store(s) = &e {
+        let _ = crate::backend::internal(s);
+    }
+    failure(SendCode::TokenUnavailable, StepName::Token, &reply, retryable)
+}
+
+fn finish(
+    transport: &str,
+    from: &str,
+    to: &str,
+    rec: Recorder,
+    result: Result<(), SendFailure>,
+) -> DeliveryReport {
+    match result {
+        Ok(()) => DeliveryReport {
+            ok: true,
+            transport: transport.into(),
+            from: from.into(),
+            to: to.into(),
+            steps: rec.steps,
+            failure: None,
+        },
+        Err(f) => report_failed(transport, from, to, rec.steps, f),
+    }
+}
+
+fn report_failed(
+    transport: &str,
+    from: &str,
+    to: &str,
+    steps: Vec<Step>,
+    f: SendFailure,
+) -> DeliveryReport {
+    DeliveryReport {
+        ok: false,
+        transport: transport.into(),
+        from: from.into(),
+        to: to.into(),
+        steps,
+        failure: Some(f),
+    }
+}
+
+/// The one message builder: From = the sender, UTF-8 subject (encoded words) and body,
+/// `Message-ID` on the sender's domain, `Date`.
+pub fn build_message(
+    from: &str,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> Result<Message, SendFailure> {
+    Mailbox::parse(to).map_err(|code| {
+        failure(
+            SendCode::RecipientInvalid,
+            StepName::Envelope,
+            &format!("{to}: {}", code.as_str()),
+            false,
+        )
+    })?;
+    let invalid = |what: &str| failure(SendCode::SettingsInvalid, StepName::Envelope, what, false);
+    let from_box: lettre::message::Mailbox = from.parse().map_err(|_| invalid("sender"))?;
+    let to_box: lettre::message::Mailbox = to.parse().map_err(|_| {
+        failure(
+            SendCode::RecipientInvalid,
+            StepName::Envelope,
+            to,
+            false,
+        )
+    })?;
+    let domain = from_box.email.domain().to_string();
+    Message::builder()
+        .from(from_box)
+        .to(to_box)
+        .subject(subject)
+        .message_id(Some(format!(
+            "<{}@{}>",
+            uuid::Uuid::new_v4().simple(),
+            domain
+        )))
+        .date_now()
+        .header(ContentType::TEXT_PLAIN)
+        .body(body.to_string())
+        .map_err(|e| invalid(&e.to_string()))
+}

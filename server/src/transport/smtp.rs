@@ -1,0 +1,305 @@
+//! SMTP, one step at a time, so a failure names its step and the server's reply: resolve,
+//! connect, STARTTLS (with the certificate's subject and validity), AUTH, MAIL FROM / RCPT TO,
+//! DATA. The same steps send notifications; every connection is closed with QUIT.
+
+use super::{Recorder, failure};
+use app::domain::{SendCode, SendFailure, StepName};
+use lettre::Message;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::ClientId;
+use secrecy::{ExposeSecret, SecretString};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where and how to connect.
+pub struct SmtpTarget<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    /// STARTTLS required (never silently plain).
+    pub starttls: bool,
+    pub user: &'a str,
+    pub password: &'a SecretString,
+    /// Trusted besides the public roots (`SMTP_CA_FILE`).
+    pub extra_roots: &'a [Vec<u8>],
+}
+
+/// Runs every step; returns at the first failure.
+pub async fn deliver(
+    target: &SmtpTarget<'_>,
+    message: &Message,
+    rec: &mut Recorder,
+) -> Result<(), SendFailure> {
+    // Resolve.
+    let addrs = rec
+        .step(StepName::Resolve, resolve(target.host, target.port))
+        .await?;
+
+    // Connect and EHLO.
+    let hello = ClientId::default();
+    let mut conn = rec
+        .step(StepName::Connect, async {
+            let conn = AsyncSmtpConnection::connect_tokio1(
+                addrs.as_slice(),
+                Some(COMMAND_TIMEOUT),
+                &hello,
+                None,
+                None,
+            )
+            .await
+            .map_err(|e| classify(StepName::Connect, &e))?;
+            let detail = format!("{} ({})", conn.server_info().name(), addrs[0]);
+            Ok((conn, detail))
+        })
+        .await?;
+
+    let result = async {
+        // STARTTLS: required when SSL is on.
+        if target.starttls {
+            rec.step(StepName::Starttls, async {
+                if !conn.can_starttls() {
+                    return Err(failure(
+                        SendCode::StarttlsUnavailable,
+                        StepName::Starttls,
+                        "the server's EHLO does not offer STARTTLS",
+                        false,
+                    ));
+                }
+                let params = tls_parameters(target.host, target.extra_roots)?;
+                conn.starttls(params, &hello)
+                    .await
+                    .map_err(|e| classify(StepName::Starttls, &e))?;
+                let detail = conn
+                    .peer_certificate()
+                    .ok()
+                    .map(|der| certificate_summary(&der))
+                    .unwrap_or_else(|| "encrypted".into());
+                Ok(((), detail))
+            })
+            .await?;
+        } else {
+            rec.skip(StepName::Starttls, "SSL off: plain connection");
+        }
+
+        // AUTH, when the server offers a mechanism we speak.
+        let offers = [Mechanism::Plain, Mechanism::Login]
+            .into_iter()
+            .any(|m| conn.server_info().supports_auth_mechanism(m));
+        if offers {
+            rec.step(StepName::Auth, async {
+                let credentials = Credentials::new(
+                    target.user.to_string(),
+                    target.password.expose_secret().to_string(),
+                );
+                let response = conn
+                    .auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
+                    .await
+                    .map_err(|e| classify(StepName::Auth, &e))?;
+                Ok(((), reply_text(&response)))
+            })
+            .await?;
+        } else {
+            rec.skip(StepName::Auth, "the server offers no AUTH here");
+        }
+
+        // MAIL FROM / RCPT TO.
+        let envelope = message.envelope().clone();
+        rec.step(StepName::Envelope, async {
+            let mut replies = Vec::new();
+            let r = conn
+                .command(Mail::new(envelope.from().cloned(), vec![]))
+                .await
+                .map_err(|e| classify(StepName::Envelope, &e))?;
+            replies.push(reply_text(&r));
+            for to in envelope.to() {
+                let r = conn
+                    .command(Rcpt::new(to.clone(), vec![]))
+                    .await
+                    .map_err(|e| classify(StepName::Envelope, &e))?;
+                replies.push(reply_text(&r));
+            }
+            Ok(((), replies.join(" / ")))
+        })
+        .await?;
+
+        // DATA.
+        let bytes = message.formatted();
+        rec.step(StepName::Data, async {
+            conn.command(Data)
+                .await
+                .map_err(|e| classify(StepName::Data, &e))?;
+            let r = conn
+                .message(&bytes)
+                .await
+                .map_err(|e| classify(StepName::Data, &e))?;
+            Ok(((), reply_text(&r)))
+        })
+        .await?;
+        Ok(())
+    }
+    .await;
+    match &result {
+        Ok(()) => {
+            let _ = conn.quit().await;
+        }
+        Err(_) => conn.abort().await,
+    }
+    result
+}
+
+async fn resolve(host: &str, port: u16) -> Result<(Vec<SocketAddr>, String), SendFailure> {
+    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+        return Ok((vec![SocketAddr::new(ip, port)], format!("{ip} (IP address)")));
+    }
+    let lookup = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port))).await;
+    match lookup {
+        Err(_) => Err(failure(
+            SendCode::Timeout,
+            StepName::Resolve,
+            "no DNS answer in time",
+            true,
+        )),
+        Ok(Err(e)) => Err(failure(
+            SendCode::DnsFailed,
+            StepName::Resolve,
+            &e.to_string(),
+            true,
+        )),
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() {
+                return Err(failure(
+                    SendCode::DnsFailed,
+                    StepName::Resolve,
+                    "no address",
+                    true,
+                ));
+            }
+            let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+            Ok((addrs, shown.join(", ")))
+        }
+    }
+}
+
+fn tls_parameters(host: &str, extra_roots: &[Vec<u8>]) -> Result<TlsParameters, SendFailure> {
+    let mut builder = TlsParameters::builder(host.trim_matches(['[', ']']).to_string());
+    for pem in extra_roots {
+        let cert = Certificate::from_pem(pem).map_err(|e| {
+            failure(
+                SendCode::Other,
+                StepName::Starttls,
+                &format!("SMTP_CA_FILE: {e}"),
+                false,
+            )
+        })?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build_rustls().map_err(|e| {
+        failure(
+            SendCode::CertificateInvalid,
+            StepName::Starttls,
+            &e.to_string(),
+            false,
+        )
+    })
+}
+
+/// `CN=mail.example.co.jp, valid 2026-01-01 – 2027-01-01`.
+fn certificate_summary(der: &[u8]) -> String {
+    match x509_parser::parse_x509_certificate(der) {
+        Ok((_, cert)) => {
+            let v = cert.validity();
+            format!(
+                "{}, valid {} – {}",
+                cert.subject(),
+                v.not_before.to_datetime().date(),
+                v.not_after.to_datetime().date()
+            )
+        }
+        Err(_) => "certificate not readable".into(),
+    }
+}
+
+fn reply_text(r: &lettre::transport::smtp::response::Response) -> String {
+    format!("{} {}", r.code(), r.message().collect::<Vec<_>>().join(" "))
+}
+
+/// The enhanced status code (`5.7.8`) at the start of a reply text, if any.
+fn enhanced(text: &str) -> &str {
+    let first = text.split_whitespace().next().unwrap_or("");
+    let looks = first.split('.').count() == 3
+        && first
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if looks { first } else { "" }
+}
+
+/// An SMTP error as what to do: by reply code and enhanced status code (RFC 3463), never by
+/// wording alone.
+pub fn classify(step: StepName, e: &lettre::transport::smtp::Error) -> SendFailure {
+    if let Some(code) = e.status() {
+        let text = std::error::Error::source(e)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let reply = format!("{code} {text}").trim().to_string();
+        let basic = code.to_string();
+        let ext = enhanced(&text);
+        let lower = text.to_ascii_lowercase();
+        let sc = match (basic.as_str(), ext) {
+            (_, "5.7.139") | ("535", "5.7.3") => SendCode::SmtpAuthDisabled,
+            ("534", _) if ext == "5.7.9" || ext == "5.7.14" => SendCode::AppPasswordRequired,
+            ("535", _) => SendCode::AuthFailed,
+            ("550", "5.7.30") => SendCode::BasicAuthBlocked,
+            ("530", "5.7.57") => SendCode::AuthRequired,
+            ("530", _) if ext == "5.7.0" && lower.contains("starttls") => {
+                SendCode::StarttlsRequired
+            }
+            ("530", _) if lower.contains("starttls") => SendCode::StarttlsRequired,
+            ("530", _) => SendCode::AuthRequired,
+            ("550", "5.7.60") => SendCode::SendAsDenied,
+            ("550" | "554", "5.7.1") => SendCode::RelayDenied,
+            (b, _) if b.starts_with('4') => SendCode::Temporary,
+            _ => SendCode::Rejected,
+        };
+        return failure(sc, step, &reply, e.is_transient());
+    }
+    if e.is_timeout() {
+        return failure(SendCode::Timeout, step, "no answer in time", true);
+    }
+    if e.is_tls() {
+        let text = std::error::Error::source(e)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| e.to_string());
+        return failure(SendCode::CertificateInvalid, step, &text, false);
+    }
+    // The I/O error below lettre's wrapper says what the network did.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            let code = match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => SendCode::ConnectionRefused,
+                std::io::ErrorKind::TimedOut => SendCode::Timeout,
+                _ => SendCode::Other,
+            };
+            return failure(code, step, &io.to_string(), true);
+        }
+        source = s.source();
+    }
+    failure(SendCode::Other, step, &e.to_string(), false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enhanced_codes_are_read_from_the_reply() {
+        assert_eq!(enhanced("5.7.8 Username and Password not accepted"), "5.7.8");
+        assert_eq!(enhanced("Must issue a STARTTLS command first"), "");
+        assert_eq!(enhanced("5.7 partial"), "");
+    }
+}
