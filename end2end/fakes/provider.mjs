@@ -15,6 +15,8 @@
 //   POST /token                            Google token endpoint
 //   POST /revoke                           Google revocation
 //   GET  /v1/userinfo                      Google userinfo
+//   POST /v1.0/me/sendMail                 Microsoft Graph: send (MIME, base64, text/plain)
+//   POST /gmail/v1/users/me/messages/send  Gmail API: send ({"raw": base64url})
 // Test controls:
 //   POST /_control  JSON merged into the controls below;  GET /_stats;  POST /_reset
 import http from 'node:http';
@@ -43,6 +45,8 @@ const defaults = () => ({
   refreshDelayMs: 0,
   // Status of the revocation endpoint.
   revokeStatus: 200,
+  // Answers served instead of the next sends: [{status, body, headers}].
+  sendErrors: [],
 });
 
 let control = defaults();
@@ -55,6 +59,8 @@ const resetStats = () => {
     issuedRefresh: [],
     revoked: [],
     me: 0,
+    // Every send request: {api, ok, status, contentType, token, mime}.
+    sends: [],
   };
 };
 resetStats();
@@ -211,6 +217,53 @@ function bearer(req) {
   return h.startsWith('Bearer ') ? h.slice(7) : null;
 }
 
+// A send as the documentation specifies it, or the error a real service would give.
+async function send(req, res, api) {
+  const raw = await readBody(req);
+  const record = { api, contentType: req.headers['content-type'] ?? '', token: bearer(req) };
+  stats.sends.push(record);
+  if (!record.token || !stats.issuedAccess.includes(record.token)) {
+    record.status = 401;
+    return json(
+      res,
+      401,
+      api === 'graph'
+        ? { error: { code: 'InvalidAuthenticationToken', message: 'Access token has expired or is not yet valid.' } }
+        : { error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' } },
+    );
+  }
+  if (control.sendErrors.length > 0) {
+    const answer = control.sendErrors.shift();
+    record.status = answer.status;
+    res.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.headers ?? {}) });
+    return res.end(JSON.stringify(answer.body ?? {}));
+  }
+  if (api === 'graph') {
+    // MIME form: Content-Type text/plain, the body is the base64 of the whole message.
+    if (!record.contentType.startsWith('text/plain') || !/^[A-Za-z0-9+/=\r\n]+$/.test(raw)) {
+      record.status = 400;
+      return json(res, 400, { error: { code: 'ErrorMimeContentInvalidBase64String', message: 'Invalid base64 string for MIME content.' } });
+    }
+    record.mime = Buffer.from(raw, 'base64').toString('utf8');
+    record.status = 202;
+    res.writeHead(202);
+    return res.end();
+  }
+  let body;
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    body = null;
+  }
+  if (!record.contentType.startsWith('application/json') || !body || typeof body.raw !== 'string' || /[+/]/.test(body.raw)) {
+    record.status = 400;
+    return json(res, 400, { error: { code: 400, message: "Invalid value for ByteString", status: 'INVALID_ARGUMENT' } });
+  }
+  record.mime = Buffer.from(body.raw, 'base64url').toString('utf8');
+  record.status = 200;
+  return json(res, 200, { id: `msg-${stats.sends.length}`, threadId: `thr-${stats.sends.length}`, labelIds: ['SENT'] });
+}
+
 const server = http.createServer(async (req, res) => {
   const url = new URL(req.url, 'http://127.0.0.1');
   const path = url.pathname;
@@ -247,6 +300,8 @@ const server = http.createServer(async (req, res) => {
       }
       return json(res, 200, { '@odata.context': 'https://graph.microsoft.com/v1.0/$metadata#users/$entity', ...control.me });
     }
+    if (req.method === 'POST' && path === '/v1.0/me/sendMail') return await send(req, res, 'graph');
+    if (req.method === 'POST' && path === '/gmail/v1/users/me/messages/send') return await send(req, res, 'gmail');
     if (req.method === 'GET' && path === '/v1/userinfo') {
       const t = bearer(req);
       if (!t || !stats.issuedAccess.includes(t)) return json(res, 401, { error: 'invalid_token' });

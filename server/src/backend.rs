@@ -2,9 +2,9 @@
 
 use crate::oauth::{OauthService, PENDING_KEY, TokenError};
 use crate::store::{Store, StoreError};
+use crate::transport::{Mailer, Outgoing};
 use app::api::backend::SettingsBackend;
 use app::api::{ApiError, AuditEntry, OauthActionResult, PageData};
-use crate::transport::{Mailer, Outgoing};
 use app::domain::{
     AuthType, DeliveryReport, OauthCode, OauthStatus, SecretChange, SettingsInput, SettingsView,
     TestMailRequest, check_settings, validate,

@@ -167,7 +167,7 @@ async fn send_test(config: &Config, to: Option<String>) -> anyhow::Result<()> {
         oauth.clone(),
         &config.providers,
         config.smtp_ca_file.as_deref(),
-    )?);
+    ));
     let backend = crate::backend::AppBackend {
         store: store.clone(),
         base_path: config.base_path.clone(),

@@ -121,11 +121,21 @@ impl MailApis {
             ));
         }
         let body: ErrorBody = response.json().await.unwrap_or_default();
-        Err(classify(provider, status.as_u16(), &body.error, retry_after))
+        Err(classify(
+            provider,
+            status.as_u16(),
+            &body.error,
+            retry_after,
+        ))
     }
 }
 
-fn classify(provider: Provider, status: u16, e: &ErrorInner, retry_after: Option<u64>) -> ApiFailure {
+fn classify(
+    provider: Provider,
+    status: u16,
+    e: &ErrorInner,
+    retry_after: Option<u64>,
+) -> ApiFailure {
     let code = match &e.code {
         serde_json::Value::String(s) => s.clone(),
         _ => String::new(),
@@ -199,14 +209,19 @@ mod tests {
         let f = classify(
             Provider::Google,
             403,
-            &body(serde_json::json!({"error":{"code":403,"status":"PERMISSION_DENIED",
-                "errors":[{"reason":"insufficientPermissions"}]}})),
+            &body(
+                serde_json::json!({"error":{"code":403,"status":"PERMISSION_DENIED",
+                "errors":[{"reason":"insufficientPermissions"}]}}),
+            ),
             None,
         )
         .into_failure();
         assert_eq!(f.code, SendCode::GmailInsufficientPermissions);
         let f = classify(Provider::Microsoft, 429, &ErrorInner::default(), Some(30)).into_failure();
-        assert_eq!((f.code, f.retryable, f.retry_after_secs), (SendCode::Throttled, true, Some(30)));
+        assert_eq!(
+            (f.code, f.retryable, f.retry_after_secs),
+            (SendCode::Throttled, true, Some(30))
+        );
         assert!(matches!(
             classify(Provider::Google, 401, &ErrorInner::default(), None),
             ApiFailure::Unauthorized(_)

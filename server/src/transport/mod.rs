@@ -91,8 +91,9 @@ pub struct Mailer {
     store: Store,
     oauth: Arc<OauthService>,
     api: api::MailApis,
-    /// PEM files trusted for STARTTLS besides the public roots.
-    extra_roots: Vec<Vec<u8>>,
+    /// PEM file trusted for STARTTLS besides the public roots; read at each send, so a renewed
+    /// company CA needs no restart.
+    smtp_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Mailer {
@@ -101,20 +102,13 @@ impl Mailer {
         oauth: Arc<OauthService>,
         endpoints: &crate::config::ProviderEndpoints,
         smtp_ca_file: Option<&std::path::Path>,
-    ) -> anyhow::Result<Mailer> {
-        use anyhow::Context as _;
-        let extra_roots = match smtp_ca_file {
-            Some(path) => vec![std::fs::read(path).with_context(|| {
-                format!("SMTP_CA_FILE: could not read {}", path.display())
-            })?],
-            None => Vec::new(),
-        };
-        Ok(Mailer {
+    ) -> Mailer {
+        Mailer {
             store,
             oauth,
             api: api::MailApis::new(endpoints),
-            extra_roots,
-        })
+            smtp_ca_file: smtp_ca_file.map(|p| p.to_path_buf()),
+        }
     }
 
     /// Sends with the saved settings and the stored secrets.
@@ -183,13 +177,24 @@ impl Mailer {
                 .ok_or_else(|| {
                     failure(SendCode::SettingsInvalid, StepName::Connect, "port", false)
                 })?;
+            let extra_roots = match &self.smtp_ca_file {
+                Some(path) => vec![std::fs::read(path).map_err(|e| {
+                    failure(
+                        SendCode::CertificateInvalid,
+                        StepName::Starttls,
+                        &format!("SMTP_CA_FILE {}: {e}", path.display()),
+                        false,
+                    )
+                })?],
+                None => Vec::new(),
+            };
             let target = smtp::SmtpTarget {
                 host: &settings.smtp.server,
                 port,
                 starttls: settings.smtp.ssl,
                 user: &settings.smtp.user,
                 password: &password,
-                extra_roots: &self.extra_roots,
+                extra_roots: &extra_roots,
             };
             smtp::deliver(&target, &message, &mut rec).await
         }
@@ -259,7 +264,12 @@ fn token_failure(e: TokenError) -> SendFailure {
     if let TokenError::Store(s) = &e {
         let _ = crate::backend::internal(s);
     }
-    failure(SendCode::TokenUnavailable, StepName::Token, &reply, retryable)
+    failure(
+        SendCode::TokenUnavailable,
+        StepName::Token,
+        &reply,
+        retryable,
+    )
 }
 
 fn finish(
@@ -317,14 +327,9 @@ pub fn build_message(
     })?;
     let invalid = |what: &str| failure(SendCode::SettingsInvalid, StepName::Envelope, what, false);
     let from_box: lettre::message::Mailbox = from.parse().map_err(|_| invalid("sender"))?;
-    let to_box: lettre::message::Mailbox = to.parse().map_err(|_| {
-        failure(
-            SendCode::RecipientInvalid,
-            StepName::Envelope,
-            to,
-            false,
-        )
-    })?;
+    let to_box: lettre::message::Mailbox = to
+        .parse()
+        .map_err(|_| failure(SendCode::RecipientInvalid, StepName::Envelope, to, false))?;
     let domain = from_box.email.domain().to_string();
     Message::builder()
         .from(from_box)

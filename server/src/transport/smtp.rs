@@ -57,7 +57,7 @@ pub async fn deliver(
         })
         .await?;
 
-    let result = async {
+    let result: Result<(), SendFailure> = async {
         // STARTTLS: required when SSL is on.
         if target.starttls {
             rec.step(StepName::Starttls, async {
@@ -146,6 +146,8 @@ pub async fn deliver(
         Ok(()) => {
             let _ = conn.quit().await;
         }
+        // A failed TLS handshake leaves no stream to say QUIT on: just close.
+        Err(f) if f.step == StepName::Starttls => drop(conn),
         Err(_) => conn.abort().await,
     }
     result
@@ -153,7 +155,10 @@ pub async fn deliver(
 
 async fn resolve(host: &str, port: u16) -> Result<(Vec<SocketAddr>, String), SendFailure> {
     if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
-        return Ok((vec![SocketAddr::new(ip, port)], format!("{ip} (IP address)")));
+        return Ok((
+            vec![SocketAddr::new(ip, port)],
+            format!("{ip} (IP address)"),
+        ));
     }
     let lookup = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port))).await;
     match lookup {
@@ -276,6 +281,16 @@ pub fn classify(step: StepName, e: &lettre::transport::smtp::Error) -> SendFailu
             .unwrap_or_else(|| e.to_string());
         return failure(SendCode::CertificateInvalid, step, &text, false);
     }
+    // A failed handshake arrives as a connection error carrying rustls' reason.
+    if step == StepName::Starttls {
+        let text = error_chain(e);
+        let code = if text.contains("certificate") {
+            SendCode::CertificateInvalid
+        } else {
+            SendCode::Other
+        };
+        return failure(code, step, &text, false);
+    }
     // The I/O error below lettre's wrapper says what the network did.
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
@@ -292,13 +307,27 @@ pub fn classify(step: StepName, e: &lettre::transport::smtp::Error) -> SendFailu
     failure(SendCode::Other, step, &e.to_string(), false)
 }
 
+/// The innermost cause's text (lettre's own words are generic).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = s.to_string();
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn enhanced_codes_are_read_from_the_reply() {
-        assert_eq!(enhanced("5.7.8 Username and Password not accepted"), "5.7.8");
+        assert_eq!(
+            enhanced("5.7.8 Username and Password not accepted"),
+            "5.7.8"
+        );
         assert_eq!(enhanced("Must issue a STARTTLS command first"), "");
         assert_eq!(enhanced("5.7 partial"), "");
     }

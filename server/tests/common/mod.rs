@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod fake_provider;
+pub mod oauth_flow;
+pub mod smtp_server;
 
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};

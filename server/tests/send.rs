@@ -1,0 +1,546 @@
+//! Really sending mail: a real SMTP server process (aiosmtpd) for SMTP, and the local fakes of
+//! Graph `sendMail` and Gmail `messages.send` that check each request as documented.
+
+mod common;
+
+use common::fake_provider::FakeProvider;
+use common::oauth_flow::*;
+use common::smtp_server::{SMTP_PASSWORD, SMTP_USER, SmtpServer};
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn spawn_app(smtp_ca: Option<&std::path::Path>) -> (tempfile::TempDir, TestApp) {
+    let (dir, db) = fresh_db();
+    let mut config = test_config(&db);
+    config.smtp_ca_file = smtp_ca.map(|p| p.to_path_buf());
+    (dir, TestApp::spawn_with(config).await)
+}
+
+async fn save_smtp(app: &TestApp, server: &str, port: u16, ssl: bool, password: &str) {
+    let current = app.get_settings().await;
+    let (status, body) = app
+        .put_settings(&json!({
+            "auth": "smtp",
+            "smtp": {"server": server, "port": port, "user": SMTP_USER, "password": password, "ssl": ssl},
+            "manager_root": "https://reports.example.co.jp/ConMasManager",
+            "version": current["version"],
+        }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn test_mail(app: &TestApp, body: Value) -> (StatusCode, Value) {
+    let res = app
+        .anon
+        .post(app.url("/ConMasManager/api/v1/mail/test"))
+        .bearer_auth(&app.token)
+        .header("accept-language", "en")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap())
+}
+
+/// `(step, status)` pairs of a report.
+fn steps(report: &Value) -> Vec<(String, String)> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn parsed(data: &str) -> mailparse::ParsedMail<'_> {
+    mailparse::parse_mail(data.as_bytes()).expect("a well-formed MIME message")
+}
+
+fn header(mail: &mailparse::ParsedMail<'_>, name: &str) -> String {
+    use mailparse::MailHeaderMap;
+    mail.headers.get_first_value(name).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_and_auth_deliver_with_the_right_envelope_headers_and_body() {
+    let smtp = SmtpServer::start(&[
+        "--starttls",
+        "--auth",
+        &format!("{SMTP_USER}:{SMTP_PASSWORD}"),
+    ])
+    .await;
+    let (_dir, app) = spawn_app(Some(&smtp.cert)).await;
+    save_smtp(&app, "127.0.0.1", smtp.port, true, SMTP_PASSWORD).await;
+
+    let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["transport"], "smtp");
+    assert_eq!(
+        steps(&report),
+        pairs(&[
+            ("resolve", "ok"),
+            ("connect", "ok"),
+            ("starttls", "ok"),
+            ("auth", "ok"),
+            ("envelope", "ok"),
+            ("data", "ok"),
+        ])
+    );
+    let tls = &report["steps"][2]["detail"];
+    assert!(
+        tls.as_str().unwrap().contains("127.0.0.1"),
+        "certificate subject: {tls}"
+    );
+    assert!(tls.as_str().unwrap().contains("valid"), "validity: {tls}");
+
+    let messages = smtp.messages().await;
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    assert_eq!(m["mail_from"], SMTP_USER);
+    assert_eq!(m["rcpt_tos"], json!(["ops@example.co.jp"]));
+    assert_eq!(m["tls"], true, "sent after STARTTLS");
+    assert_eq!(m["auth_user"], SMTP_USER);
+    let mail = parsed(m["data"].as_str().unwrap());
+    assert_eq!(header(&mail, "From"), SMTP_USER);
+    assert_eq!(header(&mail, "To"), "ops@example.co.jp");
+    assert_eq!(
+        header(&mail, "Subject"),
+        "テストメール（メール基本設定） / Test mail (mail settings)",
+        "UTF-8 subject in encoded words"
+    );
+    assert!(header(&mail, "Message-ID").ends_with("@example.co.jp>"));
+    assert!(!header(&mail, "Date").is_empty());
+    let body = mail.get_body().unwrap();
+    assert!(body.contains("テストメール送信"), "{body}");
+    assert!(body.contains("Method: SMTP 127.0.0.1"), "{body}");
+
+    // Audited; the password appears nowhere.
+    let audit = app.store.audit_entries(5).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|(_, _, action, detail)| action == "mail.test"
+                && detail == "smtp to ops@example.co.jp: ok")
+    );
+    assert!(!app.logs.text().contains(SMTP_PASSWORD));
+    assert!(!report.to_string().contains(SMTP_PASSWORD));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_port_25_style_and_a_relay_without_auth() {
+    // Plain with AUTH (SSL off): STARTTLS skipped, AUTH done; the default recipient is the sender.
+    let smtp = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")]).await;
+    let (_dir, app) = spawn_app(None).await;
+    save_smtp(&app, "127.0.0.1", smtp.port, false, SMTP_PASSWORD).await;
+    let (status, report) = test_mail(&app, json!({"to": ""})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(steps(&report)[2], ("starttls".into(), "skipped".into()));
+    assert_eq!(steps(&report)[3], ("auth".into(), "ok".into()));
+    let m = &smtp.messages().await[0];
+    assert_eq!(m["rcpt_tos"], json!([SMTP_USER]));
+    assert_eq!(m["tls"], false);
+
+    // A relay that offers no AUTH: the step says so and the mail goes.
+    let relay = SmtpServer::start(&[]).await;
+    save_smtp(&app, "127.0.0.1", relay.port, false, SMTP_PASSWORD).await;
+    let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(steps(&report)[3], ("auth".into(), "skipped".into()));
+    assert_eq!(relay.messages().await.len(), 1);
+    app.stop().await;
+}
+
+/// The failed step, its code and the server's reply.
+fn failed(report: &Value) -> (String, String, String) {
+    let f = &report["failure"];
+    (
+        f["step"].as_str().unwrap().to_string(),
+        f["code"].as_str().unwrap().to_string(),
+        f["reply"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_failures_name_their_step_and_what_to_do() {
+    let smtp = SmtpServer::start(&[
+        "--starttls",
+        "--auth",
+        &format!("{SMTP_USER}:{SMTP_PASSWORD}"),
+    ])
+    .await;
+    let (_dir, app) = spawn_app(Some(&smtp.cert)).await;
+
+    // Wrong password: 535 5.7.8 at AUTH, nothing after it runs.
+    save_smtp(&app, "127.0.0.1", smtp.port, true, "not-the-password").await;
+    let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(report["ok"], false);
+    let (step, code, reply) = failed(&report);
+    assert_eq!((step.as_str(), code.as_str()), ("auth", "auth_failed"));
+    assert!(reply.starts_with("535 5.7.8"), "{reply}");
+    assert!(report["message"].as_str().unwrap().contains("app password"));
+    assert_eq!(
+        steps(&report).last().unwrap(),
+        &("auth".into(), "failed".into())
+    );
+    assert_eq!(report["failure"]["retryable"], false);
+
+    // SSL off against a server that requires STARTTLS: 530 at MAIL FROM.
+    save_smtp(&app, "127.0.0.1", smtp.port, false, SMTP_PASSWORD).await;
+    let (_, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    let (step, code, reply) = failed(&report);
+    assert_eq!(
+        (step.as_str(), code.as_str()),
+        ("envelope", "starttls_required"),
+        "{reply}"
+    );
+    assert!(reply.starts_with("530"), "{reply}");
+
+    // Microsoft 365's and others' replies, as the fields see them.
+    save_smtp(&app, "127.0.0.1", smtp.port, true, SMTP_PASSWORD).await;
+    for (replies, step, code, retryable) in [
+        (
+            json!({"AUTH": "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant."}),
+            "auth",
+            "smtp_auth_disabled",
+            false,
+        ),
+        (
+            json!({"MAIL": "550 5.7.60 SMTP; Client does not have permissions to send as this sender"}),
+            "envelope",
+            "send_as_denied",
+            false,
+        ),
+        (
+            json!({"RCPT": "554 5.7.1 <ops@example.co.jp>: Relay access denied"}),
+            "envelope",
+            "relay_denied",
+            false,
+        ),
+        (
+            json!({"MAIL": "421 4.7.0 Try again later, closing connection."}),
+            "envelope",
+            "temporary",
+            true,
+        ),
+        (
+            json!({"DATA": "550 5.7.30 Basic authentication is not supported for Client Submission."}),
+            "data",
+            "basic_auth_blocked",
+            false,
+        ),
+    ] {
+        smtp.replies(replies.clone()).await;
+        let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{replies}");
+        let (s, c, _) = failed(&report);
+        assert_eq!(
+            (s.as_str(), c.as_str()),
+            (step, code),
+            "{replies}: {report}"
+        );
+        assert_eq!(report["failure"]["retryable"], retryable, "{replies}");
+    }
+    smtp.replies(json!({})).await;
+
+    // Nothing listens: refused at connect.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    save_smtp(&app, "127.0.0.1", closed, true, SMTP_PASSWORD).await;
+    let (_, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    let (step, code, _) = failed(&report);
+    assert_eq!(
+        (step.as_str(), code.as_str()),
+        ("connect", "connection_refused")
+    );
+    assert_eq!(report["failure"]["retryable"], true);
+    assert!(!app.logs.text().contains(SMTP_PASSWORD));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_not_valid_for_the_host_or_not_trusted_are_refused() {
+    // Trusted, but issued for another name.
+    let smtp = SmtpServer::start(&["--starttls", "--cert-san", "dns:mail.example.test"]).await;
+    let (_dir, app) = spawn_app(Some(&smtp.cert)).await;
+    save_smtp(&app, "127.0.0.1", smtp.port, true, SMTP_PASSWORD).await;
+    let (_, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    let (step, code, reply) = failed(&report);
+    assert_eq!(
+        (step.as_str(), code.as_str()),
+        ("starttls", "certificate_invalid"),
+        "{reply}"
+    );
+    app.stop().await;
+
+    // Right name, but nobody vouches for it (no SMTP_CA_FILE).
+    let smtp = SmtpServer::start(&["--starttls"]).await;
+    let (_dir, app) = spawn_app(None).await;
+    save_smtp(&app, "127.0.0.1", smtp.port, true, SMTP_PASSWORD).await;
+    let (_, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    let (step, code, _) = failed(&report);
+    assert_eq!(
+        (step.as_str(), code.as_str()),
+        ("starttls", "certificate_invalid")
+    );
+    assert!(smtp.messages().await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_being_edited_are_tested_before_they_are_saved() {
+    let smtp = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")]).await;
+    let (_dir, app) = spawn_app(None).await;
+    // Saved: the wrong password.
+    save_smtp(&app, "127.0.0.1", smtp.port, false, "old-wrong-password").await;
+    let before = app.get_settings().await["version"].clone();
+    let edited = json!({
+        "auth": "smtp",
+        "smtp": {"server": "127.0.0.1", "port": smtp.port, "user": SMTP_USER, "password": SMTP_PASSWORD, "ssl": false},
+        "manager_root": "https://reports.example.co.jp/ConMasManager",
+    });
+    let (status, report) =
+        test_mail(&app, json!({"to": "ops@example.co.jp", "settings": edited})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(smtp.messages().await.len(), 1);
+    assert_eq!(
+        app.get_settings().await["version"],
+        before,
+        "nothing was saved"
+    );
+
+    // Invalid edited settings: 422 with the fields, nothing sent.
+    let (status, body) = test_mail(
+        &app,
+        json!({"to": "ops@example.co.jp", "settings": {"auth": "smtp",
+            "smtp": {"server": "127.0.0.1", "port": 465, "user": SMTP_USER, "ssl": true},
+            "manager_root": "https://reports.example.co.jp/ConMasManager"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        error_codes(&body),
+        vec![("smtp.port".to_string(), "port_465_unsupported".to_string())]
+    );
+    // A recipient that is not a mailbox.
+    let (status, report) = test_mail(&app, json!({"to": "not an address"})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(failed(&report).1, "recipient_invalid");
+    assert_eq!(smtp.messages().await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_send_test_sub_command_prints_the_steps() {
+    let smtp = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")]).await;
+    let (dir, app) = spawn_app(None).await;
+    save_smtp(&app, "127.0.0.1", smtp.port, false, SMTP_PASSWORD).await;
+    let db = dir.path().join("settings.db");
+    let run = move |to: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["send-test", "--to", to])
+            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("MAIL_SECRET_KEY", KEY)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = tokio::task::spawn_blocking(move || (run("ops@example.co.jp"), run("bad address")))
+        .await
+        .unwrap();
+    let (ok, bad) = out;
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(stdout.contains("auth      ok"), "{stdout}");
+    assert!(stdout.contains("Delivered."), "{stdout}");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("recipient_invalid"));
+    assert_eq!(smtp.messages().await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn microsoft_graph_send_mail_with_one_refresh_after_a_401() {
+    let fake = FakeProvider::start().await;
+    let (_dir, app) = spawn(&fake).await;
+    save_oauth(&app, "microsoft", CLIENT_SECRET).await;
+    assert_eq!(outcome(&connect_through(&app, &fake).await.0), "connected");
+
+    let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["transport"], "microsoft_graph");
+    assert_eq!(
+        steps(&report),
+        pairs(&[("token", "ok"), ("api_call", "ok")])
+    );
+    assert_eq!(report["from"], "notice@contoso.example");
+    let stats = fake.stats().await;
+    let sent = &stats["sends"][0];
+    assert_eq!(sent["api"], "graph");
+    assert_eq!(sent["status"], 202);
+    assert_eq!(sent["contentType"], "text/plain");
+    assert_eq!(
+        sent["token"], stats["issuedAccess"][0],
+        "the connection's token"
+    );
+    let mail = parsed(sent["mime"].as_str().unwrap());
+    assert_eq!(header(&mail, "From"), "notice@contoso.example");
+    assert_eq!(header(&mail, "To"), "ops@example.co.jp");
+    assert!(header(&mail, "Subject").starts_with("テストメール"));
+    assert!(mail.get_body().unwrap().contains("OAuth microsoft"));
+
+    // The API refuses the token once: one refresh, one retry, delivered.
+    fake.control(json!({"sendErrors": [{"status": 401, "body": {"error": {"code": "InvalidAuthenticationToken"}}}]}))
+        .await;
+    let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let stats = fake.stats().await;
+    let refreshes = stats["token"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["grant_type"] == "refresh_token")
+        .count();
+    assert_eq!(refreshes, 1);
+    assert_eq!(stats["sends"].as_array().unwrap().len(), 3);
+
+    // Refused twice: no loop, the failure is reported.
+    fake.control(json!({"sendErrors": [
+        {"status": 401, "body": {"error": {"code": "InvalidAuthenticationToken"}}},
+        {"status": 401, "body": {"error": {"code": "InvalidAuthenticationToken"}}}
+    ]}))
+    .await;
+    let (_, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(failed(&report).1, "token_unavailable");
+    assert_eq!(fake.stats().await["sends"].as_array().unwrap().len(), 5);
+
+    for (answer, code, retryable) in [
+        (
+            json!({"status": 403, "body": {"error": {"code": "ErrorAccessDenied", "message": "Access is denied. Check credentials and try again."}}}),
+            "graph_access_denied",
+            false,
+        ),
+        (
+            json!({"status": 403, "body": {"error": {"code": "ErrorSendAsDenied", "message": "The user account which was used to submit this request does not have the right to send mail on behalf of the specified sending account."}}}),
+            "graph_send_as_denied",
+            false,
+        ),
+        (
+            json!({"status": 404, "body": {"error": {"code": "MailboxNotEnabledForRESTAPI", "message": "The mailbox is either inactive, soft-deleted, or is hosted on-premise."}}}),
+            "mailbox_not_enabled",
+            false,
+        ),
+        (
+            json!({"status": 429, "headers": {"Retry-After": "7"}, "body": {"error": {"code": "ApplicationThrottled", "message": "Application is over its MailboxConcurrency limit."}}}),
+            "throttled",
+            true,
+        ),
+        (
+            json!({"status": 503, "body": {"error": {"code": "ServiceUnavailable"}}}),
+            "provider_unavailable",
+            true,
+        ),
+    ] {
+        fake.control(json!({"sendErrors": [answer.clone()]})).await;
+        let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        let (step, c, reply) = failed(&report);
+        assert_eq!((step.as_str(), c.as_str()), ("api_call", code), "{answer}");
+        assert!(
+            reply.starts_with(&format!("HTTP {}", answer["status"])),
+            "{reply}"
+        );
+        assert_eq!(report["failure"]["retryable"], retryable);
+        if code == "throttled" {
+            assert_eq!(report["failure"]["retry_after_secs"], 7);
+        }
+    }
+    let tokens = fake.issued_tokens().await;
+    let logs = app.logs.text();
+    assert!(tokens.iter().all(|t| !logs.contains(t.as_str())));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmail_api_send_with_raw_base64url() {
+    let fake = FakeProvider::start().await;
+    let (_dir, app) = spawn(&fake).await;
+    fake.control(json!({"idClaims": {"email": "sender@gmail.example"}}))
+        .await;
+    save_oauth(&app, "google", CLIENT_SECRET).await;
+    assert_eq!(outcome(&connect_through(&app, &fake).await.0), "connected");
+
+    let (status, report) = test_mail(&app, json!({"to": ""})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["transport"], "gmail_api");
+    assert_eq!(
+        report["to"], "sender@gmail.example",
+        "to the sender by default"
+    );
+    let sent = &fake.stats().await["sends"][0];
+    assert_eq!(sent["api"], "gmail");
+    assert_eq!(sent["status"], 200);
+    assert!(
+        sent["contentType"]
+            .as_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let mail = parsed(sent["mime"].as_str().unwrap());
+    assert_eq!(header(&mail, "From"), "sender@gmail.example");
+    assert!(
+        report["steps"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("id msg-1")
+    );
+
+    for (answer, code) in [
+        (
+            json!({"status": 403, "body": {"error": {"code": 403, "message": "Request had insufficient authentication scopes.", "status": "PERMISSION_DENIED",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}],
+            "errors": [{"message": "Insufficient Permission", "domain": "global", "reason": "insufficientPermissions"}]}}}),
+            "gmail_insufficient_permissions",
+        ),
+        (
+            json!({"status": 400, "body": {"error": {"code": 400, "message": "Precondition check failed.", "status": "FAILED_PRECONDITION",
+            "errors": [{"message": "Precondition check failed.", "domain": "global", "reason": "failedPrecondition"}]}}}),
+            "gmail_not_enabled",
+        ),
+        (
+            json!({"status": 429, "body": {"error": {"code": 429, "message": "User-rate limit exceeded (Mail sending)", "status": "RESOURCE_EXHAUSTED",
+            "errors": [{"reason": "rateLimitExceeded"}]}}}),
+            "throttled",
+        ),
+        (
+            json!({"status": 403, "body": {"error": {"code": 403, "message": "User Rate Limit Exceeded", "errors": [{"reason": "userRateLimitExceeded"}]}}}),
+            "throttled",
+        ),
+    ] {
+        fake.control(json!({"sendErrors": [answer.clone()]})).await;
+        let (_, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+        assert_eq!(failed(&report).1, code, "{answer}");
+    }
+    app.stop().await;
+}
