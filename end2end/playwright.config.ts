@@ -8,6 +8,9 @@ const baseURL = `http://127.0.0.1:${port}`;
 // The local stand-in for Microsoft's and Google's endpoints (fakes/provider.mjs).
 const providerPort = Number(process.env.E2E_PROVIDER_PORT ?? port + 1);
 export const PROVIDER = `http://127.0.0.1:${providerPort}`;
+// The real SMTP server of the tests (fakes/smtp_server.py, Debian's python3-aiosmtpd).
+const smtpPort = Number(process.env.E2E_SMTP_PORT ?? port + 2);
+const smtpControlPort = Number(process.env.E2E_SMTP_CONTROL_PORT ?? port + 3);
 export const STATE = path.join(os.tmpdir(), `mail-settings-e2e-${port}-session.json`);
 
 export default defineConfig({
@@ -40,6 +43,14 @@ export default defineConfig({
     },
   },
   webServer: [
+  {
+    command: `/usr/bin/python3 fakes/smtp_server.py --port ${smtpPort} --control-port ${smtpControlPort} --auth notice@example.co.jp:e2e-smtp-password`,
+    url: `http://127.0.0.1:${smtpControlPort}/messages`,
+    reuseExistingServer: false,
+    timeout: 30_000,
+    stdout: "pipe",
+    stderr: "pipe",
+  },
   {
     command: `node fakes/provider.mjs ${providerPort}`,
     url: `${PROVIDER}/_stats`,

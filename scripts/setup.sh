@@ -45,10 +45,10 @@ fi
 missing=()
 if [ "${need_browser}" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  # The tests' real SMTP server (end2end/fakes/smtp_server.py) runs on Debian's Python.
+  /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing+=(python3-aiosmtpd)
+  /usr/bin/python3 -c 'import OpenSSL' 2>/dev/null || missing+=(python3-openssl)
 fi
-# The tests' real SMTP server (end2end/fakes/smtp_server.py) runs on Debian's Python.
-/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing+=(python3-aiosmtpd)
-/usr/bin/python3 -c 'import OpenSSL' 2>/dev/null || missing+=(python3-openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   step "Installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

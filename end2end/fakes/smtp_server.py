@@ -3,7 +3,7 @@
 STARTTLS on a throwaway self-signed certificate, and replies a test can set per command.
 
     /usr/bin/python3 end2end/fakes/smtp_server.py [--starttls] [--auth USER:PASSWORD]
-        [--cert-san ip:127.0.0.1|dns:NAME] [--port N]
+        [--cert-san ip:127.0.0.1|dns:NAME] [--port N] [--control-port M]
 
 Prints one line once it listens on 127.0.0.1:
     SMTP_PORT=<n> CONTROL_PORT=<m> CERT=<path of the certificate (PEM)>
@@ -167,6 +167,7 @@ def main():
     parser.add_argument("--starttls", action="store_true", help="offer and require STARTTLS")
     parser.add_argument("--auth", help="USER:PASSWORD; AUTH is then required")
     parser.add_argument("--cert-san", default="ip:127.0.0.1")
+    parser.add_argument("--control-port", type=int, default=0)
     args = parser.parse_args()
 
     directory = tempfile.mkdtemp(prefix="smtp-fake-")
@@ -194,7 +195,7 @@ def main():
     controller = Controller(Handler(), hostname="127.0.0.1", port=port, server_kwargs=kwargs)
     controller.start()
 
-    control = ThreadingHTTPServer(("127.0.0.1", 0), Control)
+    control = ThreadingHTTPServer(("127.0.0.1", args.control_port), Control)
     threading.Thread(target=control.serve_forever, daemon=True).start()
     print(
         f"SMTP_PORT={port} CONTROL_PORT={control.server_address[1]} CERT={cert_path}",

@@ -377,6 +377,9 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                     }}
                 </div>
             </section>
+            <super::test_mail::TestMail edited=Callback::new(move |()| {
+                draft.to_input(stored.with_value(|s| s.version)).0
+            }) />
             <ImportFile draft imported=imported_flag />
             <section class="card">
                 <TextField

@@ -4,6 +4,7 @@ mod access;
 mod connection;
 mod edit;
 mod fields;
+mod test_mail;
 mod view;
 
 use crate::api::{ApiError, PageData, get_mail_settings};

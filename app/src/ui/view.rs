@@ -169,6 +169,7 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
         <section class="card">
             <ManagerRootInfo manager_root=Signal::stored(page.settings.manager_root.clone()) server_ip />
         </section>
+        <super::test_mail::TestMail />
         <section class="card" aria-labelledby="export-title">
             <h2 id="export-title">{t!(i18n, export_title)}</h2>
             <p class="hint">{t!(i18n, export_help)}</p>
@@ -207,6 +208,7 @@ fn AuditLog(entries: Vec<AuditEntry>) -> impl IntoView {
         "oauth.disconnected" => t_string!(i18n, audit_oauth_disconnected).to_string(),
         "oauth.connect_failed" => t_string!(i18n, audit_oauth_connect_failed).to_string(),
         "oauth.checked" => t_string!(i18n, audit_oauth_checked).to_string(),
+        "mail.test" => t_string!(i18n, audit_mail_test).to_string(),
         other => other.to_string(),
     };
     view! {
