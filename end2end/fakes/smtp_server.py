@@ -10,6 +10,7 @@ Prints one line once it listens on 127.0.0.1:
 
 Control (HTTP on 127.0.0.1:CONTROL_PORT):
     GET  /messages   what arrived: [{"mail_from", "rcpt_tos", "data", "tls", "auth_user"}]
+    GET  /stats      {"connections": n} (EHLOs on unencrypted sessions: one per connection)
     POST /control    {"replies": {"AUTH": "535 5.7.139 …", "MAIL": "…", "RCPT": "…", "DATA": "…"}}
                      replies sent instead of success (AUTH after a correct password too)
     POST /reset      forget messages and replies
@@ -31,7 +32,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from OpenSSL import crypto
 
-state = {"messages": [], "replies": {}}
+state = {"messages": [], "replies": {}, "connections": 0}
 lock = threading.Lock()
 
 
@@ -72,6 +73,14 @@ def make_certificate(directory, san):
 
 
 class Handler:
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # Once per connection (the EHLO after STARTTLS is on an encrypted session).
+        if session.ssl is None:
+            with lock:
+                state["connections"] += 1
+        session.host_name = hostname
+        return responses
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         reply = reply_for("MAIL")
         if reply:
@@ -140,6 +149,9 @@ class Control(BaseHTTPRequestHandler):
         if self.path == "/messages":
             with lock:
                 return self.answer(state["messages"])
+        if self.path == "/stats":
+            with lock:
+                return self.answer({"connections": state["connections"]})
         self.answer({"error": "not_found"}, 404)
 
     def do_POST(self):
@@ -151,6 +163,7 @@ class Control(BaseHTTPRequestHandler):
             elif self.path == "/reset":
                 state["messages"] = []
                 state["replies"] = {}
+                state["connections"] = 0
             else:
                 return self.answer({"error": "not_found"}, 404)
         self.answer({"ok": True})

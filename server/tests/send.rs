@@ -544,3 +544,51 @@ async fn gmail_api_send_with_raw_base64url() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_mails_reuses_one_smtp_connection() {
+    let smtp = SmtpServer::start(&[
+        "--starttls",
+        "--auth",
+        &format!("{SMTP_USER}:{SMTP_PASSWORD}"),
+    ])
+    .await;
+    let (_dir, app) = spawn_app(Some(&smtp.cert)).await;
+    save_smtp(&app, "127.0.0.1", smtp.port, true, SMTP_PASSWORD).await;
+    let endpoints = server::config::ProviderEndpoints {
+        system_proxy: false,
+        ..Default::default()
+    };
+    let oauth = std::sync::Arc::new(server::oauth::OauthService::new(
+        app.store.clone(),
+        endpoints.clone(),
+        None,
+    ));
+    let mailer =
+        server::transport::Mailer::new(app.store.clone(), oauth, &endpoints, Some(&smtp.cert));
+    for n in 0..5 {
+        let subject = format!("通知 {n}");
+        let report = mailer
+            .send_saved(&server::transport::Outgoing {
+                to: Some("ops@example.co.jp"),
+                subject: &subject,
+                body: "本文",
+            })
+            .await;
+        assert!(report.ok, "{report:?}");
+        let reused = report
+            .steps
+            .iter()
+            .filter(|s| s.detail == "connection reused")
+            .count();
+        assert_eq!(reused, if n == 0 { 0 } else { 4 }, "mail {n}");
+    }
+    assert_eq!(smtp.messages().await.len(), 5);
+    assert_eq!(smtp.connections().await, 1, "one connection for the burst");
+    // The test mail never reuses: every step is shown.
+    let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(steps(&report).iter().all(|(_, s)| s == "ok"));
+    assert_eq!(smtp.connections().await, 2);
+    app.stop().await;
+}

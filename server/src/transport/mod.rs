@@ -94,6 +94,7 @@ pub struct Mailer {
     /// PEM file trusted for STARTTLS besides the public roots; read at each send, so a renewed
     /// company CA needs no restart.
     smtp_ca_file: Option<std::path::PathBuf>,
+    pool: smtp::Pool,
 }
 
 impl Mailer {
@@ -108,10 +109,11 @@ impl Mailer {
             oauth,
             api: api::MailApis::new(endpoints),
             smtp_ca_file: smtp_ca_file.map(|p| p.to_path_buf()),
+            pool: smtp::Pool::default(),
         }
     }
 
-    /// Sends with the saved settings and the stored secrets.
+    /// Sends with the saved settings and the stored secrets, reusing idle SMTP connections.
     pub async fn send_saved(&self, mail: &Outgoing<'_>) -> DeliveryReport {
         let settings = match self.store.load().await {
             Ok(s) => s,
@@ -126,10 +128,14 @@ impl Mailer {
                 );
             }
         };
-        self.send(&settings, None, mail).await
+        match settings.auth {
+            AuthType::Smtp => self.send_smtp(&settings, None, mail, true).await,
+            AuthType::Oauth => self.send_api(settings.oauth.provider, mail).await,
+        }
     }
 
-    /// Sends with `settings` (saved or being edited); `smtp_password` replaces the stored one.
+    /// Sends with `settings` (saved or being edited) on fresh connections, every step shown;
+    /// `smtp_password` replaces the stored one.
     pub async fn send(
         &self,
         settings: &SettingsView,
@@ -137,7 +143,7 @@ impl Mailer {
         mail: &Outgoing<'_>,
     ) -> DeliveryReport {
         match settings.auth {
-            AuthType::Smtp => self.send_smtp(settings, smtp_password, mail).await,
+            AuthType::Smtp => self.send_smtp(settings, smtp_password, mail, false).await,
             AuthType::Oauth => self.send_api(settings.oauth.provider, mail).await,
         }
     }
@@ -147,6 +153,7 @@ impl Mailer {
         settings: &SettingsView,
         password: Option<SecretString>,
         mail: &Outgoing<'_>,
+        pooled: bool,
     ) -> DeliveryReport {
         let from = settings.smtp.user.clone();
         let to = mail.to.unwrap_or(&from).to_string();
@@ -196,7 +203,7 @@ impl Mailer {
                 password: &password,
                 extra_roots: &extra_roots,
             };
-            smtp::deliver(&target, &message, &mut rec).await
+            smtp::deliver(&target, &message, &mut rec, pooled.then_some(&self.pool)).await
         }
         .await;
         finish("smtp", &from, &to, rec, result)

@@ -28,13 +28,120 @@ pub struct SmtpTarget<'a> {
     pub extra_roots: &'a [Vec<u8>],
 }
 
-/// Runs every step; returns at the first failure.
+/// Idle connections kept for the next mail, so a burst of notifications does not pay for
+/// connect, STARTTLS and AUTH each time. A test mail never uses it: it must show every step.
+#[derive(Default)]
+pub struct Pool {
+    idle: tokio::sync::Mutex<Vec<Idle>>,
+}
+
+struct Idle {
+    key: String,
+    conn: AsyncSmtpConnection,
+    since: std::time::Instant,
+}
+
+/// Connections kept at most, and for how long.
+const POOL_SIZE: usize = 4;
+const POOL_IDLE: Duration = Duration::from_secs(60);
+
+impl Pool {
+    async fn take(&self, key: &str) -> Option<AsyncSmtpConnection> {
+        loop {
+            let found = {
+                let mut idle = self.idle.lock().await;
+                let at = idle.iter().position(|i| i.key == key)?;
+                idle.swap_remove(at)
+            };
+            let mut conn = found.conn;
+            // Stale or closed by the server meanwhile: drop it and look again.
+            if found.since.elapsed() < POOL_IDLE && conn.test_connected().await {
+                return Some(conn);
+            }
+            conn.abort().await;
+        }
+    }
+
+    async fn put(&self, key: String, mut conn: AsyncSmtpConnection) {
+        if conn
+            .command(lettre::transport::smtp::commands::Rset)
+            .await
+            .is_err()
+        {
+            conn.abort().await;
+            return;
+        }
+        let mut idle = self.idle.lock().await;
+        idle.retain(|i| i.since.elapsed() < POOL_IDLE);
+        if idle.len() < POOL_SIZE {
+            idle.push(Idle {
+                key,
+                conn,
+                since: std::time::Instant::now(),
+            });
+        } else {
+            drop(idle);
+            let _ = conn.quit().await;
+        }
+    }
+}
+
+impl SmtpTarget<'_> {
+    /// Identifies the connections a pooled one may stand in for (the password by its hash).
+    fn pool_key(&self) -> String {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(self.password.expose_secret().as_bytes());
+        format!(
+            "{}|{}|{}|{}|{:x}",
+            self.host, self.port, self.starttls, self.user, digest
+        )
+    }
+}
+
+/// Runs every step; returns at the first failure. With a pool, an idle connection to the same
+/// server and account is reused (its first four steps then show as skipped) and the connection
+/// is kept for the next mail.
 pub async fn deliver(
     target: &SmtpTarget<'_>,
     message: &Message,
     rec: &mut Recorder,
+    pool: Option<&Pool>,
 ) -> Result<(), SendFailure> {
-    // Resolve.
+    let key = target.pool_key();
+    let reused = match pool {
+        Some(pool) => pool.take(&key).await,
+        None => None,
+    };
+    let mut conn = match reused {
+        Some(conn) => {
+            for step in [
+                StepName::Resolve,
+                StepName::Connect,
+                StepName::Starttls,
+                StepName::Auth,
+            ] {
+                rec.skip(step, "connection reused");
+            }
+            conn
+        }
+        None => open(target, rec).await?,
+    };
+    let result = transmit(&mut conn, message, rec).await;
+    match (&result, pool) {
+        (Ok(()), Some(pool)) => pool.put(key, conn).await,
+        (Ok(()), None) => {
+            let _ = conn.quit().await;
+        }
+        (Err(_), _) => conn.abort().await,
+    }
+    result
+}
+
+/// Resolve, connect, STARTTLS, AUTH.
+async fn open(
+    target: &SmtpTarget<'_>,
+    rec: &mut Recorder,
+) -> Result<AsyncSmtpConnection, SendFailure> {
     let addrs = rec
         .step(StepName::Resolve, resolve(target.host, target.port))
         .await?;
@@ -57,10 +164,10 @@ pub async fn deliver(
         })
         .await?;
 
-    let result: Result<(), SendFailure> = async {
-        // STARTTLS: required when SSL is on.
-        if target.starttls {
-            rec.step(StepName::Starttls, async {
+    // STARTTLS: required when SSL is on (never silently plain).
+    if target.starttls {
+        let done = rec
+            .step(StepName::Starttls, async {
                 if !conn.can_starttls() {
                     return Err(failure(
                         SendCode::StarttlsUnavailable,
@@ -80,17 +187,25 @@ pub async fn deliver(
                     .unwrap_or_else(|| "encrypted".into());
                 Ok(((), detail))
             })
-            .await?;
-        } else {
-            rec.skip(StepName::Starttls, "SSL off: plain connection");
+            .await;
+        if let Err(f) = done {
+            // A failed handshake leaves no stream to say QUIT on: just close.
+            if f.code == SendCode::StarttlsUnavailable {
+                conn.abort().await;
+            }
+            return Err(f);
         }
+    } else {
+        rec.skip(StepName::Starttls, "SSL off: plain connection");
+    }
 
-        // AUTH, when the server offers a mechanism we speak.
-        let offers = [Mechanism::Plain, Mechanism::Login]
-            .into_iter()
-            .any(|m| conn.server_info().supports_auth_mechanism(m));
-        if offers {
-            rec.step(StepName::Auth, async {
+    // AUTH, when the server offers a mechanism this product speaks.
+    let offers = [Mechanism::Plain, Mechanism::Login]
+        .into_iter()
+        .any(|m| conn.server_info().supports_auth_mechanism(m));
+    if offers {
+        let done = rec
+            .step(StepName::Auth, async {
                 let credentials = Credentials::new(
                     target.user.to_string(),
                     target.password.expose_secret().to_string(),
@@ -101,56 +216,54 @@ pub async fn deliver(
                     .map_err(|e| classify(StepName::Auth, &e))?;
                 Ok(((), reply_text(&response)))
             })
-            .await?;
-        } else {
-            rec.skip(StepName::Auth, "the server offers no AUTH here");
+            .await;
+        if let Err(f) = done {
+            conn.abort().await;
+            return Err(f);
         }
+    } else {
+        rec.skip(StepName::Auth, "the server offers no AUTH here");
+    }
+    Ok(conn)
+}
 
-        // MAIL FROM / RCPT TO.
-        let envelope = message.envelope().clone();
-        rec.step(StepName::Envelope, async {
-            let mut replies = Vec::new();
+/// MAIL FROM / RCPT TO, then DATA.
+async fn transmit(
+    conn: &mut AsyncSmtpConnection,
+    message: &Message,
+    rec: &mut Recorder,
+) -> Result<(), SendFailure> {
+    let envelope = message.envelope().clone();
+    rec.step(StepName::Envelope, async {
+        let mut replies = Vec::new();
+        let r = conn
+            .command(Mail::new(envelope.from().cloned(), vec![]))
+            .await
+            .map_err(|e| classify(StepName::Envelope, &e))?;
+        replies.push(reply_text(&r));
+        for to in envelope.to() {
             let r = conn
-                .command(Mail::new(envelope.from().cloned(), vec![]))
+                .command(Rcpt::new(to.clone(), vec![]))
                 .await
                 .map_err(|e| classify(StepName::Envelope, &e))?;
             replies.push(reply_text(&r));
-            for to in envelope.to() {
-                let r = conn
-                    .command(Rcpt::new(to.clone(), vec![]))
-                    .await
-                    .map_err(|e| classify(StepName::Envelope, &e))?;
-                replies.push(reply_text(&r));
-            }
-            Ok(((), replies.join(" / ")))
-        })
-        .await?;
-
-        // DATA.
-        let bytes = message.formatted();
-        rec.step(StepName::Data, async {
-            conn.command(Data)
-                .await
-                .map_err(|e| classify(StepName::Data, &e))?;
-            let r = conn
-                .message(&bytes)
-                .await
-                .map_err(|e| classify(StepName::Data, &e))?;
-            Ok(((), reply_text(&r)))
-        })
-        .await?;
-        Ok(())
-    }
-    .await;
-    match &result {
-        Ok(()) => {
-            let _ = conn.quit().await;
         }
-        // A failed TLS handshake leaves no stream to say QUIT on: just close.
-        Err(f) if f.step == StepName::Starttls => drop(conn),
-        Err(_) => conn.abort().await,
-    }
-    result
+        Ok(((), replies.join(" / ")))
+    })
+    .await?;
+
+    let bytes = message.formatted();
+    rec.step(StepName::Data, async {
+        conn.command(Data)
+            .await
+            .map_err(|e| classify(StepName::Data, &e))?;
+        let r = conn
+            .message(&bytes)
+            .await
+            .map_err(|e| classify(StepName::Data, &e))?;
+        Ok(((), reply_text(&r)))
+    })
+    .await
 }
 
 async fn resolve(host: &str, port: u16) -> Result<(Vec<SocketAddr>, String), SendFailure> {

@@ -72,6 +72,20 @@ impl SmtpServer {
             .unwrap()
     }
 
+    /// How many connections the server saw.
+    pub async fn connections(&self) -> u64 {
+        let v: Value = self
+            .http
+            .get(format!("{}/stats", self.control))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["connections"].as_u64().unwrap()
+    }
+
     /// Replies sent instead of success: `{"AUTH": "535 5.7.139 …", "RCPT": …}`.
     pub async fn replies(&self, replies: Value) {
         let res = self
