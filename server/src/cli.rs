@@ -167,6 +167,7 @@ async fn send_test(config: &Config, to: Option<String>) -> anyhow::Result<()> {
         oauth.clone(),
         &config.providers,
         config.smtp_ca_file.as_deref(),
+        config.smtp_timeout,
     ));
     let backend = crate::backend::AppBackend {
         store: store.clone(),

@@ -44,6 +44,8 @@ pub struct Config {
     /// `SMTP_CA_FILE`: PEM certificates trusted for SMTP STARTTLS besides the public roots (a
     /// company CA, or the tests' throwaway certificate).
     pub smtp_ca_file: Option<PathBuf>,
+    /// `SMTP_TIMEOUT_SECONDS` (default 30): how long one SMTP step may wait for the server.
+    pub smtp_timeout: Duration,
 }
 
 /// The providers' addresses. `MS_CLOUD` (`global`, `usgov`, `usgov-dod`, `china`) picks the
@@ -189,6 +191,7 @@ impl Config {
         Ok(Config {
             providers: ProviderEndpoints::from_env(var)?,
             smtp_ca_file: var("SMTP_CA_FILE").map(PathBuf::from),
+            smtp_timeout: Duration::from_secs(minutes("SMTP_TIMEOUT_SECONDS", 30)?),
             secret_key,
             public_origins,
             cookie_secure,

@@ -131,6 +131,7 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         oauth.clone(),
         &config.providers,
         config.smtp_ca_file.as_deref(),
+        config.smtp_timeout,
     ));
     let state = AppState {
         leptos_options: leptos_options.clone(),

@@ -258,6 +258,47 @@ async fn smtp_failures_name_their_step_and_what_to_do() {
     }
     smtp.replies(json!({})).await;
 
+    // Something listens but never greets: a timeout at connect, not a hang.
+    let (_dir2, slow_app) = {
+        let (dir, db) = fresh_db();
+        let mut config = test_config(&db);
+        config.smtp_timeout = std::time::Duration::from_secs(1);
+        (dir, TestApp::spawn_with(config).await)
+    };
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    save_smtp(&slow_app, "127.0.0.1", silent_port, true, SMTP_PASSWORD).await;
+    let (_, report) = test_mail(&slow_app, json!({"to": "ops@example.co.jp"})).await;
+    let (step, code, _) = failed(&report);
+    assert_eq!(
+        (step.as_str(), code.as_str()),
+        ("connect", "timeout"),
+        "{report}"
+    );
+    assert_eq!(report["failure"]["retryable"], true);
+    holder.abort();
+
+    // A name that does not resolve (`.invalid` never does, RFC 6761).
+    save_smtp(
+        &slow_app,
+        "smtp.no-such-host.invalid",
+        587,
+        true,
+        SMTP_PASSWORD,
+    )
+    .await;
+    let (_, report) = test_mail(&slow_app, json!({"to": "ops@example.co.jp"})).await;
+    let (step, code, _) = failed(&report);
+    assert_eq!(step, "resolve", "{report}");
+    assert!(code == "dns_failed" || code == "timeout", "{report}");
+    slow_app.stop().await;
+
     // Nothing listens: refused at connect.
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -564,8 +605,13 @@ async fn a_burst_of_mails_reuses_one_smtp_connection() {
         endpoints.clone(),
         None,
     ));
-    let mailer =
-        server::transport::Mailer::new(app.store.clone(), oauth, &endpoints, Some(&smtp.cert));
+    let mailer = server::transport::Mailer::new(
+        app.store.clone(),
+        oauth,
+        &endpoints,
+        Some(&smtp.cert),
+        std::time::Duration::from_secs(30),
+    );
     for n in 0..5 {
         let subject = format!("通知 {n}");
         let report = mailer

@@ -95,6 +95,7 @@ pub struct Mailer {
     /// company CA needs no restart.
     smtp_ca_file: Option<std::path::PathBuf>,
     pool: smtp::Pool,
+    smtp_timeout: std::time::Duration,
 }
 
 impl Mailer {
@@ -103,6 +104,7 @@ impl Mailer {
         oauth: Arc<OauthService>,
         endpoints: &crate::config::ProviderEndpoints,
         smtp_ca_file: Option<&std::path::Path>,
+        smtp_timeout: std::time::Duration,
     ) -> Mailer {
         Mailer {
             store,
@@ -110,6 +112,7 @@ impl Mailer {
             api: api::MailApis::new(endpoints),
             smtp_ca_file: smtp_ca_file.map(|p| p.to_path_buf()),
             pool: smtp::Pool::default(),
+            smtp_timeout,
         }
     }
 
@@ -202,6 +205,7 @@ impl Mailer {
                 user: &settings.smtp.user,
                 password: &password,
                 extra_roots: &extra_roots,
+                timeout: self.smtp_timeout,
             };
             smtp::deliver(&target, &message, &mut rec, pooled.then_some(&self.pool)).await
         }

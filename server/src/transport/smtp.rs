@@ -14,7 +14,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where and how to connect.
 pub struct SmtpTarget<'a> {
@@ -26,6 +25,8 @@ pub struct SmtpTarget<'a> {
     pub password: &'a SecretString,
     /// Trusted besides the public roots (`SMTP_CA_FILE`).
     pub extra_roots: &'a [Vec<u8>],
+    /// How long one step may wait for the server.
+    pub timeout: Duration,
 }
 
 /// Idle connections kept for the next mail, so a burst of notifications does not pay for
@@ -55,10 +56,13 @@ impl Pool {
             };
             let mut conn = found.conn;
             // Stale or closed by the server meanwhile: drop it and look again.
-            if found.since.elapsed() < POOL_IDLE && conn.test_connected().await {
+            let alive = tokio::time::timeout(Duration::from_secs(5), conn.test_connected())
+                .await
+                .unwrap_or(false);
+            if found.since.elapsed() < POOL_IDLE && alive {
                 return Some(conn);
             }
-            conn.abort().await;
+            abort(&mut conn).await;
         }
     }
 
@@ -68,7 +72,7 @@ impl Pool {
             .await
             .is_err()
         {
-            conn.abort().await;
+            abort(&mut conn).await;
             return;
         }
         let mut idle = self.idle.lock().await;
@@ -81,7 +85,7 @@ impl Pool {
             });
         } else {
             drop(idle);
-            let _ = conn.quit().await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.quit()).await;
         }
     }
 }
@@ -126,13 +130,13 @@ pub async fn deliver(
         }
         None => open(target, rec).await?,
     };
-    let result = transmit(&mut conn, message, rec).await;
+    let result = transmit(&mut conn, message, rec, target.timeout).await;
     match (&result, pool) {
         (Ok(()), Some(pool)) => pool.put(key, conn).await,
         (Ok(()), None) => {
-            let _ = conn.quit().await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.quit()).await;
         }
-        (Err(_), _) => conn.abort().await,
+        (Err(_), _) => abort(&mut conn).await,
     }
     result
 }
@@ -149,49 +153,55 @@ async fn open(
     // Connect and EHLO.
     let hello = ClientId::default();
     let mut conn = rec
-        .step(StepName::Connect, async {
-            let conn = AsyncSmtpConnection::connect_tokio1(
-                addrs.as_slice(),
-                Some(COMMAND_TIMEOUT),
-                &hello,
-                None,
-                None,
-            )
-            .await
-            .map_err(|e| classify(StepName::Connect, &e))?;
-            let detail = format!("{} ({})", conn.server_info().name(), addrs[0]);
-            Ok((conn, detail))
-        })
+        .step(
+            StepName::Connect,
+            within(target.timeout, StepName::Connect, async {
+                let conn = AsyncSmtpConnection::connect_tokio1(
+                    addrs.as_slice(),
+                    Some(target.timeout),
+                    &hello,
+                    None,
+                    None,
+                )
+                .await
+                .map_err(|e| classify(StepName::Connect, &e))?;
+                let detail = format!("{} ({})", conn.server_info().name(), addrs[0]);
+                Ok((conn, detail))
+            }),
+        )
         .await?;
 
     // STARTTLS: required when SSL is on (never silently plain).
     if target.starttls {
         let done = rec
-            .step(StepName::Starttls, async {
-                if !conn.can_starttls() {
-                    return Err(failure(
-                        SendCode::StarttlsUnavailable,
-                        StepName::Starttls,
-                        "the server's EHLO does not offer STARTTLS",
-                        false,
-                    ));
-                }
-                let params = tls_parameters(target.host, target.extra_roots)?;
-                conn.starttls(params, &hello)
-                    .await
-                    .map_err(|e| classify(StepName::Starttls, &e))?;
-                let detail = conn
-                    .peer_certificate()
-                    .ok()
-                    .map(|der| certificate_summary(&der))
-                    .unwrap_or_else(|| "encrypted".into());
-                Ok(((), detail))
-            })
+            .step(
+                StepName::Starttls,
+                within(target.timeout, StepName::Starttls, async {
+                    if !conn.can_starttls() {
+                        return Err(failure(
+                            SendCode::StarttlsUnavailable,
+                            StepName::Starttls,
+                            "the server's EHLO does not offer STARTTLS",
+                            false,
+                        ));
+                    }
+                    let params = tls_parameters(target.host, target.extra_roots)?;
+                    conn.starttls(params, &hello)
+                        .await
+                        .map_err(|e| classify(StepName::Starttls, &e))?;
+                    let detail = conn
+                        .peer_certificate()
+                        .ok()
+                        .map(|der| certificate_summary(&der))
+                        .unwrap_or_else(|| "encrypted".into());
+                    Ok(((), detail))
+                }),
+            )
             .await;
         if let Err(f) = done {
             // A failed handshake leaves no stream to say QUIT on: just close.
             if f.code == SendCode::StarttlsUnavailable {
-                conn.abort().await;
+                abort(&mut conn).await;
             }
             return Err(f);
         }
@@ -205,20 +215,23 @@ async fn open(
         .any(|m| conn.server_info().supports_auth_mechanism(m));
     if offers {
         let done = rec
-            .step(StepName::Auth, async {
-                let credentials = Credentials::new(
-                    target.user.to_string(),
-                    target.password.expose_secret().to_string(),
-                );
-                let response = conn
-                    .auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
-                    .await
-                    .map_err(|e| classify(StepName::Auth, &e))?;
-                Ok(((), reply_text(&response)))
-            })
+            .step(
+                StepName::Auth,
+                within(target.timeout, StepName::Auth, async {
+                    let credentials = Credentials::new(
+                        target.user.to_string(),
+                        target.password.expose_secret().to_string(),
+                    );
+                    let response = conn
+                        .auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
+                        .await
+                        .map_err(|e| classify(StepName::Auth, &e))?;
+                    Ok(((), reply_text(&response)))
+                }),
+            )
             .await;
         if let Err(f) = done {
-            conn.abort().await;
+            abort(&mut conn).await;
             return Err(f);
         }
     } else {
@@ -232,38 +245,68 @@ async fn transmit(
     conn: &mut AsyncSmtpConnection,
     message: &Message,
     rec: &mut Recorder,
+    timeout: Duration,
 ) -> Result<(), SendFailure> {
     let envelope = message.envelope().clone();
-    rec.step(StepName::Envelope, async {
-        let mut replies = Vec::new();
-        let r = conn
-            .command(Mail::new(envelope.from().cloned(), vec![]))
-            .await
-            .map_err(|e| classify(StepName::Envelope, &e))?;
-        replies.push(reply_text(&r));
-        for to in envelope.to() {
+    rec.step(
+        StepName::Envelope,
+        within(timeout, StepName::Envelope, async {
+            let mut replies = Vec::new();
             let r = conn
-                .command(Rcpt::new(to.clone(), vec![]))
+                .command(Mail::new(envelope.from().cloned(), vec![]))
                 .await
                 .map_err(|e| classify(StepName::Envelope, &e))?;
             replies.push(reply_text(&r));
-        }
-        Ok(((), replies.join(" / ")))
-    })
+            for to in envelope.to() {
+                let r = conn
+                    .command(Rcpt::new(to.clone(), vec![]))
+                    .await
+                    .map_err(|e| classify(StepName::Envelope, &e))?;
+                replies.push(reply_text(&r));
+            }
+            Ok(((), replies.join(" / ")))
+        }),
+    )
     .await?;
 
     let bytes = message.formatted();
-    rec.step(StepName::Data, async {
-        conn.command(Data)
-            .await
-            .map_err(|e| classify(StepName::Data, &e))?;
-        let r = conn
-            .message(&bytes)
-            .await
-            .map_err(|e| classify(StepName::Data, &e))?;
-        Ok(((), reply_text(&r)))
-    })
+    rec.step(
+        StepName::Data,
+        within(timeout, StepName::Data, async {
+            conn.command(Data)
+                .await
+                .map_err(|e| classify(StepName::Data, &e))?;
+            let r = conn
+                .message(&bytes)
+                .await
+                .map_err(|e| classify(StepName::Data, &e))?;
+            Ok(((), reply_text(&r)))
+        }),
+    )
     .await
+}
+
+/// Says QUIT if the server still listens, and closes; never waits long on a dead server.
+async fn abort(conn: &mut AsyncSmtpConnection) {
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.abort()).await;
+}
+
+/// A step that does not finish in time fails as a timeout (lettre's own timeout covers only
+/// parts of the exchange).
+async fn within<T>(
+    limit: Duration,
+    step: StepName,
+    work: impl std::future::Future<Output = Result<T, SendFailure>>,
+) -> Result<T, SendFailure> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => result,
+        Err(_) => Err(failure(
+            SendCode::Timeout,
+            step,
+            &format!("no answer within {} s", limit.as_secs()),
+            true,
+        )),
+    }
 }
 
 async fn resolve(host: &str, port: u16) -> Result<(Vec<SocketAddr>, String), SendFailure> {

@@ -101,6 +101,7 @@ pub fn test_config(db: &Path) -> Config {
             ..Default::default()
         },
         smtp_ca_file: None,
+        smtp_timeout: Duration::from_secs(30),
     }
 }
 
