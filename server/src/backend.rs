@@ -154,7 +154,10 @@ impl SettingsBackend for AppBackend {
         if !errors.is_empty() {
             return Err(ApiError::Invalid(errors));
         }
-        let to = request.to.trim();
+        let to: Vec<String> = Some(request.to.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .into_iter()
+            .collect();
         let (subject, body) = test_mail_text(&settings, actor);
         let report = self
             .mailer
@@ -162,9 +165,10 @@ impl SettingsBackend for AppBackend {
                 &settings,
                 password,
                 &Outgoing {
-                    to: (!to.is_empty()).then_some(to),
+                    to: &to,
                     subject: &subject,
                     body: &body,
+                    message_id: None,
                 },
             )
             .await;

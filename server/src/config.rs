@@ -46,6 +46,11 @@ pub struct Config {
     pub smtp_ca_file: Option<PathBuf>,
     /// `SMTP_TIMEOUT_SECONDS` (default 30): how long one SMTP step may wait for the server.
     pub smtp_timeout: Duration,
+    /// `TIME_ZONE_OFFSET` (default `+09:00`): the offset `{sys_date}` and `{sys_datetime}` are
+    /// written in.
+    pub time_offset: time::UtcOffset,
+    /// The delivery worker's timing (retries, lease); tests shorten it.
+    pub worker: crate::outbox::WorkerConfig,
 }
 
 /// The providers' addresses. `MS_CLOUD` (`global`, `usgov`, `usgov-dod`, `china`) picks the
@@ -192,6 +197,8 @@ impl Config {
             providers: ProviderEndpoints::from_env(var)?,
             smtp_ca_file: var("SMTP_CA_FILE").map(PathBuf::from),
             smtp_timeout: Duration::from_secs(minutes("SMTP_TIMEOUT_SECONDS", 30)?),
+            worker: crate::outbox::WorkerConfig::default(),
+            time_offset: parse_offset(&var("TIME_ZONE_OFFSET").unwrap_or_else(|| "+09:00".into()))?,
             secret_key,
             public_origins,
             cookie_secure,
@@ -209,6 +216,25 @@ impl Config {
             output_name: var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|| "mail-settings".into()),
         })
     }
+}
+
+/// `+09:00`, `-05:30`, `Z`.
+pub fn parse_offset(raw: &str) -> anyhow::Result<time::UtcOffset> {
+    let t = raw.trim();
+    if t == "Z" || t == "+00:00" {
+        return Ok(time::UtcOffset::UTC);
+    }
+    let sign = match t.as_bytes().first() {
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        _ => bail!("TIME_ZONE_OFFSET must look like +09:00 (got {raw:?})"),
+    };
+    let (h, m) = t[1..]
+        .split_once(':')
+        .and_then(|(h, m)| Some((h.parse::<i8>().ok()?, m.parse::<i8>().ok()?)))
+        .with_context(|| format!("TIME_ZONE_OFFSET must look like +09:00 (got {raw:?})"))?;
+    time::UtcOffset::from_hms(sign * h, sign * m, 0)
+        .with_context(|| format!("TIME_ZONE_OFFSET is out of range (got {raw:?})"))
 }
 
 /// `/ConMasManager0001`: one or more path segments of letters, digits, `-`, `_` and `.`.

@@ -5,7 +5,9 @@ pub mod auth;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod notify;
 pub mod oauth;
+pub mod outbox;
 pub mod rest;
 pub mod secrets;
 pub mod security;
@@ -45,6 +47,9 @@ pub struct AppState {
     pub session_policy: auth::SessionPolicy,
     pub public_origins: Arc<Vec<String>>,
     pub cookie_secure: bool,
+    /// Wakes the delivery worker when a notification is accepted.
+    pub wake_worker: Arc<tokio::sync::Notify>,
+    pub time_offset: time::UtcOffset,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -133,7 +138,17 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         config.smtp_ca_file.as_deref(),
         config.smtp_timeout,
     ));
+    let wake_worker = Arc::new(tokio::sync::Notify::new());
+    outbox::Worker::new(
+        store.clone(),
+        mailer.clone(),
+        wake_worker.clone(),
+        config.worker.clone(),
+    )
+    .spawn();
     let state = AppState {
+        wake_worker,
+        time_offset: config.time_offset,
         leptos_options: leptos_options.clone(),
         backend: Arc::new(AppBackend {
             store,
@@ -243,6 +258,11 @@ fn own_routes(base: &str) -> Vec<OwnRoute> {
             &[Method::POST],
             format!("{base}/api/v1/mail/test"),
             post(rest::test_mail),
+        ),
+        (
+            &[Method::POST],
+            format!("{base}/api/v1/notifications"),
+            post(notify::submit),
         ),
         (&[Method::GET], format!("{base}/health"), get(rest::health)),
         (

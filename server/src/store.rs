@@ -13,8 +13,12 @@ use std::time::Duration;
 use crate::secrets::{Keyring, SecretError};
 
 mod connection;
+mod outbox;
+mod templates;
 use connection::delete_connection;
 pub use connection::{Connection, Tokens};
+pub use outbox::{NewNotification, Notification, Status};
+pub use templates::Template;
 
 /// Names of the secrets kept in the `secrets` table.
 pub mod secret_names {
@@ -462,6 +466,12 @@ async fn save_in_tx<E>(
         )
         .await?;
     }
+
+    // New settings may fix what paused sending: the next attempt tries them.
+    sqlx::query("UPDATE queue_state SET paused_code = NULL, paused_reply = NULL, paused_at = NULL")
+        .execute(&mut *conn)
+        .await
+        .context("Failed to resume sending")?;
 
     let fields: Vec<&str> = valid
         .changed_fields()

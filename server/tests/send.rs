@@ -616,9 +616,10 @@ async fn a_burst_of_mails_reuses_one_smtp_connection() {
         let subject = format!("通知 {n}");
         let report = mailer
             .send_saved(&server::transport::Outgoing {
-                to: Some("ops@example.co.jp"),
+                to: &["ops@example.co.jp".to_string()],
                 subject: &subject,
                 body: "本文",
+                message_id: None,
             })
             .await;
         assert!(report.ok, "{report:?}");

@@ -12,6 +12,7 @@ mod manager_root;
 mod oauth;
 mod oauth_ids;
 mod port;
+mod template;
 
 pub use codes::{ErrorCode, Field, FieldError, Notice, NoticeCode};
 pub use delivery::{
@@ -27,6 +28,10 @@ pub use oauth::{
 };
 pub use oauth_ids::{GoogleClientId, MicrosoftClientId, MicrosoftTenant, parse_date};
 pub use port::Port;
+pub use template::{
+    Code, MAX_BODY, MAX_SUBJECT, Parsed, TemplateError, TemplateErrorKind, body_value, parse_part,
+    subject_value,
+};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -117,6 +117,13 @@ impl Store {
             .await?;
         self.put_token(&mut tx, secret_names::OAUTH_ACCESS_TOKEN, &tokens.access)
             .await?;
+        // A new connection may fix what paused sending.
+        sqlx::query(
+            "UPDATE queue_state SET paused_code = NULL, paused_reply = NULL, paused_at = NULL",
+        )
+        .execute(&mut *tx)
+        .await
+        .context("Failed to resume sending")?;
         let detail = format!("{}: {}", connection.provider.as_str(), connection.account);
         insert_audit(
             &mut *tx,

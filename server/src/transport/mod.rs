@@ -81,10 +81,22 @@ impl Recorder {
 
 /// One mail to send.
 pub struct Outgoing<'a> {
-    /// `None`: to the sender itself (the test mail's default).
-    pub to: Option<&'a str>,
+    /// Empty: to the sender itself (the test mail's default).
+    pub to: &'a [String],
     pub subject: &'a str,
     pub body: &'a str,
+    /// Kept over retries so a duplicate can be recognised; a new one when `None`.
+    pub message_id: Option<&'a str>,
+}
+
+impl Outgoing<'_> {
+    fn recipients(&self, sender: &str) -> Vec<String> {
+        if self.to.is_empty() {
+            vec![sender.to_string()]
+        } else {
+            self.to.to_vec()
+        }
+    }
 }
 
 pub struct Mailer {
@@ -159,10 +171,12 @@ impl Mailer {
         pooled: bool,
     ) -> DeliveryReport {
         let from = settings.smtp.user.clone();
-        let to = mail.to.unwrap_or(&from).to_string();
+        let recipients = mail.recipients(&from);
+        let to = recipients.join(", ");
         let mut rec = Recorder::default();
         let result = async {
-            let message = build_message(&from, &to, mail.subject, mail.body)?;
+            let message =
+                build_message(&from, &recipients, mail.subject, mail.body, mail.message_id)?;
             let password = match password {
                 Some(p) => p,
                 None => self
@@ -220,7 +234,7 @@ impl Mailer {
         };
         let mut rec = Recorder::default();
         let mut from = String::new();
-        let mut to = mail.to.unwrap_or_default().to_string();
+        let mut to = mail.to.join(", ");
         let result = async {
             let (token, connection) = rec
                 .step(StepName::Token, async {
@@ -238,10 +252,10 @@ impl Mailer {
                 })
                 .await?;
             from = connection.account.clone();
-            if to.is_empty() {
-                to = from.clone();
-            }
-            let message = build_message(&from, &to, mail.subject, mail.body)?;
+            let recipients = mail.recipients(&from);
+            to = recipients.join(", ");
+            let message =
+                build_message(&from, &recipients, mail.subject, mail.body, mail.message_id)?;
             rec.step(StepName::ApiCall, async {
                 match self.api.send(provider, &token, &message).await {
                     // An expired or revoked access token: one refresh, one retry, no loop.
@@ -321,38 +335,46 @@ fn report_failed(
 }
 
 /// The one message builder: From = the sender, UTF-8 subject (encoded words) and body,
-/// `Message-ID` on the sender's domain, `Date`.
+/// `Message-ID` on the sender's domain (or the one given), `Date`.
 pub fn build_message(
     from: &str,
-    to: &str,
+    to: &[String],
     subject: &str,
     body: &str,
+    message_id: Option<&str>,
 ) -> Result<Message, SendFailure> {
-    Mailbox::parse(to).map_err(|code| {
-        failure(
-            SendCode::RecipientInvalid,
-            StepName::Envelope,
-            &format!("{to}: {}", code.as_str()),
-            false,
-        )
-    })?;
     let invalid = |what: &str| failure(SendCode::SettingsInvalid, StepName::Envelope, what, false);
     let from_box: lettre::message::Mailbox = from.parse().map_err(|_| invalid("sender"))?;
-    let to_box: lettre::message::Mailbox = to
-        .parse()
-        .map_err(|_| failure(SendCode::RecipientInvalid, StepName::Envelope, to, false))?;
     let domain = from_box.email.domain().to_string();
-    Message::builder()
-        .from(from_box)
-        .to(to_box)
+    let mut builder = Message::builder().from(from_box);
+    for addr in to {
+        let refused = |code: String| {
+            failure(
+                SendCode::RecipientInvalid,
+                StepName::Envelope,
+                &format!("{addr}: {code}"),
+                false,
+            )
+        };
+        Mailbox::parse(addr).map_err(|code| refused(code.as_str()))?;
+        let mailbox: lettre::message::Mailbox =
+            addr.parse().map_err(|_| refused("invalid".into()))?;
+        builder = builder.to(mailbox);
+    }
+    let id = match message_id {
+        Some(id) => id.to_string(),
+        None => new_message_id(&domain),
+    };
+    builder
         .subject(subject)
-        .message_id(Some(format!(
-            "<{}@{}>",
-            uuid::Uuid::new_v4().simple(),
-            domain
-        )))
+        .message_id(Some(id))
         .date_now()
         .header(ContentType::TEXT_PLAIN)
         .body(body.to_string())
         .map_err(|e| invalid(&e.to_string()))
+}
+
+/// `<random@domain>`.
+pub fn new_message_id(domain: &str) -> String {
+    format!("<{}@{}>", uuid::Uuid::new_v4().simple(), domain)
 }

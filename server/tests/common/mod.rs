@@ -102,6 +102,14 @@ pub fn test_config(db: &Path) -> Config {
         },
         smtp_ca_file: None,
         smtp_timeout: Duration::from_secs(30),
+        time_offset: time::UtcOffset::from_hms(9, 0, 0).unwrap(),
+        worker: server::outbox::WorkerConfig {
+            base_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(2),
+            idle: Duration::from_millis(200),
+            lease: Duration::from_secs(5),
+            ..Default::default()
+        },
     }
 }
 

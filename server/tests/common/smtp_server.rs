@@ -105,3 +105,11 @@ impl Drop for SmtpServer {
         let _ = self.child.wait();
     }
 }
+
+impl SmtpServer {
+    /// Stops the process (the port is free again).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,216 @@
+//! The delivery worker: takes due notifications from the outbox, sends them with the saved
+//! transport, and marks each sent, schedules a retry (exponential backoff with jitter, or the
+//! provider's `Retry-After`), or gives up with the last error kept. Refused credentials pause the
+//! queue instead of burning retries.
+
+use crate::store::{Notification, Store};
+use crate::transport::{Mailer, Outgoing};
+use app::domain::{SendCode, SendFailure};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// How long a claimed notification stays claimed; after that (a crash) it is due again.
+    pub lease: Duration,
+    /// Notifications taken per round.
+    pub batch: i64,
+    /// Attempts before a retryable failure is given up.
+    pub max_attempts: i64,
+    /// First retry delay; doubled per attempt up to `max_backoff`, with ±20 % jitter.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Longest sleep when nothing is due (new submissions wake the worker at once).
+    pub idle: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            lease: Duration::from_secs(300),
+            batch: 50,
+            max_attempts: 10,
+            base_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(3600),
+            idle: Duration::from_secs(5),
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Failures no retry can fix until an administrator acts: they pause the whole queue.
+pub fn pauses_queue(f: &SendFailure) -> bool {
+    matches!(
+        f.code,
+        SendCode::AuthFailed
+            | SendCode::AppPasswordRequired
+            | SendCode::SmtpAuthDisabled
+            | SendCode::BasicAuthBlocked
+            | SendCode::AuthRequired
+            | SendCode::GraphAccessDenied
+            | SendCode::GmailInsufficientPermissions
+            | SendCode::SettingsInvalid
+    ) || (f.code == SendCode::TokenUnavailable && !f.retryable)
+}
+
+/// The delay before attempt `attempts + 1`.
+pub fn backoff(config: &WorkerConfig, attempts: i64, retry_after: Option<u64>) -> Duration {
+    let exp = config
+        .base_backoff
+        .saturating_mul(1u32 << attempts.clamp(0, 16) as u32)
+        .min(config.max_backoff);
+    // ±20 % so that many messages failing together do not come back together.
+    let spread = exp.as_millis() as i64 / 5;
+    let jitter = if spread > 0 {
+        (rand_u64() % (2 * spread as u64 + 1)) as i64 - spread
+    } else {
+        0
+    };
+    let with_jitter = Duration::from_millis((exp.as_millis() as i64 + jitter).max(0) as u64);
+    match retry_after {
+        Some(s) => with_jitter.max(Duration::from_secs(s)),
+        None => with_jitter,
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    aes_gcm::aead::rand_core::RngCore::fill_bytes(&mut aes_gcm::aead::OsRng, &mut b);
+    u64::from_le_bytes(b)
+}
+
+pub struct Worker {
+    store: Store,
+    mailer: Arc<Mailer>,
+    wake: Arc<Notify>,
+    config: WorkerConfig,
+}
+
+impl Worker {
+    pub fn new(store: Store, mailer: Arc<Mailer>, wake: Arc<Notify>, config: WorkerConfig) -> Self {
+        Worker {
+            store,
+            mailer,
+            wake,
+            config,
+        }
+    }
+
+    /// Runs until the task is dropped.
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                let worked = match self.round().await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = crate::backend::internal(&e);
+                        0
+                    }
+                };
+                if worked == 0 {
+                    let _ = tokio::time::timeout(self.config.idle, self.wake.notified()).await;
+                }
+            }
+        })
+    }
+
+    /// One round: claims what is due and tries each. Returns how many were tried.
+    pub async fn round(&self) -> Result<usize, crate::store::StoreError> {
+        if self.store.queue_paused().await?.is_some() {
+            return Ok(0);
+        }
+        let now = now_ms();
+        let due = self
+            .store
+            .claim_due(now, self.config.lease.as_millis() as i64, self.config.batch)
+            .await?;
+        let count = due.len();
+        let mut rest = due.into_iter();
+        while let Some(n) = rest.next() {
+            if !self.attempt(&n).await? {
+                // Paused: what was claimed goes back untouched.
+                self.store.release(&n.id, now_ms()).await?;
+                for other in rest.by_ref() {
+                    self.store.release(&other.id, now_ms()).await?;
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// Sends one; `false` when the queue had to be paused.
+    async fn attempt(&self, n: &Notification) -> Result<bool, crate::store::StoreError> {
+        let report = self
+            .mailer
+            .send_saved(&Outgoing {
+                to: &n.recipients,
+                subject: &n.subject,
+                body: &n.body,
+                message_id: Some(&n.message_id),
+            })
+            .await;
+        let now = now_ms();
+        let Some(f) = report.failure else {
+            self.store.mark_sent(&n.id, now).await?;
+            tracing::info!(id = %n.id, attempts = n.attempts, "notification sent");
+            return Ok(true);
+        };
+        let error = (
+            f.code.as_str(),
+            f.step.as_str().to_string(),
+            f.reply.clone(),
+        );
+        if pauses_queue(&f) {
+            tracing::warn!(id = %n.id, code = %error.0, "sending paused: credentials refused");
+            self.store
+                .set_queue_paused(Some((&error.0, &error.2)), now)
+                .await?;
+            self.store
+                .audit(
+                    "system",
+                    "mail.paused",
+                    &format!("{}: {}", error.0, error.2),
+                )
+                .await?;
+            return Ok(false);
+        }
+        let retry_at = (f.retryable && n.attempts < self.config.max_attempts).then(|| {
+            now + backoff(&self.config, n.attempts - 1, f.retry_after_secs).as_millis() as i64
+        });
+        tracing::warn!(
+            id = %n.id,
+            attempts = n.attempts,
+            code = %error.0,
+            retry = retry_at.is_some(),
+            "notification not sent"
+        );
+        self.store
+            .mark_failed(&n.id, (&error.0, &error.1, &error.2), retry_at, now)
+            .await?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_honours_retry_after() {
+        let c = WorkerConfig::default();
+        for attempt in 0..4 {
+            let d = backoff(&c, attempt, None).as_secs_f64();
+            let expected = 30.0 * 2f64.powi(attempt as i32);
+            assert!(
+                d >= expected * 0.8 - 0.01 && d <= expected * 1.2 + 0.01,
+                "{attempt}: {d}"
+            );
+        }
+        assert!(backoff(&c, 20, None) <= c.max_backoff + c.max_backoff / 5);
+        assert!(backoff(&c, 0, Some(120)) >= Duration::from_secs(120));
+    }
+}

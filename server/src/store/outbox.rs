@@ -1,0 +1,375 @@
+//! The outbox: accepted notifications until they are sent or given up, with a lease so a
+//! crashed worker's messages are tried again, and the queue's pause after refused credentials.
+
+use super::{Context, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+/// Where a notification is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Queued,
+    Sending,
+    Sent,
+    Retrying,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Sending => "sending",
+            Status::Sent => "sent",
+            Status::Retrying => "retrying",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        [
+            Status::Queued,
+            Status::Sending,
+            Status::Sent,
+            Status::Retrying,
+            Status::Failed,
+            Status::Cancelled,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// A notification ready to be stored.
+pub struct NewNotification<'a> {
+    pub id: &'a str,
+    pub actor: &'a str,
+    pub idempotency_key: Option<&'a str>,
+    pub template_id: Option<&'a str>,
+    pub recipients: &'a [String],
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub message_id: &'a str,
+    pub now_ms: i64,
+}
+
+/// A stored notification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: String,
+    pub actor: String,
+    pub template_id: Option<String>,
+    pub recipients: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    pub message_id: String,
+    pub status: Status,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error_code: Option<String>,
+    pub last_error_step: Option<String>,
+    pub last_error_reply: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, actor, template_id, recipients, subject, body, message_id, status,
+    attempts, next_attempt_at, last_error_code, last_error_step, last_error_reply, created_at,
+    updated_at, sent_at";
+
+fn row_to(r: &sqlx::sqlite::SqliteRow) -> Notification {
+    let recipients: String = r.get("recipients");
+    let status: String = r.get("status");
+    Notification {
+        id: r.get("id"),
+        actor: r.get("actor"),
+        template_id: r.get("template_id"),
+        recipients: serde_json::from_str(&recipients).unwrap_or_default(),
+        subject: r.get("subject"),
+        body: r.get("body"),
+        message_id: r.get("message_id"),
+        status: Status::parse(&status).unwrap_or(Status::Queued),
+        attempts: r.get("attempts"),
+        next_attempt_at: r.get("next_attempt_at"),
+        last_error_code: r.get("last_error_code"),
+        last_error_step: r.get("last_error_step"),
+        last_error_reply: r.get("last_error_reply"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        sent_at: r.get("sent_at"),
+    }
+}
+
+impl Store {
+    /// Stores a notification (committed when this returns). With an idempotency key already used
+    /// by the same caller, returns the earlier notification's id and `false`.
+    pub async fn enqueue(&self, n: &NewNotification<'_>) -> Result<(String, bool), StoreError> {
+        let recipients = serde_json::to_string(n.recipients).unwrap_or_else(|_| "[]".into());
+        let inserted = sqlx::query(
+            "INSERT INTO notifications (id, actor, idempotency_key, template_id, recipients,
+                 subject, body, message_id, status, attempts, next_attempt_at, created_at,
+                 updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)
+             ON CONFLICT (actor, idempotency_key) DO NOTHING",
+        )
+        .bind(n.id)
+        .bind(n.actor)
+        .bind(n.idempotency_key)
+        .bind(n.template_id)
+        .bind(&recipients)
+        .bind(n.subject)
+        .bind(n.body)
+        .bind(n.message_id)
+        .bind(n.now_ms)
+        .bind(n.now_ms)
+        .bind(n.now_ms)
+        .execute(&self.pool)
+        .await
+        .context("Failed to store the notification")?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok((n.id.to_string(), true));
+        }
+        let earlier: String = sqlx::query_scalar(
+            "SELECT id FROM notifications WHERE actor = ? AND idempotency_key = ?",
+        )
+        .bind(n.actor)
+        .bind(n.idempotency_key)
+        .fetch_one(&self.pool)
+        .await
+        .context("Failed to read the earlier notification")?;
+        Ok((earlier, false))
+    }
+
+    /// Takes up to `limit` due notifications for sending: they are marked `sending` with a
+    /// lease; one whose lease ran out (its worker died) is due again.
+    pub async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to start the claim transaction")?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM notifications
+             WHERE (status IN ('queued', 'retrying') AND next_attempt_at <= ?)
+                OR (status = 'sending' AND lease_until <= ?)
+             ORDER BY next_attempt_at LIMIT ?"
+        ))
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .context("Failed to read the due notifications")?;
+        let claimed: Vec<Notification> = rows.iter().map(row_to).collect();
+        for n in &claimed {
+            sqlx::query(
+                "UPDATE notifications SET status = 'sending', lease_until = ?,
+                     attempts = attempts + 1, updated_at = ? WHERE id = ?",
+            )
+            .bind(now_ms + lease_ms)
+            .bind(now_ms)
+            .bind(&n.id)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to claim a notification")?;
+        }
+        tx.commit().await.context("Failed to commit the claim")?;
+        Ok(claimed
+            .into_iter()
+            .map(|mut n| {
+                n.attempts += 1;
+                n.status = Status::Sending;
+                n
+            })
+            .collect())
+    }
+
+    pub async fn mark_sent(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE notifications SET status = 'sent', sent_at = ?, updated_at = ?,
+                 lease_until = NULL, last_error_code = NULL, last_error_step = NULL,
+                 last_error_reply = NULL
+             WHERE id = ? AND status = 'sending'",
+        )
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .context("Failed to mark a notification sent")?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: `retry_at` schedules the next one, `None` gives up.
+    pub async fn mark_failed(
+        &self,
+        id: &str,
+        error: (&str, &str, &str),
+        retry_at: Option<i64>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (status, next) = match retry_at {
+            Some(at) => ("retrying", at),
+            None => ("failed", now_ms),
+        };
+        sqlx::query(
+            "UPDATE notifications SET status = ?, next_attempt_at = ?, lease_until = NULL,
+                 last_error_code = ?, last_error_step = ?, last_error_reply = ?, updated_at = ?
+             WHERE id = ? AND status = 'sending'",
+        )
+        .bind(status)
+        .bind(next)
+        .bind(error.0)
+        .bind(error.1)
+        .bind(error.2)
+        .bind(now_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .context("Failed to record a failed attempt")?;
+        Ok(())
+    }
+
+    /// Puts a claimed notification back without counting the attempt (the queue was paused).
+    pub async fn release(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE notifications SET status = 'retrying', attempts = MAX(attempts - 1, 0),
+                 lease_until = NULL, next_attempt_at = ?, updated_at = ?
+             WHERE id = ? AND status = 'sending'",
+        )
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .context("Failed to release a notification")?;
+        Ok(())
+    }
+
+    pub async fn notification(&self, id: &str) -> Result<Option<Notification>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM notifications WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .context("Failed to read a notification")?;
+        Ok(row.as_ref().map(row_to))
+    }
+
+    /// The newest notifications, optionally of one status, `limit` from `offset`.
+    pub async fn notifications(
+        &self,
+        status: Option<Status>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Notification>, i64), StoreError> {
+        let filter = status.map(|s| s.as_str());
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM notifications WHERE (?1 IS NULL OR status = ?1)
+             ORDER BY created_at DESC, id LIMIT ?2 OFFSET ?3"
+        ))
+        .bind(filter)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to list the notifications")?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notifications WHERE (?1 IS NULL OR status = ?1)",
+        )
+        .bind(filter)
+        .fetch_one(&self.pool)
+        .await
+        .context("Failed to count the notifications")?;
+        Ok((rows.iter().map(row_to).collect(), total))
+    }
+
+    /// Notifications given up since `since_ms`.
+    pub async fn failures_since(&self, since_ms: i64) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notifications WHERE status = 'failed' AND updated_at >= ?",
+        )
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await
+        .context("Failed to count the failures")
+    }
+
+    /// An administrator's "retry now" (failed or retrying) or "cancel" (not yet sent).
+    pub async fn retry_now(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE notifications SET status = 'retrying', next_attempt_at = ?, updated_at = ?
+             WHERE id = ? AND status IN ('failed', 'retrying')",
+        )
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .context("Failed to schedule a retry")?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn cancel(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE notifications SET status = 'cancelled', updated_at = ?
+             WHERE id = ? AND status IN ('queued', 'retrying', 'failed')",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .context("Failed to cancel a notification")?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Why sending is paused, if it is: `(code, reply, since)`.
+    pub async fn queue_paused(&self) -> Result<Option<(String, String, i64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT paused_code, paused_reply, paused_at FROM queue_state
+             WHERE id = 1 AND paused_code IS NOT NULL",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to read the queue state")?;
+        Ok(row.map(|r| {
+            (
+                r.get("paused_code"),
+                r.get::<Option<String>, _>("paused_reply")
+                    .unwrap_or_default(),
+                r.get::<Option<i64>, _>("paused_at").unwrap_or_default(),
+            )
+        }))
+    }
+
+    /// Pauses sending (`Some`) or resumes it (`None`).
+    pub async fn set_queue_paused(
+        &self,
+        pause: Option<(&str, &str)>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO queue_state (id, paused_code, paused_reply, paused_at) VALUES (1, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET paused_code = excluded.paused_code,
+                 paused_reply = excluded.paused_reply, paused_at = excluded.paused_at",
+        )
+        .bind(pause.map(|p| p.0))
+        .bind(pause.map(|p| p.1))
+        .bind(pause.map(|_| now_ms))
+        .execute(&self.pool)
+        .await
+        .context("Failed to set the queue state")?;
+        Ok(())
+    }
+}
