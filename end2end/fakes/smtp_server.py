@@ -17,6 +17,7 @@ Control (HTTP on 127.0.0.1:CONTROL_PORT):
 """
 
 import argparse
+import asyncio
 import datetime
 import json
 import logging
@@ -32,6 +33,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from OpenSSL import crypto
 
+DATA_DELAY = 0.0
 state = {"messages": [], "replies": {}, "connections": 0}
 lock = threading.Lock()
 
@@ -100,6 +102,8 @@ class Handler:
         reply = reply_for("DATA")
         if reply:
             return reply
+        if DATA_DELAY:
+            await asyncio.sleep(DATA_DELAY)
         with lock:
             state["messages"].append(
                 {
@@ -181,8 +185,11 @@ def main():
     parser.add_argument("--auth", help="USER:PASSWORD; AUTH is then required")
     parser.add_argument("--cert-san", default="ip:127.0.0.1")
     parser.add_argument("--control-port", type=int, default=0)
+    parser.add_argument("--data-delay-ms", type=int, default=0, help="a slow server")
     args = parser.parse_args()
 
+    global DATA_DELAY
+    DATA_DELAY = args.data_delay_ms / 1000
     directory = tempfile.mkdtemp(prefix="smtp-fake-")
     cert_path, key_path = make_certificate(directory, args.cert_san)
     kwargs = {"hostname": "mx.test.invalid", "ident": "fake ESMTP"}

@@ -100,9 +100,20 @@ impl Worker {
         }
     }
 
-    /// Runs until the task is dropped.
+    /// Runs until the task is dropped. First, what a killed process left half-sent is due again
+    /// (one process per database: the embedded SQLite default).
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
+            match self.store.recover_sending(now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    count = n,
+                    "notifications interrupted by a restart are sent again"
+                ),
+                Err(e) => {
+                    let _ = crate::backend::internal(&e);
+                }
+            }
             loop {
                 let worked = match self.round().await {
                     Ok(n) => n,

@@ -275,11 +275,150 @@ async fn bad_submissions_are_refused_with_the_reason() {
         .await
         .unwrap();
     assert!(
-        matches!(res.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN),
+        matches!(
+            res.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ),
         "{}",
         res.status()
     );
     let (list, total) = app.store.notifications(None, 10, 0).await.unwrap();
     assert!(list.is_empty() && total == 0, "nothing half-stored");
     app.stop().await;
+}
+
+/// The server binary as its own process, to kill it for real.
+struct ServerProcess {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl ServerProcess {
+    fn start(db: &std::path::Path, port: u16) -> ServerProcess {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("MAIL_SECRET_KEY", KEY)
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("SERVER_IP", "192.0.2.10")
+            .env("RUST_LOG", "warn")
+            .env("NO_PROXY", "127.0.0.1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        ServerProcess {
+            child,
+            addr: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn ready(&self, http: &reqwest::Client) {
+        for _ in 0..200 {
+            if let Ok(r) = http
+                .get(format!("{}/ConMasManager/health", self.addr))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server process did not start");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_burst_loses_nothing() {
+    // A slow server (30 ms per message), so the kill lands in the middle of the burst.
+    let smtp = SmtpServer::start(&[
+        "--auth",
+        &format!("{SMTP_USER}:{SMTP_PASSWORD}"),
+        "--data-delay-ms",
+        "30",
+    ])
+    .await;
+    let (dir, db) = fresh_db();
+    // Settings and a token through the test app, then the real binary on the same database.
+    let app = TestApp::spawn(&db).await;
+    save_smtp(&app, smtp.port, SMTP_PASSWORD).await;
+    let token = app.token.clone();
+    app.stop().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(STEP)
+        .build()
+        .unwrap();
+    let mut server = ServerProcess::start(&db, port);
+    server.ready(&http).await;
+    let total = 60;
+    for n in 0..total {
+        let res = http
+            .post(format!(
+                "{}/ConMasManager/api/v1/notifications",
+                server.addr
+            ))
+            .bearer_auth(&token)
+            .json(&notification(n))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    // Kill -9 while the burst is going out.
+    eventually("some mails out", || async {
+        !smtp.messages().await.is_empty()
+    })
+    .await;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let before = smtp.messages().await.len();
+    let server = ServerProcess::start(&db, port);
+    server.ready(&http).await;
+    eventually("every notification delivered", || async {
+        let mut seen: Vec<String> = smtp
+            .messages()
+            .await
+            .iter()
+            .map(|m| m["rcpt_tos"][0].as_str().unwrap().to_string())
+            .collect();
+        seen.sort();
+        seen.dedup();
+        seen.len() == total
+    })
+    .await;
+    assert!(
+        before < total,
+        "the kill came mid-burst ({before} of {total} delivered)"
+    );
+    // At-least-once: a mail cut off at the kill may come twice, then with the same Message-ID.
+    let messages = smtp.messages().await;
+    assert!(messages.len() >= total, "{} of {total}", messages.len());
+    let mut ids: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        Default::default();
+    for m in &messages {
+        use mailparse::MailHeaderMap;
+        let mail = mailparse::parse_mail(m["data"].as_str().unwrap().as_bytes()).unwrap();
+        ids.entry(m["rcpt_tos"][0].as_str().unwrap().to_string())
+            .or_default()
+            .insert(mail.headers.get_first_value("Message-ID").unwrap());
+    }
+    assert!(
+        ids.values().all(|set| set.len() == 1),
+        "one Message-ID per notification"
+    );
+    drop(server);
+    drop(dir);
 }

@@ -194,6 +194,22 @@ impl Store {
             .collect())
     }
 
+    /// At start-up: what a killed process was sending is due again (at-least-once; the
+    /// Message-ID stays the same). Returns how many.
+    pub async fn recover_sending(&self, now_ms: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE notifications SET status = 'retrying', next_attempt_at = ?, lease_until = NULL,
+                 updated_at = ?
+             WHERE status = 'sending'",
+        )
+        .bind(now_ms)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .context("Failed to recover the notifications being sent")?
+        .rows_affected())
+    }
+
     pub async fn mark_sent(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE notifications SET status = 'sent', sent_at = ?, updated_at = ?,
