@@ -422,3 +422,65 @@ async fn a_server_killed_mid_burst_loses_nothing() {
     drop(server);
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_throttling_is_waited_out_as_told() {
+    use common::fake_provider::FakeProvider;
+    use common::oauth_flow::*;
+    let fake = FakeProvider::start().await;
+    let (_dir, app) = spawn(&fake).await;
+    save_oauth(&app, "microsoft", CLIENT_SECRET).await;
+    assert_eq!(outcome(&connect_through(&app, &fake).await.0), "connected");
+    fake.control(json!({"sendErrors": [{"status": 429, "headers": {"Retry-After": "2"},
+        "body": {"error": {"code": "ApplicationThrottled", "message": "Application is over its MailboxConcurrency limit."}}}]}))
+        .await;
+    let (_, body) = submit(&app, notification(1), None).await;
+    let id = body["id"].as_str().unwrap().to_string();
+    let store = app.store.clone();
+    let watched = id.clone();
+    eventually("the throttled attempt", || {
+        let store = store.clone();
+        let watched = watched.clone();
+        async move {
+            store
+                .notification(&watched)
+                .await
+                .unwrap()
+                .is_some_and(|n| n.status == server::store::Status::Retrying)
+        }
+    })
+    .await;
+    let n = app.store.notification(&id).await.unwrap().unwrap();
+    assert_eq!(n.last_error_code.as_deref(), Some("throttled"));
+    assert!(
+        n.next_attempt_at - n.updated_at >= 2000,
+        "waits the 2 s asked for, not the 0.2 s backoff"
+    );
+    for k in 2..6 {
+        submit(&app, notification(k), None).await;
+    }
+    let sends = || async {
+        fake.stats().await["sends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["status"] == 202)
+            .count()
+    };
+    eventually("all five through Graph", || async { sends().await == 5 }).await;
+    let n = app.store.notification(&id).await.unwrap().unwrap();
+    assert_eq!(n.status, server::store::Status::Sent);
+    assert!(n.sent_at.unwrap() - n.created_at >= 2000);
+    let stats = fake.stats().await;
+    let refreshes = stats["token"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["grant_type"] == "refresh_token")
+        .count();
+    assert_eq!(
+        refreshes, 0,
+        "one token serves every send while it is valid"
+    );
+    app.stop().await;
+}
