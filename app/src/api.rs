@@ -3,7 +3,7 @@
 //! implements and provides as context, so this crate never links a database or mail library.
 
 use crate::domain::{
-    DeliveryReport, FieldError, OauthCode, OauthStatus, SettingsInput, SettingsView,
+    DeliveryReport, FieldError, OauthCode, OauthStatus, SendCode, SettingsInput, SettingsView,
     TestMailRequest,
 };
 use leptos::prelude::*;
@@ -24,6 +24,49 @@ pub struct PageData {
     pub audit: Vec<AuditEntry>,
     /// The OAuth connection (account, since when, problems); never a token.
     pub oauth: OauthStatus,
+    /// Notifications given up in the last 24 hours.
+    pub failures_24h: i64,
+    /// Why sending is paused, if it is.
+    pub paused: Option<PausedQueue>,
+}
+
+/// Sending stopped after the transport refused the credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PausedQueue {
+    pub code: SendCode,
+    pub reply: String,
+    /// UTC.
+    pub since: String,
+}
+
+/// One notification in the delivery log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRow {
+    pub id: String,
+    pub recipients: Vec<String>,
+    pub subject: String,
+    /// `queued`, `sending`, `sent`, `retrying`, `failed`, `cancelled`.
+    pub status: String,
+    pub attempts: i64,
+    pub error_code: Option<SendCode>,
+    pub error_step: Option<String>,
+    pub error_reply: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+    pub next_attempt_at: Option<String>,
+}
+
+/// A page of the delivery log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPage {
+    pub items: Vec<NotificationRow>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+    pub status: Option<String>,
+    pub paused: Option<PausedQueue>,
+    pub failures_24h: i64,
+    pub viewer: String,
 }
 
 /// What an OAuth action (check, disconnect) did, and the connection afterwards.
@@ -132,11 +175,29 @@ pub async fn send_test_mail(request: TestMailRequest) -> Result<DeliveryReport, 
     backend::with_status(backend.send_test_mail(request, &actor.0).await)
 }
 
+/// A page of the delivery log, newest first; `status` filters.
+#[server(input = Json, endpoint = "mail_settings/delivery_log")]
+pub async fn delivery_log(status: Option<String>, page: i64) -> Result<LogPage, ApiError> {
+    let backend = backend::from_context()?;
+    let actor = backend::actor()?;
+    let mut log = backend::with_status(backend.delivery_log(status, page).await)?;
+    log.viewer = actor.0;
+    Ok(log)
+}
+
+/// `retry` or `cancel` one notification, or `resume` sending after a pause (`id` unused).
+#[server(input = Json, endpoint = "mail_settings/delivery_action")]
+pub async fn delivery_action(id: String, action: String) -> Result<bool, ApiError> {
+    let backend = backend::from_context()?;
+    let actor = backend::actor()?;
+    backend::with_status(backend.delivery_action(&id, &action, &actor.0).await)
+}
+
 #[cfg(feature = "ssr")]
 pub mod backend {
     //! The port the server implements.
 
-    use super::{ApiError, OauthActionResult, PageData};
+    use super::{ApiError, LogPage, OauthActionResult, PageData};
     use crate::domain::{DeliveryReport, SettingsInput, SettingsView, TestMailRequest};
     use std::sync::Arc;
 
@@ -160,6 +221,12 @@ pub mod backend {
             request: TestMailRequest,
             actor: &str,
         ) -> Result<DeliveryReport, ApiError>;
+        /// A page of the delivery log.
+        async fn delivery_log(&self, status: Option<String>, page: i64)
+        -> Result<LogPage, ApiError>;
+        /// `retry`, `cancel` or `resume`; `false` when it did not apply.
+        async fn delivery_action(&self, id: &str, action: &str, actor: &str)
+        -> Result<bool, ApiError>;
     }
 
     /// How the backend travels in Leptos context.

@@ -4,7 +4,9 @@ use crate::oauth::{OauthService, PENDING_KEY, TokenError};
 use crate::store::{Store, StoreError};
 use crate::transport::{Mailer, Outgoing};
 use app::api::backend::SettingsBackend;
-use app::api::{ApiError, AuditEntry, OauthActionResult, PageData};
+use app::api::{
+    ApiError, AuditEntry, LogPage, NotificationRow, OauthActionResult, PageData, PausedQueue,
+};
 use app::domain::{
     AuthType, DeliveryReport, OauthCode, OauthStatus, SecretChange, SettingsInput, SettingsView,
     TestMailRequest, check_settings, validate,
@@ -22,9 +24,41 @@ pub struct AppBackend {
     pub server_ip: Option<IpAddr>,
     pub oauth: Arc<OauthService>,
     pub mailer: Arc<Mailer>,
+    /// Wakes the delivery worker (a retry, a resume).
+    pub wake_worker: Arc<tokio::sync::Notify>,
+}
+
+/// Rows per page of the delivery log.
+const LOG_PAGE: i64 = 50;
+
+fn ms_text(ms: i64) -> String {
+    crate::oauth::utc_text(ms / 1000)
+}
+
+fn send_code(text: &str) -> Option<app::domain::SendCode> {
+    serde_json::from_value(serde_json::Value::from(text)).ok()
 }
 
 impl AppBackend {
+    async fn queue_state(&self) -> Result<(Option<PausedQueue>, i64), ApiError> {
+        let paused = self
+            .store
+            .queue_paused()
+            .await
+            .map_err(|e| internal(&e))?
+            .map(|(code, reply, since)| PausedQueue {
+                code: send_code(&code).unwrap_or(app::domain::SendCode::Other),
+                reply,
+                since: ms_text(since),
+            });
+        let failures = self
+            .store
+            .failures_since(crate::outbox::now_ms() - 24 * 3600 * 1000)
+            .await
+            .map_err(|e| internal(&e))?;
+        Ok((paused, failures))
+    }
+
     async fn oauth_status(&self) -> Result<OauthStatus, ApiError> {
         let settings = self.store.load().await.map_err(|e| internal(&e))?;
         self.oauth.status(&settings).await.map_err(|e| internal(&e))
@@ -68,12 +102,15 @@ impl SettingsBackend for AppBackend {
             .status(&settings)
             .await
             .map_err(|e| internal(&e))?;
+        let (paused, failures_24h) = self.queue_state().await?;
         Ok(PageData {
             settings,
             server_ip: self.server_ip,
             viewer: String::new(),
             audit,
             oauth,
+            failures_24h,
+            paused,
         })
     }
 
@@ -183,6 +220,68 @@ impl SettingsBackend for AppBackend {
             .map_err(|e| internal(&e))?;
         tracing::info!(transport = %report.transport, ok = report.ok, %outcome, "test mail");
         Ok(report)
+    }
+
+    async fn delivery_log(&self, status: Option<String>, page: i64) -> Result<LogPage, ApiError> {
+        use crate::store::Status;
+        let filter = status.as_deref().and_then(Status::parse);
+        let page = page.max(1);
+        let (items, total) = self
+            .store
+            .notifications(filter, LOG_PAGE, (page - 1) * LOG_PAGE)
+            .await
+            .map_err(|e| internal(&e))?;
+        let (paused, failures_24h) = self.queue_state().await?;
+        Ok(LogPage {
+            items: items
+                .into_iter()
+                .map(|n| NotificationRow {
+                    next_attempt_at: matches!(n.status, Status::Queued | Status::Retrying)
+                        .then(|| ms_text(n.next_attempt_at)),
+                    id: n.id,
+                    recipients: n.recipients,
+                    subject: n.subject,
+                    status: n.status.as_str().to_string(),
+                    attempts: n.attempts,
+                    error_code: n.last_error_code.as_deref().and_then(send_code),
+                    error_step: n.last_error_step,
+                    error_reply: n.last_error_reply,
+                    created_at: ms_text(n.created_at),
+                    sent_at: n.sent_at.map(ms_text),
+                })
+                .collect(),
+            total,
+            page,
+            per_page: LOG_PAGE,
+            status: filter.map(|s| s.as_str().to_string()),
+            paused,
+            failures_24h,
+            viewer: String::new(),
+        })
+    }
+
+    async fn delivery_action(&self, id: &str, action: &str, actor: &str) -> Result<bool, ApiError> {
+        let now = crate::outbox::now_ms();
+        let done = match action {
+            "retry" => self.store.retry_now(id, now).await,
+            "cancel" => self.store.cancel(id, now).await,
+            "resume" => self.store.set_queue_paused(None, now).await.map(|_| true),
+            _ => {
+                return Err(ApiError::Invalid(vec![app::domain::FieldError::new(
+                    app::domain::Field::Body,
+                    app::domain::ErrorCode::InvalidType,
+                )]));
+            }
+        }
+        .map_err(|e| internal(&e))?;
+        if done {
+            self.store
+                .audit(actor, &format!("mail.{action}"), id)
+                .await
+                .map_err(|e| internal(&e))?;
+            self.wake_worker.notify_one();
+        }
+        Ok(done)
     }
 
     async fn oauth_disconnect(&self, actor: &str) -> Result<OauthActionResult, ApiError> {

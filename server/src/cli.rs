@@ -175,6 +175,7 @@ async fn send_test(config: &Config, to: Option<String>) -> anyhow::Result<()> {
         server_ip: config.server_ip,
         oauth,
         mailer,
+        wake_worker: Arc::new(tokio::sync::Notify::new()),
     };
     let request = app::domain::TestMailRequest {
         to: to.unwrap_or_default(),

@@ -131,6 +131,7 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
     oauth
         .clone()
         .spawn_keepalive(std::time::Duration::from_secs(600));
+    let wake_worker = Arc::new(tokio::sync::Notify::new());
     let mailer = Arc::new(transport::Mailer::new(
         store.clone(),
         oauth.clone(),
@@ -138,7 +139,6 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         config.smtp_ca_file.as_deref(),
         config.smtp_timeout,
     ));
-    let wake_worker = Arc::new(tokio::sync::Notify::new());
     outbox::Worker::new(
         store.clone(),
         mailer.clone(),
@@ -147,7 +147,7 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
     )
     .spawn();
     let state = AppState {
-        wake_worker,
+        wake_worker: wake_worker.clone(),
         time_offset: config.time_offset,
         leptos_options: leptos_options.clone(),
         backend: Arc::new(AppBackend {
@@ -156,6 +156,7 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
             server_ip: config.server_ip,
             oauth,
             mailer,
+            wake_worker,
         }),
         base_path: base.clone(),
         access,

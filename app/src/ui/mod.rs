@@ -4,6 +4,7 @@ mod access;
 mod connection;
 mod edit;
 mod fields;
+mod log;
 mod test_mail;
 mod view;
 
@@ -83,6 +84,7 @@ pub fn App(base: String) -> impl IntoView {
                             view=|| view! { <SettingsPage edit=true /> }
                             ssr=SsrMode::Async
                         />
+                        <Route path=path!("/System/MailLog") view=log::LogPageView ssr=SsrMode::Async />
                         <Route path=path!("/System/Login") view=access::LoginPage />
                         <Route path=path!("/System/Setup") view=access::SetupPage />
                     </Routes>
@@ -213,6 +215,11 @@ impl Links {
     pub fn export(self) -> String {
         self.base
             .with_value(|base| format!("{base}/api/v1/mail-settings/export"))
+    }
+
+    /// The delivery log.
+    pub fn log(self) -> String {
+        self.base.with_value(|base| format!("{base}/System/MailLog"))
     }
 
     pub fn page(self, edit: bool, tab: Tab) -> String {

@@ -146,11 +146,26 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
                     </div>
                 }
             })}
+        {page.paused.clone().map(|p| {
+            let code = p.code;
+            view! {
+                <div class="banner banner-error" role="alert" id="settings-queue-paused" data-code=code.as_str()>
+                    <p><strong>{t!(i18n, log_paused)}</strong></p>
+                    <p>{move || crate::messages::send_message(i18n.get_locale(), code)}</p>
+                    <p><a href=links.log()>{t!(i18n, log_link)}</a></p>
+                </div>
+            }
+        })}
         <p class="hint">{t!(i18n, view_hint)}</p>
         <section class="card">
             <dl class="settings-list">
                 <dt>{t!(i18n, auth_type)}</dt>
                 <dd id="view-auth">{auth_label}</dd>
+                <dt>{t!(i18n, log_failures_24h)}</dt>
+                <dd id="view-failures-24h" data-count=page.failures_24h.to_string()>
+                    {page.failures_24h} " "
+                    <a href=links.log() id="log-link">{t!(i18n, log_link)}</a>
+                </dd>
                 <dt>{t!(i18n, last_saved)}</dt>
                 <dd>
                     {match updated {
@@ -209,6 +224,10 @@ fn AuditLog(entries: Vec<AuditEntry>) -> impl IntoView {
         "oauth.connect_failed" => t_string!(i18n, audit_oauth_connect_failed).to_string(),
         "oauth.checked" => t_string!(i18n, audit_oauth_checked).to_string(),
         "mail.test" => t_string!(i18n, audit_mail_test).to_string(),
+        "mail.retry" => t_string!(i18n, audit_mail_retry).to_string(),
+        "mail.cancel" => t_string!(i18n, audit_mail_cancel).to_string(),
+        "mail.resume" => t_string!(i18n, audit_mail_resume).to_string(),
+        "mail.paused" => t_string!(i18n, audit_mail_paused).to_string(),
         other => other.to_string(),
     };
     view! {

@@ -1,0 +1,209 @@
+//! The delivery log (`/System/MailLog`): every notification with its status, attempts and last
+//! error in plain words; retry and cancel; the queue's pause with a way to resume.
+
+use super::access::SessionBar;
+use crate::api::{ApiError, LogPage, NotificationRow, delivery_action, delivery_log};
+use crate::i18n::*;
+use crate::messages::send_message;
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+const STATUSES: [&str; 6] = ["queued", "sending", "sent", "retrying", "failed", "cancelled"];
+
+#[component]
+pub fn LogPageView() -> impl IntoView {
+    let i18n = use_i18n();
+    let query = use_query_map();
+    let status = Memo::new(move |_| query.with(|q| q.get("status")).filter(|s| STATUSES.contains(&s.as_str())));
+    let page = Memo::new(move |_| {
+        query
+            .with(|q| q.get("page"))
+            .and_then(|p| p.parse::<i64>().ok())
+            .unwrap_or(1)
+            .max(1)
+    });
+    let reload = RwSignal::new(0u32);
+    let data = Resource::new(
+        move || (status.get(), page.get(), reload.get()),
+        |(status, page, _)| delivery_log(status, page),
+    );
+    view! {
+        <nav class="breadcrumb" aria-label="breadcrumb">
+            <ol>
+                <li>{t!(i18n, crumb_system)}</li>
+                <li>{t!(i18n, crumb_mail)}</li>
+                <li aria-current="page">{t!(i18n, log_title)}</li>
+            </ol>
+        </nav>
+        <Suspense fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(log) => view! {
+                        <SessionBar viewer=log.viewer.clone() />
+                        <LogView log reload />
+                    }
+                    .into_any(),
+                    Err(_) => view! { <p class="banner banner-error">{t!(i18n, load_failed)}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn LogView(log: LogPage, reload: RwSignal<u32>) -> impl IntoView {
+    let i18n = use_i18n();
+    let base = use_context::<super::BasePath>().map(|b| b.0).unwrap_or_default();
+    let navigate = use_navigate();
+    let act = Action::new(move |(id, action): &(String, String)| {
+        let (id, action) = (id.clone(), action.clone());
+        async move { delivery_action(id, action).await }
+    });
+    Effect::new(move |_| {
+        if let Some(r) = act.value().get()
+            && !matches!(r, Err(ApiError::Transport))
+        {
+            reload.update(|n| *n += 1);
+        }
+    });
+    let filter_base = base.clone();
+    let on_filter = move |ev: leptos::ev::Event| {
+        let v = event_target_value(&ev);
+        let q = if v.is_empty() { String::new() } else { format!("?status={v}") };
+        navigate(&format!("{filter_base}/System/MailLog{q}"), Default::default());
+    };
+    let pages = ((log.total + log.per_page - 1) / log.per_page).max(1);
+    let link = {
+        let base = base.clone();
+        let status = log.status.clone();
+        move |page: i64| {
+            let mut q = format!("?page={page}");
+            if let Some(s) = &status {
+                q.push_str(&format!("&status={s}"));
+            }
+            format!("{base}/System/MailLog{q}")
+        }
+    };
+    let paused = log.paused.clone().map(|p| {
+        let code = p.code;
+        view! {
+            <div class="banner banner-error" role="alert" id="queue-paused" data-code=code.as_str()>
+                <p><strong>{t!(i18n, log_paused)}</strong></p>
+                <p>{move || send_message(i18n.get_locale(), code)}</p>
+                <p class="reference">{t!(i18n, test_reply)} ": " <code>{p.reply.clone()}</code> " (" {p.since.clone()} ")"</p>
+                <button type="button" class="button small" id="queue-resume"
+                    on:click=move |_| { act.dispatch((String::new(), "resume".into())); }>
+                    {t!(i18n, log_resume)}
+                </button>
+            </div>
+        }
+    });
+    let rows = log
+        .items
+        .into_iter()
+        .map(|row| view! { <Row row act /> })
+        .collect_view();
+    let current = log.status.clone().unwrap_or_default();
+    view! {
+        <div class="page-head">
+            <h1>{t!(i18n, log_title)}</h1>
+            <a class="button" href=format!("{base}/System/MailSetting")>{t!(i18n, page_title)}</a>
+        </div>
+        {paused}
+        <p class="hint" id="failures-24h" data-count=log.failures_24h.to_string()>
+            {t!(i18n, log_failures_24h)} ": " {log.failures_24h}
+        </p>
+        <section class="card">
+            <label for="log-status">{t!(i18n, log_filter)}</label>
+            " "
+            <select id="log-status" on:change=on_filter>
+                <option value="" selected=current.is_empty()>{t!(i18n, log_all)}</option>
+                {STATUSES
+                    .iter()
+                    .map(|s| {
+                        let s = *s;
+                        view! {
+                            <option value=s selected=current == s>{move || status_label(i18n.get_locale(), s)}</option>
+                        }
+                    })
+                    .collect_view()}
+            </select>
+            <table class="log" id="delivery-log">
+                <thead>
+                    <tr>
+                        <th>{t!(i18n, log_created)}</th>
+                        <th>{t!(i18n, log_to)}</th>
+                        <th>{t!(i18n, log_subject)}</th>
+                        <th>{t!(i18n, log_status)}</th>
+                        <th>{t!(i18n, log_attempts)}</th>
+                        <th>{t!(i18n, log_error)}</th>
+                        <th></th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+            <nav class="pager" aria-label="pages">
+                {(log.page > 1).then(|| view! { <a id="log-prev" href=link(log.page - 1)>"‹"</a> })}
+                <span id="log-page">{format!("{} / {pages} ({})", log.page, log.total)}</span>
+                {(log.page < pages).then(|| view! { <a id="log-next" href=link(log.page + 1)>"›"</a> })}
+            </nav>
+        </section>
+    }
+}
+
+#[component]
+fn Row(row: NotificationRow, act: Action<(String, String), Result<bool, ApiError>>) -> impl IntoView {
+    let i18n = use_i18n();
+    let status = row.status.clone();
+    let can_retry = matches!(status.as_str(), "failed" | "retrying");
+    let can_cancel = matches!(status.as_str(), "queued" | "retrying" | "failed");
+    let error = row.error_code.map(|code| {
+        let reply = row.error_reply.clone().unwrap_or_default();
+        view! {
+            <span class="log-error">{move || send_message(i18n.get_locale(), code)}</span>
+            <code class="log-reply">{reply}</code>
+        }
+    });
+    let id = row.id.clone();
+    let retry_id = id.clone();
+    let cancel_id = id.clone();
+    let s = status.clone();
+    view! {
+        <tr data-id=id.clone() data-status=status.clone()>
+            <td>{row.created_at.clone()}</td>
+            <td>{row.recipients.join(", ")}</td>
+            <td>{row.subject.clone()}</td>
+            <td class=format!("status status-{status}")>
+                {move || status_label(i18n.get_locale(), &s)}
+                {row.next_attempt_at.clone().map(|t| view! { <br /><span class="muted">{t}</span> })}
+            </td>
+            <td>{row.attempts}</td>
+            <td>{error}</td>
+            <td class="actions">
+                {can_retry.then(|| view! {
+                    <button type="button" class="button small retry"
+                        on:click=move |_| { act.dispatch((retry_id.clone(), "retry".into())); }>
+                        {t!(i18n, log_retry)}
+                    </button>
+                })}
+                {can_cancel.then(|| view! {
+                    <button type="button" class="button small cancel"
+                        on:click=move |_| { act.dispatch((cancel_id.clone(), "cancel".into())); }>
+                        {t!(i18n, log_cancel)}
+                    </button>
+                })}
+            </td>
+        </tr>
+    }
+}
+
+fn status_label(locale: Locale, status: &str) -> &'static str {
+    match status {
+        "queued" => td_string!(locale, log_status_queued),
+        "sending" => td_string!(locale, log_status_sending),
+        "sent" => td_string!(locale, log_status_sent),
+        "retrying" => td_string!(locale, log_status_retrying),
+        "failed" => td_string!(locale, log_status_failed),
+        _ => td_string!(locale, log_status_cancelled),
+    }
+}
