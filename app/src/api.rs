@@ -4,7 +4,7 @@
 
 use crate::domain::{
     DeliveryReport, FieldError, OauthCode, OauthStatus, SendCode, SettingsInput, SettingsView,
-    TestMailRequest,
+    TemplateError, TestMailRequest,
 };
 use leptos::prelude::*;
 use leptos::server_fn::codec::{Json, JsonEncoding};
@@ -109,6 +109,40 @@ pub enum ApiError {
     /// An OAuth step could not be done (settings incomplete, provider refused, …).
     #[error("OAuth: {}", code.as_str())]
     Oauth { code: OauthCode, detail: String },
+    /// A template with errors (unknown codes, unclosed braces …); nothing was stored.
+    #[error("invalid template")]
+    Template(Vec<TemplateError>),
+}
+
+/// A notification template as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateView {
+    pub id: String,
+    pub name: String,
+    pub subject: String,
+    pub body: String,
+    pub version: i64,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+/// A template to save; `version` guards against overwriting someone else's edit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateInput {
+    pub id: String,
+    pub name: String,
+    pub subject: String,
+    pub body: String,
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// Template ids: `report_submitted`: lowercase letters, digits, `_` and `-`, 1 to 64.
+pub fn valid_template_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 impl FromServerFnError for ApiError {
@@ -193,11 +227,27 @@ pub async fn delivery_action(id: String, action: String) -> Result<bool, ApiErro
     backend::with_status(backend.delivery_action(&id, &action, &actor.0).await)
 }
 
+/// The notification templates, and the signed-in administrator.
+#[server(input = Json, endpoint = "mail_settings/templates")]
+pub async fn list_templates() -> Result<(Vec<TemplateView>, String), ApiError> {
+    let backend = backend::from_context()?;
+    let actor = backend::actor()?;
+    Ok((backend::with_status(backend.templates().await)?, actor.0))
+}
+
+/// Saves a template after the same checks the browser ran (unknown codes are refused here).
+#[server(input = Json, endpoint = "mail_settings/save_template")]
+pub async fn save_template(input: TemplateInput) -> Result<TemplateView, ApiError> {
+    let backend = backend::from_context()?;
+    let actor = backend::actor()?;
+    backend::with_status(backend.save_template(input, &actor.0).await)
+}
+
 #[cfg(feature = "ssr")]
 pub mod backend {
     //! The port the server implements.
 
-    use super::{ApiError, LogPage, OauthActionResult, PageData};
+    use super::{ApiError, LogPage, OauthActionResult, PageData, TemplateInput, TemplateView};
     use crate::domain::{DeliveryReport, SettingsInput, SettingsView, TestMailRequest};
     use std::sync::Arc;
 
@@ -224,6 +274,12 @@ pub mod backend {
         /// A page of the delivery log.
         async fn delivery_log(&self, status: Option<String>, page: i64)
         -> Result<LogPage, ApiError>;
+        async fn templates(&self) -> Result<Vec<TemplateView>, ApiError>;
+        async fn save_template(
+            &self,
+            input: TemplateInput,
+            actor: &str,
+        ) -> Result<TemplateView, ApiError>;
         /// `retry`, `cancel` or `resume`; `false` when it did not apply.
         async fn delivery_action(&self, id: &str, action: &str, actor: &str)
         -> Result<bool, ApiError>;
@@ -263,6 +319,7 @@ pub mod backend {
                     ..
                 } => StatusCode::UNPROCESSABLE_ENTITY,
                 ApiError::Oauth { .. } => StatusCode::BAD_GATEWAY,
+                ApiError::Template(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ApiError::Internal { .. } | ApiError::Transport => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }

@@ -260,6 +260,52 @@ impl SettingsBackend for AppBackend {
         })
     }
 
+    async fn templates(&self) -> Result<Vec<app::api::TemplateView>, ApiError> {
+        Ok(self
+            .store
+            .templates()
+            .await
+            .map_err(|e| internal(&e))?
+            .into_iter()
+            .map(template_view)
+            .collect())
+    }
+
+    async fn save_template(
+        &self,
+        input: app::api::TemplateInput,
+        actor: &str,
+    ) -> Result<app::api::TemplateView, ApiError> {
+        use app::domain::{ErrorCode, Field, FieldError, parse_part};
+        let id = input.id.trim();
+        let name = input.name.trim();
+        if !app::api::valid_template_id(id) || name.is_empty() || name.len() > 200 {
+            return Err(ApiError::Invalid(vec![FieldError::new(
+                Field::Body,
+                ErrorCode::InvalidType,
+            )]));
+        }
+        let errors: Vec<_> = [("subject", &input.subject), ("body", &input.body)]
+            .into_iter()
+            .filter_map(|(part, text)| parse_part(part, text).err())
+            .flatten()
+            .collect();
+        if !errors.is_empty() {
+            return Err(ApiError::Template(errors));
+        }
+        match self
+            .store
+            .save_template(id, name, &input.subject, &input.body, input.version, actor)
+            .await
+        {
+            Ok(t) => Ok(template_view(t)),
+            Err(StoreError::Conflict { current }) => Err(ApiError::Conflict {
+                current_version: current,
+            }),
+            Err(e) => Err(internal(&e)),
+        }
+    }
+
     async fn delivery_action(&self, id: &str, action: &str, actor: &str) -> Result<bool, ApiError> {
         let now = crate::outbox::now_ms();
         let done = match action {
@@ -324,4 +370,16 @@ pub fn test_mail_text(settings: &SettingsView, actor: &str) -> (String, String) 
              実行者 / By: {actor}\n"
         ),
     )
+}
+
+fn template_view(t: crate::store::Template) -> app::api::TemplateView {
+    app::api::TemplateView {
+        id: t.id,
+        name: t.name,
+        subject: t.subject,
+        body: t.body,
+        version: t.version,
+        updated_at: t.updated_at,
+        updated_by: t.updated_by,
+    }
 }

@@ -101,6 +101,10 @@ pub fn error_response(locale: Locale, error: ApiError) -> Response {
                 oauth: None,
             },
         ),
+        ApiError::Template(errors) => {
+            let body = serde_json::json!({"error": "template_invalid", "template_errors": errors});
+            return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+        }
         ApiError::Oauth { code, detail } => (
             if code == OauthCode::SettingsIncomplete {
                 StatusCode::UNPROCESSABLE_ENTITY

@@ -232,7 +232,7 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
             Err(ApiError::Internal { reference }) => {
                 problem.set(Some(SaveProblem::Failed(Some(reference))))
             }
-            Err(ApiError::Transport | ApiError::Oauth { .. }) => {
+            Err(ApiError::Transport | ApiError::Oauth { .. } | ApiError::Template(_)) => {
                 problem.set(Some(SaveProblem::Failed(None)))
             }
         }

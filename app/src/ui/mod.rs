@@ -5,6 +5,7 @@ mod connection;
 mod edit;
 mod fields;
 mod log;
+mod templates;
 mod test_mail;
 mod view;
 
@@ -85,6 +86,7 @@ pub fn App(base: String) -> impl IntoView {
                             ssr=SsrMode::Async
                         />
                         <Route path=path!("/System/MailLog") view=log::LogPageView ssr=SsrMode::Async />
+                        <Route path=path!("/System/MailTemplates") view=templates::TemplatesPage ssr=SsrMode::Async />
                         <Route path=path!("/System/Login") view=access::LoginPage />
                         <Route path=path!("/System/Setup") view=access::SetupPage />
                     </Routes>
@@ -215,6 +217,11 @@ impl Links {
     pub fn export(self) -> String {
         self.base
             .with_value(|base| format!("{base}/api/v1/mail-settings/export"))
+    }
+
+    /// The notification templates.
+    pub fn templates(self) -> String {
+        self.base.with_value(|base| format!("{base}/System/MailTemplates"))
     }
 
     /// The delivery log.

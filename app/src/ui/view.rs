@@ -165,6 +165,8 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
                 <dd id="view-failures-24h" data-count=page.failures_24h.to_string()>
                     {page.failures_24h} " "
                     <a href=links.log() id="log-link">{t!(i18n, log_link)}</a>
+                    " · "
+                    <a href=links.templates() id="templates-link">{t!(i18n, tpl_link)}</a>
                 </dd>
                 <dt>{t!(i18n, last_saved)}</dt>
                 <dd>
@@ -228,6 +230,7 @@ fn AuditLog(entries: Vec<AuditEntry>) -> impl IntoView {
         "mail.cancel" => t_string!(i18n, audit_mail_cancel).to_string(),
         "mail.resume" => t_string!(i18n, audit_mail_resume).to_string(),
         "mail.paused" => t_string!(i18n, audit_mail_paused).to_string(),
+        "template.save" => t_string!(i18n, audit_template_save).to_string(),
         other => other.to_string(),
     };
     view! {
