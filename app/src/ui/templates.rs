@@ -45,8 +45,7 @@ fn error_text(locale: Locale, kind: TemplateErrorKind) -> &'static str {
 #[component]
 pub fn TemplatesPage() -> impl IntoView {
     let i18n = use_i18n();
-    let reload = RwSignal::new(0u32);
-    let data = Resource::new(move || reload.get(), |_| list_templates());
+    let data = Resource::new(|| (), |_| list_templates());
     view! {
         <nav class="breadcrumb" aria-label="breadcrumb">
             <ol>
@@ -60,7 +59,7 @@ pub fn TemplatesPage() -> impl IntoView {
                 match data.await {
                     Ok((list, viewer)) => view! {
                         <SessionBar viewer />
-                        <Editor list reload />
+                        <Editor list />
                     }
                     .into_any(),
                     Err(_) => view! { <p class="banner banner-error">{t!(i18n, load_failed)}</p> }.into_any(),
@@ -71,7 +70,7 @@ pub fn TemplatesPage() -> impl IntoView {
 }
 
 #[component]
-fn Editor(list: Vec<TemplateView>, reload: RwSignal<u32>) -> impl IntoView {
+fn Editor(list: Vec<TemplateView>) -> impl IntoView {
     let i18n = use_i18n();
     let first = list.first().cloned();
     let id = RwSignal::new(first.as_ref().map(|t| t.id.clone()).unwrap_or_default());
@@ -81,7 +80,8 @@ fn Editor(list: Vec<TemplateView>, reload: RwSignal<u32>) -> impl IntoView {
     let version = RwSignal::new(first.as_ref().map(|t| t.version));
     let saved = RwSignal::new(None::<Result<(), String>>);
     let server_errors = RwSignal::new(Vec::<TemplateError>::new());
-    let list = StoredValue::new(list);
+    // Kept here, so a save updates the list without re-creating the form.
+    let list = RwSignal::new(list);
 
     let open = move |t: Option<TemplateView>| {
         let t = t.unwrap_or(TemplateView {
@@ -141,7 +141,10 @@ fn Editor(list: Vec<TemplateView>, reload: RwSignal<u32>) -> impl IntoView {
                     version.set(Some(t.version));
                     server_errors.set(Vec::new());
                     saved.set(Some(Ok(())));
-                    reload.update(|n| *n += 1);
+                    list.update(|l| match l.iter_mut().find(|x| x.id == t.id) {
+                        Some(x) => *x = t,
+                        None => l.push(t),
+                    });
                 }
                 Err(ApiError::Template(e)) => {
                     server_errors.set(e);
@@ -181,8 +184,8 @@ fn Editor(list: Vec<TemplateView>, reload: RwSignal<u32>) -> impl IntoView {
         <div class="templates">
             <section class="card template-list">
                 <ul id="tpl-list">
-                    {list
-                        .get_value()
+                    {move || list
+                        .get()
                         .into_iter()
                         .map(|t| {
                             let tid = t.id.clone();
