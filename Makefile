@@ -1,5 +1,5 @@
 # The two commands of the README's quick start, and a few helpers.
-.PHONY: run test test-rust e2e dev bench-size fmt lint setup
+.PHONY: run test test-rust e2e dev bench bench-size fmt lint setup
 
 run:        ## Build (release) and run the product at http://127.0.0.1:3000/ConMasManager/System/MailSetting
 	scripts/run.sh
@@ -18,6 +18,9 @@ test-rust:  ## Rust tests only
 
 e2e:        ## Browser tests only (pass ARGS="-g 'port 465'" to pick tests)
 	scripts/e2e.sh $(ARGS)
+
+bench:      ## Notifications accepted/s and delivered/s (pool on/off) vs Postfix smtp-source: target/bench.txt
+	scripts/bench.sh
 
 bench-size: ## Release bundle sizes (raw, gzip, brotli) into target/bundle-size.txt
 	scripts/bundle-size.sh

@@ -272,8 +272,11 @@ pub mod backend {
             actor: &str,
         ) -> Result<DeliveryReport, ApiError>;
         /// A page of the delivery log.
-        async fn delivery_log(&self, status: Option<String>, page: i64)
-        -> Result<LogPage, ApiError>;
+        async fn delivery_log(
+            &self,
+            status: Option<String>,
+            page: i64,
+        ) -> Result<LogPage, ApiError>;
         async fn templates(&self) -> Result<Vec<TemplateView>, ApiError>;
         async fn save_template(
             &self,
@@ -281,8 +284,12 @@ pub mod backend {
             actor: &str,
         ) -> Result<TemplateView, ApiError>;
         /// `retry`, `cancel` or `resume`; `false` when it did not apply.
-        async fn delivery_action(&self, id: &str, action: &str, actor: &str)
-        -> Result<bool, ApiError>;
+        async fn delivery_action(
+            &self,
+            id: &str,
+            action: &str,
+            actor: &str,
+        ) -> Result<bool, ApiError>;
     }
 
     /// How the backend travels in Leptos context.

@@ -168,6 +168,7 @@ async fn send_test(config: &Config, to: Option<String>) -> anyhow::Result<()> {
         &config.providers,
         config.smtp_ca_file.as_deref(),
         config.smtp_timeout,
+        config.smtp_pool_size,
     ));
     let backend = crate::backend::AppBackend {
         store: store.clone(),

@@ -49,6 +49,9 @@ pub struct Config {
     /// `TIME_ZONE_OFFSET` (default `+09:00`): the offset `{sys_date}` and `{sys_datetime}` are
     /// written in.
     pub time_offset: time::UtcOffset,
+    /// `SMTP_POOL_SIZE` (default 4): idle SMTP connections kept for the next notification;
+    /// 0 opens a new connection for every mail.
+    pub smtp_pool_size: usize,
     /// The delivery worker's timing (retries, lease); tests shorten it.
     pub worker: crate::outbox::WorkerConfig,
 }
@@ -198,6 +201,12 @@ impl Config {
             smtp_ca_file: var("SMTP_CA_FILE").map(PathBuf::from),
             smtp_timeout: Duration::from_secs(minutes("SMTP_TIMEOUT_SECONDS", 30)?),
             worker: crate::outbox::WorkerConfig::default(),
+            smtp_pool_size: match var("SMTP_POOL_SIZE") {
+                Some(v) => v.parse().ok().filter(|n| *n <= 64).with_context(|| {
+                    format!("SMTP_POOL_SIZE must be a whole number from 0 to 64 (got {v:?})")
+                })?,
+                None => 4,
+            },
             time_offset: parse_offset(&var("TIME_ZONE_OFFSET").unwrap_or_else(|| "+09:00".into()))?,
             secret_key,
             public_origins,

@@ -138,6 +138,7 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         &config.providers,
         config.smtp_ca_file.as_deref(),
         config.smtp_timeout,
+        config.smtp_pool_size,
     ));
     outbox::Worker::new(
         store.clone(),

@@ -611,6 +611,7 @@ async fn a_burst_of_mails_reuses_one_smtp_connection() {
         &endpoints,
         Some(&smtp.cert),
         std::time::Duration::from_secs(30),
+        4,
     );
     for n in 0..5 {
         let subject = format!("通知 {n}");

@@ -8,13 +8,24 @@ use crate::messages::send_message;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-const STATUSES: [&str; 6] = ["queued", "sending", "sent", "retrying", "failed", "cancelled"];
+const STATUSES: [&str; 6] = [
+    "queued",
+    "sending",
+    "sent",
+    "retrying",
+    "failed",
+    "cancelled",
+];
 
 #[component]
 pub fn LogPageView() -> impl IntoView {
     let i18n = use_i18n();
     let query = use_query_map();
-    let status = Memo::new(move |_| query.with(|q| q.get("status")).filter(|s| STATUSES.contains(&s.as_str())));
+    let status = Memo::new(move |_| {
+        query
+            .with(|q| q.get("status"))
+            .filter(|s| STATUSES.contains(&s.as_str()))
+    });
     let page = Memo::new(move |_| {
         query
             .with(|q| q.get("page"))
@@ -53,7 +64,9 @@ pub fn LogPageView() -> impl IntoView {
 #[component]
 fn LogView(log: LogPage, reload: RwSignal<u32>) -> impl IntoView {
     let i18n = use_i18n();
-    let base = use_context::<super::BasePath>().map(|b| b.0).unwrap_or_default();
+    let base = use_context::<super::BasePath>()
+        .map(|b| b.0)
+        .unwrap_or_default();
     let navigate = use_navigate();
     let act = Action::new(move |(id, action): &(String, String)| {
         let (id, action) = (id.clone(), action.clone());
@@ -69,8 +82,15 @@ fn LogView(log: LogPage, reload: RwSignal<u32>) -> impl IntoView {
     let filter_base = base.clone();
     let on_filter = move |ev: leptos::ev::Event| {
         let v = event_target_value(&ev);
-        let q = if v.is_empty() { String::new() } else { format!("?status={v}") };
-        navigate(&format!("{filter_base}/System/MailLog{q}"), Default::default());
+        let q = if v.is_empty() {
+            String::new()
+        } else {
+            format!("?status={v}")
+        };
+        navigate(
+            &format!("{filter_base}/System/MailLog{q}"),
+            Default::default(),
+        );
     };
     let pages = ((log.total + log.per_page - 1) / log.per_page).max(1);
     let link = {
@@ -152,7 +172,10 @@ fn LogView(log: LogPage, reload: RwSignal<u32>) -> impl IntoView {
 }
 
 #[component]
-fn Row(row: NotificationRow, act: Action<(String, String), Result<bool, ApiError>>) -> impl IntoView {
+fn Row(
+    row: NotificationRow,
+    act: Action<(String, String), Result<bool, ApiError>>,
+) -> impl IntoView {
     let i18n = use_i18n();
     let status = row.status.clone();
     let can_retry = matches!(status.as_str(), "failed" | "retrying");

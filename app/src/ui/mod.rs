@@ -221,12 +221,14 @@ impl Links {
 
     /// The notification templates.
     pub fn templates(self) -> String {
-        self.base.with_value(|base| format!("{base}/System/MailTemplates"))
+        self.base
+            .with_value(|base| format!("{base}/System/MailTemplates"))
     }
 
     /// The delivery log.
     pub fn log(self) -> String {
-        self.base.with_value(|base| format!("{base}/System/MailLog"))
+        self.base
+            .with_value(|base| format!("{base}/System/MailLog"))
     }
 
     pub fn page(self, edit: bool, tab: Tab) -> String {

@@ -3,8 +3,12 @@
 //! runs when it saves (an unknown code is an error here, not at send time).
 
 use super::access::SessionBar;
-use crate::api::{ApiError, TemplateInput, TemplateView, list_templates, save_template, valid_template_id};
-use crate::domain::{Code, TemplateError, TemplateErrorKind, body_value, parse_part, subject_value};
+use crate::api::{
+    ApiError, TemplateInput, TemplateView, list_templates, save_template, valid_template_id,
+};
+use crate::domain::{
+    Code, TemplateError, TemplateErrorKind, body_value, parse_part, subject_value,
+};
 use crate::i18n::*;
 use leptos::prelude::*;
 use std::collections::BTreeMap;
@@ -75,7 +79,12 @@ fn Editor(list: Vec<TemplateView>) -> impl IntoView {
     let first = list.first().cloned();
     let id = RwSignal::new(first.as_ref().map(|t| t.id.clone()).unwrap_or_default());
     let name = RwSignal::new(first.as_ref().map(|t| t.name.clone()).unwrap_or_default());
-    let subject = RwSignal::new(first.as_ref().map(|t| t.subject.clone()).unwrap_or_default());
+    let subject = RwSignal::new(
+        first
+            .as_ref()
+            .map(|t| t.subject.clone())
+            .unwrap_or_default(),
+    );
     let body = RwSignal::new(first.as_ref().map(|t| t.body.clone()).unwrap_or_default());
     let version = RwSignal::new(first.as_ref().map(|t| t.version));
     let saved = RwSignal::new(None::<Result<(), String>>);
@@ -113,7 +122,8 @@ fn Editor(list: Vec<TemplateView>) -> impl IntoView {
         }
         all
     });
-    let id_ok = Memo::new(move |_| valid_template_id(id.get().trim()) && !name.get().trim().is_empty());
+    let id_ok =
+        Memo::new(move |_| valid_template_id(id.get().trim()) && !name.get().trim().is_empty());
     let preview = move || {
         let values_with = |fold: fn(&str) -> String| {
             Code::ALL
@@ -157,7 +167,10 @@ fn Editor(list: Vec<TemplateView>) -> impl IntoView {
     });
     let on_save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if save.pending().get_untracked() || !errors.with_untracked(Vec::is_empty) || !id_ok.get_untracked() {
+        if save.pending().get_untracked()
+            || !errors.with_untracked(Vec::is_empty)
+            || !id_ok.get_untracked()
+        {
             saved.set(Some(Err(String::new())));
             return;
         }

@@ -117,13 +117,14 @@ impl Mailer {
         endpoints: &crate::config::ProviderEndpoints,
         smtp_ca_file: Option<&std::path::Path>,
         smtp_timeout: std::time::Duration,
+        smtp_pool_size: usize,
     ) -> Mailer {
         Mailer {
             store,
             oauth,
             api: api::MailApis::new(endpoints),
             smtp_ca_file: smtp_ca_file.map(|p| p.to_path_buf()),
-            pool: smtp::Pool::default(),
+            pool: smtp::Pool::new(smtp_pool_size),
             smtp_timeout,
         }
     }

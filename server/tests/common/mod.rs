@@ -102,6 +102,7 @@ pub fn test_config(db: &Path) -> Config {
         },
         smtp_ca_file: None,
         smtp_timeout: Duration::from_secs(30),
+        smtp_pool_size: 4,
         time_offset: time::UtcOffset::from_hms(9, 0, 0).unwrap(),
         worker: server::outbox::WorkerConfig {
             base_backoff: Duration::from_millis(200),
