@@ -59,7 +59,8 @@ impl AppBackend {
         Ok((paused, failures))
     }
 
-    async fn oauth_status(&self) -> Result<OauthStatus, ApiError> {
+    /// The OAuth connection alone (no audit log, no queue state).
+    pub async fn oauth_status(&self) -> Result<OauthStatus, ApiError> {
         let settings = self.store.load().await.map_err(|e| internal(&e))?;
         self.oauth.status(&settings).await.map_err(|e| internal(&e))
     }

@@ -272,9 +272,8 @@ fn oauth_result(locale: Locale, result: Result<OauthActionResult, ApiError>) -> 
 
 /// `GET {base}/api/v1/oauth`: the connection (account, since when, problem); never a token.
 pub async fn oauth_status(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    use app::api::backend::SettingsBackend as _;
-    match state.backend.page_data().await {
-        Ok(page) => Json(page.oauth).into_response(),
+    match state.backend.oauth_status().await {
+        Ok(status) => Json(status).into_response(),
         Err(e) => error_response(locale(&headers), e),
     }
 }

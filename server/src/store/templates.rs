@@ -15,6 +15,18 @@ pub struct Template {
     pub updated_by: String,
 }
 
+fn row_to_template(r: &sqlx::sqlite::SqliteRow) -> Template {
+    Template {
+        id: r.get("id"),
+        name: r.get("name"),
+        subject: r.get("subject"),
+        body: r.get("body"),
+        version: r.get("version"),
+        updated_at: r.get("updated_at"),
+        updated_by: r.get("updated_by"),
+    }
+}
+
 impl Store {
     pub async fn template(&self, id: &str) -> Result<Option<Template>, StoreError> {
         let row = sqlx::query(
@@ -25,15 +37,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .context("Failed to read a template")?;
-        Ok(row.map(|r| Template {
-            id: r.get("id"),
-            name: r.get("name"),
-            subject: r.get("subject"),
-            body: r.get("body"),
-            version: r.get("version"),
-            updated_at: r.get("updated_at"),
-            updated_by: r.get("updated_by"),
-        }))
+        Ok(row.as_ref().map(row_to_template))
     }
 
     pub async fn templates(&self) -> Result<Vec<Template>, StoreError> {
@@ -44,18 +48,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .context("Failed to list the templates")?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Template {
-                id: r.get("id"),
-                name: r.get("name"),
-                subject: r.get("subject"),
-                body: r.get("body"),
-                version: r.get("version"),
-                updated_at: r.get("updated_at"),
-                updated_by: r.get("updated_by"),
-            })
-            .collect())
+        Ok(rows.iter().map(row_to_template).collect())
     }
 
     /// Creates or replaces a template (already checked); `expected_version` guards against
