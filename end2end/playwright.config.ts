@@ -60,7 +60,7 @@ export default defineConfig({
     stderr: "pipe",
   },
   {
-    command: process.env.E2E_SERVER_CMD ?? "../target/debug/server",
+    command: process.env.E2E_SERVER_CMD ?? "../target/release/server",
     url: `${baseURL}/ConMasManager/health`,
     reuseExistingServer: false,
     timeout: 60_000,

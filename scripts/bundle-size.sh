@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Builds the release bundle and reports what a browser downloads: raw and gzip-compressed
-# sizes of the wasm, js and css files. Writes target/bundle-size.txt.
+# What a browser downloads, measured on the release build users run:
+#  1. per bundle file: raw, gzip and brotli sizes (the .gz / .br twins the build made and the
+#     server sends by Accept-Encoding) -> target/bundle-size.txt
+#  2. per page (view, edit, templates, log): the first load, signed in, empty cache, in
+#     Chromium, everything until the network is idle, as counted on the wire
+#     -> target/first-load.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
-NEED_BROWSER=0 scripts/setup.sh
-export PATH="$PWD/end2end/node_modules/.bin:$PATH"
-cargo leptos build --release
+scripts/setup.sh
+scripts/build.sh
 out=target/bundle-size.txt
 {
-  printf '%-28s %12s %12s\n' file raw gzip-9
-  for f in target/site/pkg/*.wasm target/site/pkg/*.js target/site/pkg/*.css; do
-    raw=$(stat -c %s "$f")
-    gz=$(gzip -9 -c "$f" | wc -c)
-    printf '%-28s %12s %12s\n' "$(basename "$f")" "$raw" "$gz"
+  printf '%-40s %10s %10s %10s\n' file raw gzip brotli
+  for f in target/site/pkg/*; do
+    case "$f" in *.br|*.gz) continue ;; esac
+    printf '%-40s %10s %10s %10s\n' "$(basename "$f")" "$(stat -c %s "$f")" \
+      "$(stat -c %s "$f.gz")" "$(stat -c %s "$f.br")"
   done
 } | tee "$out"
+SKIP_BUILD=1 scripts/e2e.sh --config=playwright.bench.config.ts

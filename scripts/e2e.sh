@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Browser tests: builds the site (debug), prepares a fresh SQLite file with its own key file, an
+# Browser tests against the release build users run (scripts/build.sh; skipped with
+# SKIP_BUILD=1 when the caller has just built it): prepares a fresh SQLite file with its own key file, an
 # administrator and an API token, starts the real server on a free loopback port and runs
 # Playwright in Debian's Chromium, with a local stand-in for the OAuth providers
 # (end2end/fakes/provider.mjs) and a real SMTP server (end2end/fakes/smtp_server.py).
@@ -7,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo leptos build
+if [ "${SKIP_BUILD:-}" != 1 ]; then scripts/build.sh; fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 E2E_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
@@ -19,7 +20,7 @@ E2E_SMTP_CONTROL_PORT=$(free_port)
 export E2E_PROVIDER_PORT E2E_SMTP_PORT E2E_SMTP_CONTROL_PORT
 export E2E_DATABASE_URL="sqlite://$work/e2e.db"
 export E2E_SITE_ROOT="$PWD/target/site"
-export E2E_SERVER_CMD="$PWD/target/debug/server"
+export E2E_SERVER_CMD="$PWD/target/release/server"
 export E2E_KEY_FILE="$work/secret.key"
 export E2E_ADMIN_PASSWORD="e2e-admin-passphrase-$RANDOM$RANDOM"
 # The token the specs seed settings with, as a script would (REST + bearer token).

@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# Every test: Rust unit and integration tests, then the browser tests.
+# Every test, against the build users run: the release build of `make run` (built once), the
+# Rust unit and integration tests in the same release profile (they reuse its artifacts), then
+# the browser tests against the release server and bundle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 # A one-off build (CI) gains nothing from incremental artifacts but their disk space.
 if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
-printf '\033[1m==> Rust unit and integration tests\033[0m\n'
-cargo test --workspace --exclude frontend --features app/ssr
-printf '\033[1m==> Browser tests (Playwright, Chromium)\033[0m\n'
-scripts/e2e.sh
+start=$(date +%s)
+scripts/build.sh
+built=$(date +%s)
+printf '\033[1m==> Rust unit and integration tests (release profile)\033[0m\n'
+cargo test --release --workspace --exclude frontend --features app/ssr
+tested=$(date +%s)
+printf '\033[1m==> Browser tests (Playwright, Chromium) against the release build\033[0m\n'
+SKIP_BUILD=1 scripts/e2e.sh
+done_at=$(date +%s)
+printf 'timings: release build %ss, Rust tests %ss, browser tests %ss\n' \
+  $((built - start)) $((tested - built)) $((done_at - tested))

@@ -6,7 +6,8 @@ use wasm_bindgen::prelude::wasm_bindgen;
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     let base = base_path();
-    leptos::mount::hydrate_body(move || leptos::view! { <app::App base /> });
+    // The console's pages are lazily loaded chunks: hydration waits for the page's chunk.
+    leptos::mount::hydrate_lazy(move || leptos::view! { <app::App base /> });
 }
 
 /// The base path the server rendered into `<meta name="mail-settings-base">`.

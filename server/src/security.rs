@@ -37,6 +37,7 @@ pub async fn headers(State(state): State<AppState>, mut req: Request, next: Next
     req.extensions_mut().insert(CspNonce(nonce.clone()));
     let static_file = req.uri().path().starts_with("/pkg/");
     let mut res = next.run(req).await;
+    let status_ok = res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED;
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&csp(&nonce)) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
@@ -67,9 +68,17 @@ pub async fn headers(State(state): State<AppState>, mut req: Request, next: Next
         );
     }
     // Pages and API answers describe the mail set-up: keep them out of shared caches and the
-    // browser's disk cache. The bundle files may be cached.
-    if !static_file && !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // browser's disk cache. The bundle files may be cached: for good when their names carry a
+    // content hash (a new build has new names), else only after asking whether they changed.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        let policy = match (static_file, status_ok) {
+            (true, true) if state.leptos_options.hash_files => {
+                "public, max-age=31536000, immutable"
+            }
+            (true, true) => "no-cache",
+            _ => "no-store",
+        };
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     }
     res
 }

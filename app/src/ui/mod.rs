@@ -13,24 +13,28 @@ use crate::api::{ApiError, PageData, get_mail_settings};
 use crate::domain::{Provider, Tab};
 use crate::i18n::*;
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::hooks::use_query_map;
-use leptos_router::{NavigateOptions, SsrMode, path};
+use leptos_router::{Lazy, LazyRoute, NavigateOptions, SsrMode, lazy_route, path};
 
 /// Name of the `<meta>` that tells the browser the base path the server runs under.
 pub const BASE_META: &str = "mail-settings-base";
 
-/// The HTML document the server renders around [`App`].
+/// The HTML document the server renders around [`App`]. `<html>` gets its `lang` and `dir`
+/// from the i18n context (the chosen language), so none is written here: two `lang`
+/// attributes would leave the browser to pick one.
 pub fn shell(options: LeptosOptions, base: String) -> impl IntoView {
     view! {
         <!DOCTYPE html>
-        <html lang="ja">
+        <html>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="description" content="Mail basic settings / メール基本設定" />
                 <meta name=BASE_META content=base.clone() />
                 <link rel="icon" href="data:," />
+                <HashedStylesheet options=options.clone() id="leptos" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -40,6 +44,19 @@ pub fn shell(options: LeptosOptions, base: String) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// Marks `<body data-hydrated="true">` once the page around it is interactive, for the browser
+/// tests (and anyone curious). Each page renders it after its own content: a page's code may
+/// arrive in a chunk of its own after the shell has hydrated.
+#[component]
+pub(crate) fn HydratedMark() -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
 }
 
 /// The console's base path (`/ConMasManager`), for links that leave the router.
@@ -60,35 +77,34 @@ pub fn App(base: String) -> impl IntoView {
     provide_meta_context();
     provide_context(BasePath(base.clone()));
     provide_context(Flash(RwSignal::new(None)));
-    // Tells the browser tests (and anyone curious) that the page is interactive.
-    #[cfg(feature = "hydrate")]
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
 
+    // One language cookie for the whole console. Without a Path the browser scopes the cookie
+    // to the page's folder, and the view and edit pages would each keep their own choice.
+    let cookie_options =
+        leptos_i18n::context::CookieOptions::<Locale>::default().path("/".to_string());
     view! {
-        <Stylesheet id="leptos" href="/pkg/mail-settings.css" />
-        <I18nContextProvider>
+        <I18nContextProvider cookie_options>
             <Header />
             <Router base>
                 <main id="main" class="page">
+                    // Each console page is its own WebAssembly chunk (`cargo leptos --split`):
+                    // the browser fetches a page's code when the page is first shown, so the
+                    // settings page does not download the edit form, the templates or the log.
                     <Routes fallback=NotFound>
                         <Route
                             path=path!("/System/MailSetting")
-                            view=|| view! { <SettingsPage edit=false /> }
+                            view={Lazy::<ViewRoute>::new()}
                             ssr=SsrMode::Async
                         />
                         <Route
                             path=path!("/System/MailSetting/Edit")
-                            view=|| view! { <SettingsPage edit=true /> }
+                            view={Lazy::<EditRoute>::new()}
                             ssr=SsrMode::Async
                         />
-                        <Route path=path!("/System/MailLog") view=log::LogPageView ssr=SsrMode::Async />
-                        <Route path=path!("/System/MailTemplates") view=templates::TemplatesPage ssr=SsrMode::Async />
-                        <Route path=path!("/System/Login") view=access::LoginPage />
-                        <Route path=path!("/System/Setup") view=access::SetupPage />
+                        <Route path=path!("/System/MailLog") view={Lazy::<LogRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/System/MailTemplates") view={Lazy::<TemplatesRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/System/Login") view=|| view! { <access::LoginPage /> <HydratedMark /> } />
+                        <Route path=path!("/System/Setup") view=|| view! { <access::SetupPage /> <HydratedMark /> } />
                     </Routes>
                 </main>
             </Router>
@@ -135,12 +151,76 @@ fn NotFound() -> impl IntoView {
         <p>
             <a href=format!("{base}/System/MailSetting")>"Mail basic settings / メール基本設定"</a>
         </p>
+        <HydratedMark />
     }
 }
 
-/// The view page and the edit page: same data, same tabs, read-only or a form.
+/// The settings page, read-only (its own chunk).
+#[derive(Debug)]
+struct ViewRoute;
+
+#[lazy_route]
+impl LazyRoute for ViewRoute {
+    fn data() -> Self {
+        ViewRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        let body = Callback::new(|page: PageData| view! { <view::ViewSettings page /> }.into_any());
+        view! { <SettingsPage body /> }.into_any()
+    }
+}
+
+/// The settings form (its own chunk: validation as typed, import, secrets).
+#[derive(Debug)]
+struct EditRoute;
+
+#[lazy_route]
+impl LazyRoute for EditRoute {
+    fn data() -> Self {
+        EditRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        let body = Callback::new(|page: PageData| view! { <edit::EditSettings page /> }.into_any());
+        view! { <SettingsPage body /> }.into_any()
+    }
+}
+
+/// The delivery log (its own chunk).
+#[derive(Debug)]
+struct LogRoute;
+
+#[lazy_route]
+impl LazyRoute for LogRoute {
+    fn data() -> Self {
+        LogRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <log::LogPageView /> <HydratedMark /> }.into_any()
+    }
+}
+
+/// The notification templates (their own chunk).
+#[derive(Debug)]
+struct TemplatesRoute;
+
+#[lazy_route]
+impl LazyRoute for TemplatesRoute {
+    fn data() -> Self {
+        TemplatesRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <templates::TemplatesPage /> <HydratedMark /> }.into_any()
+    }
+}
+
+/// The view page and the edit page: same data, same tabs; `body` shows them read-only or as
+/// a form (each from its own chunk).
 #[component]
-fn SettingsPage(edit: bool) -> impl IntoView {
+fn SettingsPage(body: Callback<PageData, AnyView>) -> impl IntoView {
     let i18n = use_i18n();
     let data = Resource::new(|| (), |_| get_mail_settings());
     view! {
@@ -154,21 +234,15 @@ fn SettingsPage(edit: bool) -> impl IntoView {
         <Suspense fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) if edit => {
-                        view! {
-                            <access::SessionBar viewer=page.viewer.clone() />
-                            <edit::EditSettings page />
-                        }
-                            .into_any()
-                    }
                     Ok(page) => {
                         view! {
                             <access::SessionBar viewer=page.viewer.clone() />
-                            <view::ViewSettings page />
+                            {body.run(page)}
+                            <HydratedMark />
                         }
                             .into_any()
                     }
-                    Err(e) => view! { <LoadError error=e /> }.into_any(),
+                    Err(e) => view! { <LoadError error=e /> <HydratedMark /> }.into_any(),
                 }
             })}
         </Suspense>

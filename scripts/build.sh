@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds exactly what users run: the release server (target/release/server) and the release
+# browser bundle (target/site: one main WebAssembly module plus a chunk per page, hashed file
+# names, brotli and gzip twins made here, once).
+# `make run`, `make test` and `make bench-size` all build through this script, so the tests
+# prove the build a user runs. Exits non-zero, with the compiler's message, when anything is
+# missing afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# The release bundle is optimised with binaryen's wasm-opt from end2end/node_modules.
+export PATH="$PWD/end2end/node_modules/.bin:$PATH"
+printf '\033[1m==> Release build (server + browser bundle)\033[0m\n'
+cargo leptos build --release --precompress --split
+
+# cargo-leptos has exited 0 after failures before: check what it must have produced.
+fail() { printf '\033[1;31mbuild incomplete: %s\033[0m\n' "$*" >&2; exit 1; }
+[ -x target/release/server ] || fail "target/release/server is missing"
+hash_file=target/release/hash.txt
+[ -f "$hash_file" ] || fail "$hash_file is missing (hash-files in Cargo.toml)"
+for kind in js wasm css; do
+  hash=$(awk -F': *' -v k="$kind" '$1 == k { print $2 }' "$hash_file")
+  [ -n "$hash" ] || fail "$hash_file names no $kind file"
+  file="target/site/pkg/mail-settings.$hash.$kind"
+  [ -s "$file" ] || fail "$file is missing: the bundle does not match the server binary"
+  for twin in br gz; do
+    [ -s "$file.$twin" ] || fail "$file.$twin is missing (precompression)"
+  done
+done
+printf '    built: target/release/server, target/site/pkg (%s)\n' "$(tr '\n' ' ' < "$hash_file")"
