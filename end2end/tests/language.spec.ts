@@ -30,3 +30,39 @@ test("Japanese by default; English on request, remembered across reloads", async
   await page.getByRole("button", { name: "日本語" }).click();
   await expect(settings.error("smtp-port")).toContainText("ポート465");
 });
+
+test("one language choice for the whole console, whichever page it was made on", async ({ page, context }) => {
+  await context.clearCookies({ name: "i18n_pref_locale" });
+  const settings = new SettingsPage(page);
+  await settings.open();
+  await page.getByRole("button", { name: "English" }).click();
+  await expect(settings.heading()).toHaveText("Mail basic settings");
+
+  // Back to Japanese on the edit page (another folder of the URL), then reload there.
+  await settings.open({ edit: true, tab: "smtp" });
+  await expect(settings.heading()).toHaveText("Mail basic settings");
+  await page.getByRole("button", { name: "日本語" }).click();
+  await expect(settings.heading()).toHaveText("メール基本設定");
+  await page.reload();
+  await settings.hydrated();
+  await expect(settings.heading()).toHaveText("メール基本設定");
+  // The view page follows the same choice.
+  await settings.open();
+  await expect(settings.heading()).toHaveText("メール基本設定");
+
+  const cookies = (await context.cookies()).filter((c) => c.name === "i18n_pref_locale");
+  expect(cookies.map((c) => [c.path, c.value])).toEqual([["/", "ja"]]);
+});
+
+test("the page says its language once on <html>", async ({ page }) => {
+  const settings = new SettingsPage(page);
+  for (const [lang, button] of [["en", "English"], ["ja", "日本語"]] as const) {
+    await settings.open();
+    await page.getByRole("button", { name: button }).click();
+    // What the server renders, before any script runs.
+    const html = await (await page.request.get(page.url())).text();
+    const tag = html.match(/<html[^>]*>/)![0];
+    expect(tag.match(/\slang=/g), tag).toHaveLength(1);
+    expect(tag).toContain(`lang="${lang}"`);
+  }
+});

@@ -65,3 +65,22 @@ test("errors of the selected OAuth provider stay on its own tab", async ({ page 
   await expect(settings.input("google-client-id")).toHaveValue("0a1b2c3d-4e5f-6789-abcd-ef0123456789");
   await expect(settings.error("google-client-id")).toContainText("apps.googleusercontent.com");
 });
+
+test("every port/SSL rule shows as the port is typed, with its one-click fix", async ({ page }) => {
+  const settings = new SettingsPage(page);
+  await settings.open({ edit: true, tab: "smtp" });
+  // Seeded: 587 with SSL on. Typing 25 (SSL still on) is wrong at once, not only at Save.
+  await expect(page.locator("#smtp-ssl")).toBeChecked();
+  await settings.input("smtp-port").fill("25");
+  await expect(settings.error("smtp-ssl")).toContainText("25");
+  await page.locator("#fix-ssl").click();
+  await expect(page.locator("#smtp-ssl")).not.toBeChecked();
+  await expect(settings.error("smtp-ssl")).toBeEmpty();
+
+  // And back: 587 with SSL off shows its rule as typed too.
+  await settings.input("smtp-port").fill("587");
+  await expect(settings.error("smtp-ssl")).toContainText("587");
+  await page.locator("#fix-ssl").click();
+  await expect(page.locator("#smtp-ssl")).toBeChecked();
+  await expect(settings.error("smtp-ssl")).toBeEmpty();
+});

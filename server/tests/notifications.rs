@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::server_process::ServerProcess;
 use common::smtp_server::{SMTP_PASSWORD, SMTP_USER, SmtpServer};
 use common::*;
 use reqwest::StatusCode;
@@ -287,54 +288,6 @@ async fn bad_submissions_are_refused_with_the_reason() {
     app.stop().await;
 }
 
-/// The server binary as its own process, to kill it for real.
-struct ServerProcess {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl ServerProcess {
-    fn start(db: &std::path::Path, port: u16) -> ServerProcess {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
-            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-            .env("MAIL_SECRET_KEY", KEY)
-            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-            .env("SERVER_IP", "192.0.2.10")
-            .env("RUST_LOG", "warn")
-            .env("NO_PROXY", "127.0.0.1")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        ServerProcess {
-            child,
-            addr: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn ready(&self, http: &reqwest::Client) {
-        for _ in 0..200 {
-            if let Ok(r) = http
-                .get(format!("{}/ConMasManager/health", self.addr))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server process did not start");
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_burst_loses_nothing() {
     // A slow server (30 ms per message), so the kill lands in the middle of the burst.
@@ -382,8 +335,7 @@ async fn a_server_killed_mid_burst_loses_nothing() {
         !smtp.messages().await.is_empty()
     })
     .await;
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
     let before = smtp.messages().await.len();
     let server = ServerProcess::start(&db, port);
     server.ready(&http).await;
@@ -483,4 +435,57 @@ async fn graph_throttling_is_waited_out_as_told() {
         "one token serves every send while it is valid"
     );
     app.stop().await;
+}
+
+/// The Message-ID of a notification sent through an OAuth connection is on the domain of the
+/// connected account (the From), not on the SMTP user's, for both mail APIs; and it is the one
+/// kept with the notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_message_id_is_on_the_senders_domain_for_every_api() {
+    use common::fake_provider::FakeProvider;
+    use common::oauth_flow::*;
+    use mailparse::MailHeaderMap;
+    for (provider, account) in [
+        ("microsoft", "sender@contoso.com"),
+        ("google", "notice@gmail.example"),
+    ] {
+        let fake = FakeProvider::start().await;
+        // The Graph account differs from the SMTP user that `save_oauth` also stores
+        // (notice@contoso.example); Google's consenting account does already.
+        fake.control(json!({"me": {"id": "8f0c5e1a-0000-4000-8000-000000000001",
+            "displayName": "Sender", "mail": account, "userPrincipalName": account}}))
+            .await;
+        let (_dir, app) = spawn(&fake).await;
+        save_oauth(&app, provider, CLIENT_SECRET).await;
+        assert_eq!(outcome(&connect_through(&app, &fake).await.0), "connected");
+        let (status, body) = submit(&app, notification(1), None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let id = body["id"].as_str().unwrap().to_string();
+        let delivered = || async {
+            fake.stats().await["sends"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["status"] == 202 || s["status"] == 200)
+                .cloned()
+        };
+        eventually("the mail at the API", || async {
+            delivered().await.is_some()
+        })
+        .await;
+        let send = delivered().await.unwrap();
+        let mime = send["mime"].as_str().unwrap();
+        let mail = mailparse::parse_mail(mime.as_bytes()).unwrap();
+        let from = mail.headers.get_first_value("From").unwrap();
+        assert!(from.contains(account), "{provider}: From {from}");
+        let message_id = mail.headers.get_first_value("Message-ID").unwrap();
+        let domain = account.rsplit_once('@').unwrap().1;
+        assert!(
+            message_id.ends_with(&format!("@{domain}>")),
+            "{provider}: Message-ID {message_id} is not on {domain}"
+        );
+        let stored = app.store.notification(&id).await.unwrap().unwrap();
+        assert_eq!(message_id, stored.message_id, "{provider}");
+        app.stop().await;
+    }
 }

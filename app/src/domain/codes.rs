@@ -39,6 +39,22 @@ pub enum Field {
 }
 
 impl Field {
+    /// True when a rule checks `self` and `other` together, so that a change to `self` can
+    /// make `other` wrong and its error must show at once, not only once `other` is touched:
+    /// the port / SSL pairing (587 with SSL, 25 without) is reported on the SSL box; a stored
+    /// password is void once the server, port, SSL or user changes, and a stored client secret
+    /// once the client ID or tenant does.
+    pub fn rule_shared_with(self, other: Field) -> bool {
+        use Field::*;
+        matches!(
+            (self, other),
+            (SmtpPort, SmtpSsl)
+                | (SmtpSsl, SmtpPort)
+                | (SmtpServer | SmtpPort | SmtpSsl | SmtpUser, SmtpPassword)
+                | (OauthClientId | OauthTenantId, OauthClientSecret)
+        )
+    }
+
     pub const ALL: [Field; 14] = [
         Field::Auth,
         Field::SmtpServer,

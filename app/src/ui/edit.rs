@@ -537,6 +537,16 @@ fn SmtpForm(
                 .collect::<Vec<_>>()
         })
     });
+    // The stored password is kept only for the same server, port, SSL and user (see
+    // `domain::same_smtp_target`); once any of them changes it must be typed again.
+    let password_stored = Signal::derive(move || {
+        !imported()
+            && stored.with_value(|s| {
+                let (input, _) = draft.to_input(s.version);
+                let merged = crate::domain::merge(s, &input);
+                s.smtp.password_set && crate::domain::same_smtp_target(&s.smtp, &merged.smtp)
+            })
+    });
     let ssl_error = move || form.error_for(Field::SmtpSsl, None);
     // The fix for a port / SSL mismatch is one click away.
     let fix_ssl = move |_| {
@@ -615,7 +625,7 @@ fn SmtpForm(
             id="smtp-password"
             field=Field::SmtpPassword
             label=Signal::derive(move || t_string!(i18n, smtp_password))
-            stored=Signal::derive(move || !imported() && stored.with_value(|s| s.smtp.password_set))
+            stored=password_stored
             value=draft.smtp_password
         />
     }
@@ -633,9 +643,18 @@ fn OauthForm(
     let i18n = use_i18n();
     provide_context(OauthScope(provider));
     let fields = draft.oauth(provider);
+    // The stored secret is kept only for the same app (client ID and tenant, see
+    // `domain::same_oauth_client`); once either changes it must be typed again.
     let secret_stored = Signal::derive(move || {
         !imported()
-            && stored.with_value(|s| s.oauth.provider == provider && s.oauth.client_secret_set)
+            && stored.with_value(|s| {
+                s.oauth.provider == provider
+                    && s.oauth.client_secret_set
+                    && s.oauth.client_id == fields.client_id.get().trim()
+                    && s.oauth
+                        .tenant_id
+                        .eq_ignore_ascii_case(fields.tenant_id.get().trim())
+            })
     });
     let ms = provider == Provider::Microsoft;
     let (client_id_id, secret_id) = match provider {

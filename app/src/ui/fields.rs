@@ -32,7 +32,10 @@ impl FormState {
         if scope.is_some_and(|OauthScope(p)| p != self.provider.get()) {
             return None;
         }
-        let shown = self.submitted.get() || self.touched.with(|t| t.contains(&field));
+        let shown = self.submitted.get()
+            || self
+                .touched
+                .with(|t| t.iter().any(|f| *f == field || f.rule_shared_with(field)));
         let find =
             |errors: &Vec<FieldError>| errors.iter().find(|e| e.field == field).map(|e| e.code);
         shown

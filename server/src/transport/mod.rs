@@ -363,7 +363,7 @@ pub fn build_message(
         builder = builder.to(mailbox);
     }
     let id = match message_id {
-        Some(id) => id.to_string(),
+        Some(id) => message_id_on(id, &domain),
         None => new_message_id(&domain),
     };
     builder
@@ -378,4 +378,53 @@ pub fn build_message(
 /// `<random@domain>`.
 pub fn new_message_id(domain: &str) -> String {
     format!("<{}@{}>", uuid::Uuid::new_v4().simple(), domain)
+}
+
+/// The kept Message-ID `<unique@any>` put on the domain of the mail's actual sender. The
+/// unique part identifies the notification across retries (a duplicate is recognisable); the
+/// domain is always the one of the From address, whichever transport sends (an OAuth
+/// account's domain, not the SMTP user's), as RFC 5322 §3.6.4 advises.
+pub fn message_id_on(kept: &str, domain: &str) -> String {
+    let inner = kept.trim().trim_start_matches('<').trim_end_matches('>');
+    let unique = inner.rsplit_once('@').map_or(inner, |(left, _)| left);
+    if unique.is_empty() {
+        return new_message_id(domain);
+    }
+    format!("<{unique}@{domain}>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_message_id_moves_to_the_senders_domain() {
+        assert_eq!(
+            message_id_on("<0a1b2c@localhost>", "contoso.com"),
+            "<0a1b2c@contoso.com>"
+        );
+        assert_eq!(
+            message_id_on("<0a1b2c@contoso.com>", "contoso.com"),
+            "<0a1b2c@contoso.com>"
+        );
+        let fresh = message_id_on("<>", "contoso.com");
+        assert!(
+            fresh.starts_with('<') && fresh.ends_with("@contoso.com>"),
+            "{fresh}"
+        );
+    }
+
+    #[test]
+    fn the_builder_writes_the_message_id_on_the_from_domain() {
+        let m = build_message(
+            "sender@contoso.com",
+            &["user@example.co.jp".to_string()],
+            "subject",
+            "body",
+            Some("<0a1b2c@localhost>"),
+        )
+        .unwrap();
+        let text = String::from_utf8(m.formatted()).unwrap();
+        assert!(text.contains("Message-ID: <0a1b2c@contoso.com>"), "{text}");
+    }
 }

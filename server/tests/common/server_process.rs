@@ -1,0 +1,72 @@
+//! The server binary as its own process: to kill it for real, or to measure it alone.
+
+use super::KEY;
+use std::time::Duration;
+
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub addr: String,
+}
+
+impl ServerProcess {
+    pub fn start(db: &std::path::Path, port: u16) -> ServerProcess {
+        Self::start_with(db, port, &[])
+    }
+
+    /// With extra environment variables (`ADMIN_PASSWORD`, limits …).
+    pub fn start_with(db: &std::path::Path, port: u16, env: &[(&str, &str)]) -> ServerProcess {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("MAIL_SECRET_KEY", KEY)
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("SERVER_IP", "192.0.2.10")
+            .env("RUST_LOG", "warn")
+            .env("NO_PROXY", "127.0.0.1")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        ServerProcess {
+            child,
+            addr: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub async fn ready(&self, http: &reqwest::Client) {
+        for _ in 0..200 {
+            if let Ok(r) = http
+                .get(format!("{}/ConMasManager/health", self.addr))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server process did not start");
+    }
+
+    /// The process's resident memory in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// Stops it with SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
