@@ -65,29 +65,29 @@ test("when another session saved first, the page says so and reloads the latest"
   await signIn(other);
   const theirs = new SettingsPage(other);
   await theirs.hydrated();
-  await theirs.input("smtp-server").fill("theirs.example.co.jp");
+  await theirs.input("manager-root").fill("https://theirs.example.co.jp/ConMasManager");
   await theirs.save();
   await expect(other).toHaveURL(new RegExp(`${BASE}/System/MailSetting\\?tab=smtp$`));
   await other.context().close();
 
-  await mine.input("smtp-server").fill("mine.example.co.jp");
+  await mine.input("manager-root").fill("https://mine.example.co.jp/ConMasManager");
   await mine.save();
   const problem = page.locator("#save-problem");
   await expect(problem).toContainText("他の管理者");
   await problem.getByRole("button").or(problem.getByRole("link")).first().click();
-  await expect(mine.input("smtp-server")).toHaveValue("theirs.example.co.jp");
+  await expect(mine.input("manager-root")).toHaveValue("https://theirs.example.co.jp/ConMasManager");
 });
 
 test("the audit log on the page says who saved which fields, never a secret", async ({ page }) => {
   const settings = new SettingsPage(page);
   await settings.open({ edit: true, tab: "smtp" });
-  await settings.input("smtp-server").fill("audit.example.co.jp");
+  await settings.input("manager-root").fill("https://audit.example.co.jp/ConMasManager");
   await settings.save();
   await expect(page).toHaveURL(new RegExp(`${BASE}/System/MailSetting\\?tab=smtp$`));
   const newest = page.locator("#audit-log tbody tr").first();
   await expect(newest).toHaveAttribute("data-action", "settings.save");
   await expect(newest).toContainText(ADMIN);
-  await expect(newest).toContainText("smtp.server");
+  await expect(newest).toContainText("manager_root");
   // The seeding script's save is there too, under its token's name.
   await expect(page.locator("#audit-log")).toContainText("token:e2e");
   await expect(page.locator("#audit-log")).not.toContainText("Initial-Secret-Pa55");

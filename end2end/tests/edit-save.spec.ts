@@ -15,6 +15,11 @@ test("Edit → change → Save → reload shows the change", async ({ page }) =>
   await settings.input("smtp-port").fill("25");
   await page.locator("#smtp-ssl").uncheck();
   await settings.input("smtp-user").fill("alerts@example.co.jp");
+  // The stored password was for the old server: it must be typed again, and the form says so
+  // as soon as the server changes.
+  await expect(settings.error("smtp-password")).not.toBeEmpty();
+  await settings.input("smtp-password").fill("Internal-Relay-Pa55");
+  await expect(settings.error("smtp-password")).toBeEmpty();
   await settings.input("manager-root").fill("https://reports.example.co.jp/ConMasManager0001");
   await settings.save();
 
@@ -68,7 +73,7 @@ test("a save based on an old version shows the conflict and how to reload", asyn
   await settings.open({ edit: true });
   // Another administrator saves first.
   await seed(request, { auth: "smtp", manager_root: "https://other.example.co.jp/ConMasManager" });
-  await settings.input("smtp-server").fill("mine.example.co.jp");
+  await settings.input("manager-root").fill("https://mine.example.co.jp/ConMasManager");
   await settings.save();
   await expect(page.locator("#save-problem")).toContainText("他の管理者");
   const stored = await (await request.get("/ConMasManager/api/v1/mail-settings")).json();

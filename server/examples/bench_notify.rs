@@ -8,7 +8,6 @@ use secrecy::{ExposeSecret, SecretString};
 use server::config::{Config, ProviderEndpoints};
 use server::secrets::{KeySource, Keyring};
 use server::store::{Status, Store};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -37,6 +36,9 @@ async fn main() -> anyhow::Result<()> {
         site_root: "target/site".into(),
         site_pkg_dir: "pkg".into(),
         output_name: "mail-settings".into(),
+        hash_files: false,
+        http: server::http_server::HttpLimits::default(),
+        notify_rate: server::config::NotifyRate::default(),
         secret_key: KeySource::Env {
             current: SecretString::from(server::secrets::generate_key_text()),
             previous: None,
@@ -65,12 +67,9 @@ async fn main() -> anyhow::Result<()> {
     let app = server::router(&config, store.clone()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let limits = config.http.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
+        let _ = server::http_server::serve(listener, app, limits, std::future::pending()).await;
     });
     let token = server::auth::create_api_token(&store, "bench", "bench").await?;
     let token = token.expose_secret().to_string();

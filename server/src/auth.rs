@@ -135,33 +135,190 @@ fn verify_password(hash: &str, password: &SecretString) -> bool {
         .unwrap_or(false)
 }
 
-/// Login throttling per account and per client address (GCRA; a burst, then one try per
-/// interval). Limits are checked before the password is looked at.
+/// Sign-in throttling (GCRA: a burst, then one try per interval), decided before the password
+/// is looked at and cheapest first, so that a flood costs almost nothing:
+/// - per client address (IPv6 by /64): 20 tries, then one every 15 s. Checked first and alone:
+///   an address over its limit makes the server remember nothing more (no account key, no log
+///   line per try, at most one audit row a minute);
+/// - per account *and* address: 10 tries, then one a minute;
+/// - per account from anywhere: 30 tries, then one a minute, against guessing from many
+///   addresses. It cannot be used to lock the owner out: a correct password from an address
+///   with no failure in the last 15 minutes still gets in.
+///
+/// Every map is bounded: past [`Throttle::PRUNE_AT`] keys, the ones back at a full burst are
+/// dropped, and if an attacker with very many addresses still keeps it full, it is cleared
+/// (which only forgets throttling state, never lets a wrong password in).
 pub struct Throttle {
-    per_account: DefaultKeyedRateLimiter<String>,
-    per_address: DefaultKeyedRateLimiter<IpAddr>,
+    per_address: Bounded<IpAddr>,
+    per_pair: Bounded<(String, IpAddr)>,
+    per_account: Bounded<String>,
+    /// One `login_throttled` audit row a minute per address.
+    audit_throttled: Bounded<IpAddr>,
+    /// When each address last failed a sign-in.
+    failures: Mutex<std::collections::HashMap<IpAddr, std::time::Instant>>,
+}
+
+/// What the throttle says about a sign-in attempt, before the password is checked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// Over a limit: answer "throttled" without looking at the password.
+    Refused,
+    /// Check the password. `account_busy`: the account's own limit is spent, so only a correct
+    /// password from an address without recent failures may get in.
+    Check { account_busy: bool },
 }
 
 impl Throttle {
+    /// Keys kept per map before pruning.
+    pub const PRUNE_AT: usize = 10_000;
+    /// How long a failure counts as recent for [`Attempt::Check::account_busy`].
+    const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
+
     pub fn new() -> Throttle {
         let nz = |n: u32| NonZeroU32::new(n).expect("non-zero");
         Throttle {
-            // 10 tries, then one a minute for the same account.
-            per_account: RateLimiter::keyed(Quota::per_minute(nz(1)).allow_burst(nz(10))),
-            // 20 tries, then one every 15 s from the same address.
-            per_address: RateLimiter::keyed(
+            per_address: Bounded::new(
                 Quota::with_period(Duration::from_secs(15))
                     .expect("non-zero period")
                     .allow_burst(nz(20)),
             ),
+            per_pair: Bounded::new(Quota::per_minute(nz(1)).allow_burst(nz(10))),
+            per_account: Bounded::new(Quota::per_minute(nz(1)).allow_burst(nz(30))),
+            audit_throttled: Bounded::new(Quota::per_minute(nz(1))),
+            failures: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
-    fn allow(&self, username: &str, address: IpAddr) -> bool {
-        let account_ok = self.per_account.check_key(&username.to_lowercase()).is_ok();
-        let address_ok = self.per_address.check_key(&address).is_ok();
-        account_ok && address_ok
+    /// Addresses are throttled by host (IPv4) or by /64 (IPv6: one subscriber's prefix).
+    pub fn client_key(ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                    IpAddr::V6(std::net::Ipv6Addr::from(bits))
+                }
+            },
+            v4 => v4,
+        }
     }
+
+    /// The address's own limit, checked before anything else about the attempt.
+    pub fn address_allows(&self, address: IpAddr) -> bool {
+        self.per_address.check(&address)
+    }
+
+    /// The account limits, for an address within its own limit. `account` is the user name as
+    /// typed, already length-checked.
+    pub fn attempt(&self, account: &str, address: IpAddr) -> Attempt {
+        let account = account.to_lowercase();
+        if !self.per_pair.check(&(account.clone(), address)) {
+            return Attempt::Refused;
+        }
+        Attempt::Check {
+            account_busy: !self.per_account.check(&account),
+        }
+    }
+
+    /// Records a failed password from `address`.
+    pub fn failed(&self, address: IpAddr) {
+        let now = std::time::Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.len() >= Self::PRUNE_AT {
+            failures.retain(|_, at| now.duration_since(*at) < Self::FAILURE_MEMORY);
+            if failures.len() >= Self::PRUNE_AT {
+                failures.clear();
+            }
+        }
+        failures.insert(address, now);
+    }
+
+    /// True when `address` failed a sign-in within the last 15 minutes.
+    pub fn failed_recently(&self, address: IpAddr) -> bool {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures
+            .get(&address)
+            .is_some_and(|at| at.elapsed() < Self::FAILURE_MEMORY)
+    }
+
+    /// True at most once a minute per address: whether to write a `login_throttled` row.
+    pub fn audit_throttled(&self, address: IpAddr) -> bool {
+        self.audit_throttled.check(&address)
+    }
+
+    /// Keys held over all maps (for the flood tests and the health report).
+    pub fn tracked_keys(&self) -> usize {
+        self.per_address.len()
+            + self.per_pair.len()
+            + self.per_account.len()
+            + self.audit_throttled.len()
+            + self.failures.lock().map(|f| f.len()).unwrap_or(0)
+    }
+}
+
+/// A keyed limiter whose map stays within [`Throttle::PRUNE_AT`] keys.
+struct Bounded<K: std::hash::Hash + Eq + Clone> {
+    quota: Quota,
+    limiter: std::sync::RwLock<DefaultKeyedRateLimiter<K>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Bounded<K> {
+    fn new(quota: Quota) -> Self {
+        Bounded {
+            quota,
+            limiter: std::sync::RwLock::new(RateLimiter::keyed(quota)),
+        }
+    }
+
+    /// Takes one try for `key`; false when its limit is spent.
+    fn check(&self, key: &K) -> bool {
+        let (ok, full) = {
+            let limiter = self.limiter.read().unwrap_or_else(|e| e.into_inner());
+            (
+                limiter.check_key(key).is_ok(),
+                limiter.len() >= Throttle::PRUNE_AT,
+            )
+        };
+        if full {
+            self.prune();
+        }
+        ok
+    }
+
+    /// Drops the keys back at a full burst; if the map is still full of active keys, starts
+    /// afresh.
+    fn prune(&self) {
+        let mut limiter = self.limiter.write().unwrap_or_else(|e| e.into_inner());
+        limiter.retain_recent();
+        if limiter.len() >= Throttle::PRUNE_AT {
+            tracing::warn!(
+                keys = limiter.len(),
+                "sign-in throttle full of active keys; forgetting them"
+            );
+            *limiter = RateLimiter::keyed(self.quota);
+        }
+        limiter.shrink_to_fit();
+    }
+
+    fn len(&self) -> usize {
+        self.limiter.read().map(|l| l.len()).unwrap_or(0)
+    }
+}
+
+/// A user name as it may appear in a log line or the audit log when nobody has that name: at
+/// most 64 characters, control characters replaced. An unknown name may be anything an
+/// attacker typed.
+pub fn loggable_name(name: &str) -> String {
+    const MAX: usize = 64;
+    let mut out: String = name
+        .chars()
+        .take(MAX)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if name.chars().count() > MAX {
+        out.push('…');
+    }
+    out
 }
 
 impl Default for Throttle {
@@ -277,6 +434,21 @@ pub async fn bootstrap(
 }
 
 /// Paths that need no login.
+/// True when a segment of the raw path is `.` or `..`, also percent-encoded (`%2e%2e`), or
+/// hides a separator (`%2f`, `%5c`, a backslash).
+pub fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment
+            .replace("%2e", ".")
+            .replace("%2E", ".")
+            .replace("%2f", "/")
+            .replace("%2F", "/")
+            .replace("%5c", "\\")
+            .replace("%5C", "\\");
+        decoded == "." || decoded == ".." || decoded.contains('/') || decoded.contains('\\')
+    })
+}
+
 fn is_public(base: &str, method: &Method, path: &str) -> bool {
     let rest = path.strip_prefix(base).unwrap_or("");
     let pkg = path.starts_with("/pkg/");
@@ -325,6 +497,11 @@ pub async fn require_login(
 ) -> Response {
     let base = state.base_path.as_str();
     let path = req.uri().path().to_string();
+    // `/pkg/../ConMasManager/System/MailSetting` would pass as a bundle file here and be
+    // resolved to a page later: paths with dot segments are refused before any decision.
+    if has_dot_segment(&path) {
+        return (StatusCode::BAD_REQUEST, "The path has a . or .. segment.").into_response();
+    }
     if is_public(base, req.method(), &path) {
         // The set-up page exists only while there is no administrator.
         if path == format!("{base}/System/Setup")
@@ -427,8 +604,16 @@ fn login_page(base: &str, error: &str, next: Option<&str>) -> String {
     url
 }
 
+/// Largest sign-in form accepted (the body is refused with 413 before it is read further).
+pub const LOGIN_BODY_MAX: usize = 8 * 1024;
+/// Longest user name and password looked at; longer ones fail at once, without a database
+/// look-up or a hash.
+pub const USERNAME_INPUT_MAX: usize = 256;
+pub const PASSWORD_INPUT_MAX: usize = 1024;
+
 /// `POST {base}/System/Login`: checks the password, starts a fresh session (new id) and returns
-/// to the page that was asked for. Every failure gets the same answer.
+/// to the page that was asked for. Every failure gets the same answer. The throttle decides
+/// first (see [`Throttle`]); sizes are capped before any work.
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -437,15 +622,50 @@ pub async fn login(
 ) -> Response {
     let base = state.base_path.as_str();
     let store = &state.backend.store;
+    let throttle = &state.access.throttle;
+    let address = Throttle::client_key(peer.ip());
     let username = form.username.trim().to_string();
+    let shown = loggable_name(&username);
     let next = form.next.as_deref().filter(|n| !n.is_empty());
-    if !state.access.throttle.allow(&username, peer.ip()) {
-        tracing::warn!(user = %username, address = %peer.ip(), "login throttled");
-        let _ = store
-            .audit(&username, "login_throttled", &peer.ip().to_string())
-            .await;
-        return Redirect::to(&login_page(base, "throttled", next)).into_response();
+    let throttled = |account_known: bool| {
+        tracing::warn!(user = %shown, %address, "login throttled");
+        let audit = throttle.audit_throttled(address);
+        let shown = shown.clone();
+        async move {
+            // One audit row a minute per address, whatever the flood.
+            if audit {
+                let detail = if account_known {
+                    address.to_string()
+                } else {
+                    format!("{address} (unknown or oversized name)")
+                };
+                let _ = store.audit(&shown, "login_throttled", &detail).await;
+            }
+            Redirect::to(&login_page(base, "throttled", next)).into_response()
+        }
+    };
+    if !throttle.address_allows(address) {
+        return throttled(false).await;
     }
+    if username.len() > USERNAME_INPUT_MAX
+        || form.password.expose_secret().len() > PASSWORD_INPUT_MAX
+    {
+        throttle.failed(address);
+        tracing::info!(user = %shown, %address, "login failed: oversized input");
+        let _ = store
+            .audit(&shown, "login_failed", &format!("{address} (oversized)"))
+            .await;
+        return Redirect::to(&login_page(base, "invalid", next)).into_response();
+    }
+    let account_busy = match throttle.attempt(&username, address) {
+        Attempt::Refused => return throttled(true).await,
+        // The account's own limit is spent (guessing from many addresses): only an address
+        // without recent failures may still try, so its owner is never locked out.
+        Attempt::Check { account_busy: true } if throttle.failed_recently(address) => {
+            return throttled(true).await;
+        }
+        Attempt::Check { account_busy } => account_busy,
+    };
     // An unknown user is checked against a dummy hash: both failures take as long.
     let (user, hash) = match store.admin_password_hash(&username).await {
         Ok(Some((user, hash))) => (Some(user), hash),
@@ -457,15 +677,22 @@ pub async fn login(
         }
     };
     let password = form.password;
+    // A few password checks at a time: each costs 19 MiB and tens of milliseconds of CPU, and
+    // a flood must not take every blocking thread.
+    let Ok(_permit) = state.access.hashing.acquire().await else {
+        return Redirect::to(&login_page(base, "internal", next)).into_response();
+    };
     let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
         .await
         .unwrap_or(false);
     let Some(user) = user.filter(|_| ok) else {
-        tracing::info!(user = %username, address = %peer.ip(), "login failed");
+        throttle.failed(address);
+        tracing::info!(user = %shown, %address, "login failed");
         let _ = store
-            .audit(&username, "login_failed", &peer.ip().to_string())
+            .audit(&shown, "login_failed", &address.to_string())
             .await;
-        return Redirect::to(&login_page(base, "invalid", next)).into_response();
+        let error = if account_busy { "throttled" } else { "invalid" };
+        return Redirect::to(&login_page(base, error, next)).into_response();
     };
     if let Err(e) = start_session(&session, &user).await {
         tracing::error!(error = %e, "could not start a session");
@@ -561,6 +788,8 @@ pub async fn setup(
 pub struct AccessState {
     pub throttle: Throttle,
     pub setup: SetupToken,
+    /// Password checks running at once (see [`login`]).
+    pub hashing: tokio::sync::Semaphore,
 }
 
 impl AccessState {
@@ -568,6 +797,7 @@ impl AccessState {
         Arc::new(AccessState {
             throttle: Throttle::new(),
             setup: SetupToken::default(),
+            hashing: tokio::sync::Semaphore::new(2),
         })
     }
 }
@@ -599,6 +829,29 @@ mod tests {
     }
 
     #[test]
+    fn dot_segments_are_recognised_however_written() {
+        for bad in [
+            "/pkg/../ConMasManager/System/MailSetting",
+            "/pkg/%2e%2e/ConMasManager/System/MailSetting",
+            "/pkg/%2E./x",
+            "/pkg/./x",
+            "/pkg/..",
+            "/pkg/..%2fConMasManager",
+            "/pkg/..\\ConMasManager",
+        ] {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for good in [
+            "/pkg/mail-settings.0a1b.wasm",
+            "/ConMasManager/System/MailSetting",
+            "/pkg/a..b.js",
+            "/",
+        ] {
+            assert!(!has_dot_segment(good), "{good}");
+        }
+    }
+
+    #[test]
     fn passwords_hash_and_verify() {
         let p = SecretString::from("correct horse battery");
         let h = hash_password(&p).unwrap();
@@ -623,14 +876,56 @@ mod tests {
         assert!(check_username("bad name").is_err());
     }
 
+    fn allowed(t: &Throttle, account: &str, ip: IpAddr) -> bool {
+        t.address_allows(ip)
+            && t.attempt(account, ip)
+                == Attempt::Check {
+                    account_busy: false,
+                }
+    }
+
     #[test]
-    fn throttle_blocks_after_a_burst() {
+    fn throttle_blocks_an_account_from_one_address_after_a_burst() {
         let t = Throttle::new();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let allowed = (0..15).filter(|_| t.allow("Admin", ip)).count();
-        assert_eq!(allowed, 10);
-        // Another account from another address is not affected.
-        assert!(t.allow("other", "192.0.2.2".parse().unwrap()));
+        let passed = (0..15).filter(|_| allowed(&t, "Admin", ip)).count();
+        assert_eq!(passed, 10);
+        // The same account from another address, another account: not affected.
+        assert!(allowed(&t, "admin", "192.0.2.2".parse().unwrap()));
+        assert!(allowed(&t, "other", ip));
+    }
+
+    #[test]
+    fn an_address_over_its_limit_adds_no_keys() {
+        let t = Throttle::new();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for n in 0..1000 {
+            if t.address_allows(ip) {
+                let _ = t.attempt(&format!("user{n}"), ip);
+            }
+        }
+        // 1 address + 20 pairs + 20 accounts, not 1000 of each.
+        assert_eq!(t.tracked_keys(), 41);
+    }
+
+    #[test]
+    fn ipv6_clients_are_throttled_by_their_64_prefix() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        assert_eq!(Throttle::client_key(a), Throttle::client_key(b));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(
+            Throttle::client_key(mapped),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_logged_short_and_safe() {
+        assert_eq!(loggable_name("admin"), "admin");
+        let long = "x".repeat(50_000);
+        assert_eq!(loggable_name(&long).chars().count(), 65);
+        assert_eq!(loggable_name("a\r\nb\u{1b}"), "a??b?");
     }
 
     #[test]

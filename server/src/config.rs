@@ -24,6 +24,10 @@ pub struct Config {
     pub site_pkg_dir: String,
     /// `LEPTOS_OUTPUT_NAME`, default `mail-settings`: the bundle's file names.
     pub output_name: String,
+    /// `LEPTOS_HASH_FILES` (`true`/`false`): the bundle's file names carry a content hash,
+    /// listed in `hash.txt` beside the server binary (cargo-leptos `hash-files`). Default: on
+    /// when that file is there. Hashed files are served as immutable.
+    pub hash_files: bool,
     /// `MAIL_SECRET_KEY` (+ `MAIL_SECRET_KEY_PREVIOUS`), or the key file `MAIL_SECRET_KEY_FILE`
     /// (default `data/secret.key`, created 0600 on first run).
     pub secret_key: KeySource,
@@ -54,6 +58,28 @@ pub struct Config {
     pub smtp_pool_size: usize,
     /// The delivery worker's timing (retries, lease); tests shorten it.
     pub worker: crate::outbox::WorkerConfig,
+    /// `HTTP_HEADER_TIMEOUT_SECONDS`, `HTTP_REQUEST_TIMEOUT_SECONDS`, `HTTP_MAX_CONNECTIONS`,
+    /// `HTTP_CONNECTION_LIFETIME_SECONDS`: see [`crate::http_server::HttpLimits`].
+    pub http: crate::http_server::HttpLimits,
+    /// `NOTIFY_RATE_PER_SECOND` (default 20) and `NOTIFY_BURST` (default 200): notifications
+    /// one API token may submit; more get 429 with `Retry-After`.
+    pub notify_rate: NotifyRate,
+}
+
+/// The per-token submission limit of the notification API (GCRA: a burst, then a steady rate).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotifyRate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Default for NotifyRate {
+    fn default() -> Self {
+        NotifyRate {
+            per_second: 20,
+            burst: 200,
+        }
+    }
 }
 
 /// The providers' addresses. `MS_CLOUD` (`global`, `usgov`, `usgov-dod`, `china`) picks the
@@ -201,6 +227,66 @@ impl Config {
             smtp_ca_file: var("SMTP_CA_FILE").map(PathBuf::from),
             smtp_timeout: Duration::from_secs(minutes("SMTP_TIMEOUT_SECONDS", 30)?),
             worker: crate::outbox::WorkerConfig::default(),
+            notify_rate: {
+                let d = NotifyRate::default();
+                let count = |name: &str, default: u32| -> anyhow::Result<u32> {
+                    match var(name) {
+                        Some(v) => v
+                            .trim()
+                            .parse::<u32>()
+                            .ok()
+                            .filter(|n| (1..=1_000_000).contains(n))
+                            .with_context(|| {
+                                format!(
+                                    "{name} must be a whole number from 1 to 1000000 (got {v:?})"
+                                )
+                            }),
+                        None => Ok(default),
+                    }
+                };
+                NotifyRate {
+                    per_second: count("NOTIFY_RATE_PER_SECOND", d.per_second)?,
+                    burst: count("NOTIFY_BURST", d.burst)?,
+                }
+            },
+            http: {
+                let d = crate::http_server::HttpLimits::default();
+                let secs = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+                    match var(name) {
+                        Some(v) => v
+                            .trim()
+                            .parse::<u64>()
+                            .ok()
+                            .filter(|n| (1..=86_400).contains(n))
+                            .map(Duration::from_secs)
+                            .with_context(|| {
+                                format!(
+                                    "{name} must be a number of seconds from 1 to 86400 (got {v:?})"
+                                )
+                            }),
+                        None => Ok(default),
+                    }
+                };
+                crate::http_server::HttpLimits {
+                    header_read: secs("HTTP_HEADER_TIMEOUT_SECONDS", d.header_read)?,
+                    request: secs("HTTP_REQUEST_TIMEOUT_SECONDS", d.request)?,
+                    connection_lifetime: secs(
+                        "HTTP_CONNECTION_LIFETIME_SECONDS",
+                        d.connection_lifetime,
+                    )?,
+                    max_connections: match var("HTTP_MAX_CONNECTIONS") {
+                        Some(v) => v
+                            .trim()
+                            .parse()
+                            .ok()
+                            .filter(|n| (1..=100_000).contains(n))
+                            .with_context(|| {
+                                format!("HTTP_MAX_CONNECTIONS must be a whole number from 1 to 100000 (got {v:?})")
+                            })?,
+                        None => d.max_connections,
+                    },
+                }
+            },
             smtp_pool_size: match var("SMTP_POOL_SIZE") {
                 Some(v) => v.parse().ok().filter(|n| *n <= 64).with_context(|| {
                     format!("SMTP_POOL_SIZE must be a whole number from 0 to 64 (got {v:?})")
@@ -223,8 +309,23 @@ impl Config {
             site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
             site_pkg_dir: var("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|| "pkg".into()),
             output_name: var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|| "mail-settings".into()),
+            hash_files: match var("LEPTOS_HASH_FILES") {
+                Some(v) => v.trim().parse().with_context(|| {
+                    format!("LEPTOS_HASH_FILES must be true or false (got {v:?})")
+                })?,
+                None => hash_file_beside_binary(),
+            },
         })
     }
+}
+
+/// True when cargo-leptos wrote `hash.txt` beside this binary: the bundle it built has
+/// hashed file names, and Leptos reads them from there.
+fn hash_file_beside_binary() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("hash.txt")))
+        .is_some_and(|file| file.is_file())
 }
 
 /// `+09:00`, `-05:30`, `Z`.

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod http_server;
 pub mod notify;
 pub mod oauth;
 pub mod outbox;
@@ -18,7 +19,7 @@ use app::api::backend::{Actor, Backend};
 use app::{App, shell};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRef, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -28,7 +29,6 @@ use http::Method;
 use http::request::Parts;
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
@@ -49,6 +49,8 @@ pub struct AppState {
     pub cookie_secure: bool,
     /// Wakes the delivery worker when a notification is accepted.
     pub wake_worker: Arc<tokio::sync::Notify>,
+    /// Submissions per API token (`NOTIFY_RATE_PER_SECOND`, `NOTIFY_BURST`).
+    pub notify_limit: Arc<notify::SubmissionLimit>,
     pub time_offset: time::UtcOffset,
 }
 
@@ -87,6 +89,7 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         .site_root(config.site_root.clone())
         .site_pkg_dir(config.site_pkg_dir.clone())
         .site_addr(config.site_addr)
+        .hash_files(config.hash_files)
         .build();
     let base = config.base_path.clone();
     let access = auth::AccessState::new();
@@ -148,6 +151,7 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
     )
     .spawn();
     let state = AppState {
+        notify_limit: Arc::new(notify::SubmissionLimit::new(config.notify_rate)),
         wake_worker: wake_worker.clone(),
         time_offset: config.time_offset,
         leptos_options: leptos_options.clone(),
@@ -203,7 +207,11 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         .layer(sessions)
         .layer(CompressionLayer::new())
         .layer(from_fn_with_state(state.clone(), security::headers))
-        .layer(TraceLayer::new_for_http())
+        // The span names the path only: queries carry the OAuth `code` and `state` and the
+        // one-time set-up `token`, which must not reach a log at any level.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
         .with_state(state);
     Ok(router)
 }
@@ -264,13 +272,13 @@ fn own_routes(base: &str) -> Vec<OwnRoute> {
         (
             &[Method::POST],
             format!("{base}/api/v1/notifications"),
-            post(notify::submit),
+            post(notify::submit).layer(DefaultBodyLimit::max(notify::SUBMISSION_BODY_MAX)),
         ),
         (&[Method::GET], format!("{base}/health"), get(rest::health)),
         (
             &[Method::POST],
             format!("{base}/System/Login"),
-            post(auth::login),
+            post(auth::login).layer(DefaultBodyLimit::max(auth::LOGIN_BODY_MAX)),
         ),
         (
             &[Method::POST],
@@ -280,7 +288,7 @@ fn own_routes(base: &str) -> Vec<OwnRoute> {
         (
             &[Method::POST],
             format!("{base}/System/Setup"),
-            post(auth::setup),
+            post(auth::setup).layer(DefaultBodyLimit::max(auth::LOGIN_BODY_MAX)),
         ),
         (
             &[Method::GET, Method::POST],
@@ -331,13 +339,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         listener.local_addr()?,
         config.base_path
     );
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("The HTTP server stopped with an error")?;
+    http_server::serve(listener, app, config.http.clone(), shutdown_signal())
+        .await
+        .context("The HTTP server stopped with an error")?;
     store.close().await;
     Ok(())
 }

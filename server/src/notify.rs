@@ -6,7 +6,10 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::outbox::now_ms;
 use crate::store::NewNotification;
-use app::domain::{Code, Mailbox, ManagerRoot, body_value, parse_part, subject_value};
+use app::domain::{
+    Code, Mailbox, ManagerRoot, RENDERED_BODY_MAX, RENDERED_SUBJECT_MAX, VALUE_MAX, body_value,
+    parse_part, subject_value,
+};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
@@ -18,6 +21,10 @@ use std::collections::BTreeMap;
 
 /// Most recipients of one notification (Gmail and Microsoft 365 allow 100 per message).
 pub const MAX_RECIPIENTS: usize = 100;
+/// Largest request body accepted (refused with 413 before it is read further).
+pub const SUBMISSION_BODY_MAX: usize = 2 * 1024 * 1024;
+/// Most entries in `data` (there are six codes; unknown names are ignored, not collected).
+pub const MAX_DATA_ENTRIES: usize = 32;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +43,28 @@ struct Submission {
     data: BTreeMap<String, String>,
 }
 
+/// The per-token submission limit: a burst, then a steady rate; one key per API token (tokens
+/// are few: administrators create them).
+pub struct SubmissionLimit(governor::DefaultKeyedRateLimiter<String>);
+
+impl SubmissionLimit {
+    pub fn new(rate: crate::config::NotifyRate) -> Self {
+        let nz = |n: u32| std::num::NonZeroU32::new(n.max(1)).expect("at least 1");
+        SubmissionLimit(governor::RateLimiter::keyed(
+            governor::Quota::per_second(nz(rate.per_second)).allow_burst(nz(rate.burst)),
+        ))
+    }
+
+    /// `Ok` when `caller` may submit now; else how many whole seconds to wait.
+    pub fn check(&self, caller: &str) -> Result<(), u64> {
+        use governor::clock::Clock as _;
+        self.0.check_key(&caller.to_string()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
+}
+
 fn problem(status: StatusCode, code: &str, message: String, extra: serde_json::Value) -> Response {
     let mut body = json!({"error": code, "message": message});
     if let (Some(obj), Some(more)) = (body.as_object_mut(), extra.as_object()) {
@@ -51,6 +80,19 @@ pub async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // The caller's rate first: a flood costs a counter, nothing more.
+    if let Err(wait) = state.notify_limit.check(&principal.actor()) {
+        let mut res = problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("Too many notifications from this token; try again in {wait} s."),
+            json!({ "retry_after": wait }),
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        return res;
+    }
     let submission: Submission = match serde_json::from_slice(&body) {
         Ok(s) => s,
         Err(e) => {
@@ -76,6 +118,46 @@ pub async fn submit(
         );
     }
     let store = &state.backend.store;
+    let actor = principal.actor();
+
+    // A retry of an accepted submission answers at once, before any rendering.
+    if let Some(k) = key {
+        match store.notification_by_key(&actor, k).await {
+            Ok(Some(id)) => {
+                return (StatusCode::OK, Json(json!({"id": id, "duplicate": true})))
+                    .into_response();
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return crate::rest::error_response(
+                    app::i18n::Locale::en,
+                    crate::backend::internal(&e),
+                );
+            }
+        }
+    }
+
+    // Values: a bounded number, each of bounded size.
+    if submission.data.len() > MAX_DATA_ENTRIES {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "data_too_large",
+            format!("`data` may have at most {MAX_DATA_ENTRIES} entries."),
+            json!({}),
+        );
+    }
+    if let Some((name, _)) = submission
+        .data
+        .iter()
+        .find(|(name, value)| name.len() > 64 || value.len() > VALUE_MAX)
+    {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "value_too_long",
+            format!("Each value in `data` may have at most {VALUE_MAX} bytes (and each name 64)."),
+            json!({ "field": name.chars().take(64).collect::<String>() }),
+        );
+    }
 
     // Recipients: like the sender, RFC 5321 mailboxes; a limited number.
     if submission.to.is_empty() || submission.to.len() > MAX_RECIPIENTS {
@@ -186,19 +268,48 @@ pub async fn submit(
         values.insert(Code::SysDateTime, datetime);
         values
     };
-    let rendered_subject = subject.render(&values_for(subject_value));
-    let rendered_body = body.render(&values_for(body_value));
+    // Sizes are known before rendering: a template repeating a code thousands of times with a
+    // long value is refused here, without building it.
+    let subject_values = values_for(subject_value);
+    let body_values = values_for(body_value);
+    for (part, len, max) in [
+        (
+            "subject",
+            subject.rendered_len(&subject_values),
+            RENDERED_SUBJECT_MAX,
+        ),
+        ("body", body.rendered_len(&body_values), RENDERED_BODY_MAX),
+    ] {
+        if len > max {
+            return problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("{part}_too_long"),
+                format!(
+                    "The rendered {part} would have {len} bytes; at most {max} are allowed. \
+                     Shorten the template or the values."
+                ),
+                json!({ "bytes": len, "max": max }),
+            );
+        }
+    }
+    let rendered_subject = subject.render(&subject_values);
+    let rendered_body = body.render(&body_values);
 
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let domain = settings
-        .smtp
-        .user
-        .rsplit_once('@')
+    // The Message-ID goes on the domain of the sender that will send it: the SMTP user, or
+    // the connected OAuth account (the sender re-homes it at send time if that changes).
+    let sender = match settings.auth {
+        app::domain::AuthType::Smtp => Some(settings.smtp.user.clone()),
+        app::domain::AuthType::Oauth => store.connection().await.ok().flatten().map(|c| c.account),
+    };
+    let domain = sender
+        .as_deref()
+        .and_then(|s| s.rsplit_once('@'))
         .map(|(_, d)| d.to_string())
+        .filter(|d| !d.is_empty())
         .unwrap_or_else(|| "localhost".into());
     let message_id = crate::transport::new_message_id(&domain);
     let recipients: Vec<String> = submission.to.iter().map(|a| a.trim().to_string()).collect();
-    let actor = principal.actor();
     let stored = store
         .enqueue(&NewNotification {
             id: &id,

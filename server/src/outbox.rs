@@ -57,6 +57,10 @@ pub fn pauses_queue(f: &SendFailure) -> bool {
     ) || (f.code == SendCode::TokenUnavailable && !f.retryable)
 }
 
+/// The longest wait a provider's `Retry-After` can impose on one notification: a broken or
+/// hostile answer ("Retry-After: 999999999") must not park mail for years.
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
+
 /// The delay before attempt `attempts + 1`.
 pub fn backoff(config: &WorkerConfig, attempts: i64, retry_after: Option<u64>) -> Duration {
     let exp = config
@@ -72,7 +76,7 @@ pub fn backoff(config: &WorkerConfig, attempts: i64, retry_after: Option<u64>) -
     };
     let with_jitter = Duration::from_millis((exp.as_millis() as i64 + jitter).max(0) as u64);
     match retry_after {
-        Some(s) => with_jitter.max(Duration::from_secs(s)),
+        Some(s) => with_jitter.max(Duration::from_secs(s).min(RETRY_AFTER_MAX)),
         None => with_jitter,
     }
 }
@@ -223,5 +227,18 @@ mod tests {
         }
         assert!(backoff(&c, 20, None) <= c.max_backoff + c.max_backoff / 5);
         assert!(backoff(&c, 0, Some(120)) >= Duration::from_secs(120));
+    }
+
+    #[test]
+    fn a_providers_retry_after_is_capped_at_an_hour() {
+        let c = WorkerConfig::default();
+        for huge in [3601, 86_400, u64::MAX] {
+            let d = backoff(&c, 0, Some(huge));
+            assert!(d <= RETRY_AFTER_MAX, "{huge}: {d:?}");
+            assert!(
+                d >= RETRY_AFTER_MAX - Duration::from_secs(1),
+                "{huge}: {d:?}"
+            );
+        }
     }
 }

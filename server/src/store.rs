@@ -81,6 +81,9 @@ impl Store {
                 format!("Failed to create the database directory {}", dir.display())
             })?;
         }
+        if let Some(path) = sqlite_file_path(database_url) {
+            restrict_database_files(std::path::Path::new(&path))?;
+        }
         let options = SqliteConnectOptions::from_str(database_url)
             .with_context(
                 || "DATABASE_URL is not a valid SQLite URL (e.g. sqlite://data/mail-settings.db)",
@@ -104,6 +107,18 @@ impl Store {
             base_path: base_path.to_string(),
             keys: Arc::new(keys),
         })
+    }
+
+    /// The database file path of this store (SQLite), for checks of its permissions.
+    pub fn database_files(database_url: &str) -> Vec<std::path::PathBuf> {
+        sqlite_file_path(database_url)
+            .map(|p| {
+                ["", "-wal", "-shm"]
+                    .iter()
+                    .map(|suffix| std::path::PathBuf::from(format!("{p}{suffix}")))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub async fn close(&self) {
@@ -423,6 +438,21 @@ async fn save_in_tx<E>(
     .await
     .context("Failed to write the settings")?;
 
+    // A stored secret no longer counts once what it was entered for changed (another SMTP
+    // server / port / SSL / user, another provider / client / tenant; see `merge`): forget it,
+    // so it can never be sent anywhere else. The validation required a new one where needed.
+    for (name, still_valid) in [
+        (secret_names::SMTP_PASSWORD, s.smtp.password_set),
+        (secret_names::OAUTH_CLIENT_SECRET, s.oauth.client_secret_set),
+    ] {
+        if !still_valid {
+            sqlx::query("DELETE FROM secrets WHERE name = ?")
+                .bind(name)
+                .execute(&mut *conn)
+                .await
+                .context("Failed to forget a secret whose server or client changed")?;
+        }
+    }
     put_secret(
         conn,
         keys,
@@ -430,15 +460,6 @@ async fn save_in_tx<E>(
         valid.smtp_password(),
     )
     .await?;
-    // Credentials of one provider mean nothing to the other: a provider change without a new
-    // secret forgets the old one (the validation then required a new one).
-    if stored.oauth.provider != s.oauth.provider && !valid.oauth_client_secret().is_replace() {
-        sqlx::query("DELETE FROM secrets WHERE name = ?")
-            .bind(secret_names::OAUTH_CLIENT_SECRET)
-            .execute(&mut *conn)
-            .await
-            .context("Failed to forget the previous provider's client secret")?;
-    }
     put_secret(
         conn,
         keys,
@@ -579,4 +600,37 @@ fn sqlite_file_path(url: &str) -> Option<String> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && path != ":memory:").then(|| path.to_string())
+}
+
+/// The database holds sealed secrets, sessions and the audit log: only the server's user may
+/// read it. The file is created 0600 before SQLite opens it (SQLite gives its `-wal` and `-shm`
+/// files the database file's mode), and an existing one is tightened.
+fn restrict_database_files(path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| {
+                    format!("Failed to create the database file {}", path.display())
+                })?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| {
+                        format!("Failed to restrict {} to mode 0600", file.display())
+                    })?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }

@@ -42,17 +42,26 @@ async fn valid_put_then_get_round_trip() {
         .expect("password stored");
     assert_eq!(secrecy::ExposeSecret::expose_secret(&stored), PASSWORD);
 
-    // A PUT without the password keeps it; the audit log names fields, never values.
+    // A PUT without the password keeps it while the server is the same; the audit log names
+    // fields, never values.
     let mut again = valid_smtp();
     again["smtp"]["password"] = Value::Null;
-    again["smtp"]["server"] = json!("smtp2.example.co.jp");
+    again["manager_root"] = json!("https://reports2.example.co.jp/ConMasManager");
     let (status, body) = app.put_settings(&again).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["smtp"]["password_set"], true);
     let stored = app.store.secret("smtp_password").await.unwrap().unwrap();
     assert_eq!(secrecy::ExposeSecret::expose_secret(&stored), PASSWORD);
     let audit = app.store.audit_entries(10).await.unwrap();
-    assert_eq!(audit[0].3, "smtp.server");
+    assert_eq!(audit[0].3, "manager_root");
+    // Another server: the stored password is not for it, and must be typed again.
+    again["smtp"]["server"] = json!("smtp2.example.co.jp");
+    let (status, body) = app.put_settings(&again).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        error_codes(&body),
+        vec![("smtp.password".to_string(), "password_required".to_string())]
+    );
     assert!(audit[1].3.contains("smtp.password"));
     assert!(audit.iter().all(|a| !a.3.contains(PASSWORD)));
     app.stop().await;

@@ -376,9 +376,13 @@ async fn settings_being_edited_are_tested_before_they_are_saved() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Another port is another target: the stored password is not for it either.
     assert_eq!(
         error_codes(&body),
-        vec![("smtp.port".to_string(), "port_465_unsupported".to_string())]
+        vec![
+            ("smtp.port".to_string(), "port_465_unsupported".to_string()),
+            ("smtp.password".to_string(), "password_required".to_string())
+        ]
     );
     // A recipient that is not a mailbox.
     let (status, report) = test_mail(&app, json!({"to": "not an address"})).await;

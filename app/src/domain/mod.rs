@@ -29,8 +29,8 @@ pub use oauth::{
 pub use oauth_ids::{GoogleClientId, MicrosoftClientId, MicrosoftTenant, parse_date};
 pub use port::Port;
 pub use template::{
-    Code, MAX_BODY, MAX_SUBJECT, Parsed, TemplateError, TemplateErrorKind, body_value, parse_part,
-    subject_value,
+    Code, MAX_BODY, MAX_SUBJECT, Parsed, RENDERED_BODY_MAX, RENDERED_SUBJECT_MAX, TemplateError,
+    TemplateErrorKind, VALUE_MAX, body_value, parse_part, subject_value,
 };
 
 use serde::{Deserialize, Serialize};
@@ -335,32 +335,56 @@ pub fn merge(stored: &SettingsView, input: &SettingsInput) -> SettingsView {
     merged.auth = input.auth;
     merged.manager_root = input.manager_root.trim().to_string();
     if let Some(smtp) = &input.smtp {
-        merged.smtp = SmtpView {
+        let mut view = SmtpView {
             server: smtp.server.trim().to_string(),
             port: smtp.port,
             user: smtp.user.trim().to_string(),
-            password_set: stored.smtp.password_set
-                || smtp.password.as_ref().is_some_and(|p| !p.is_empty()),
+            password_set: false,
             ssl: smtp.ssl,
         };
+        // A stored password only ever goes to the server it was entered for: change the host,
+        // port, SSL or user and it must be typed again (else it could be handed to any server,
+        // in clear with SSL off).
+        view.password_set = (stored.smtp.password_set && same_smtp_target(&stored.smtp, &view))
+            || smtp.password.as_ref().is_some_and(|p| !p.is_empty());
+        merged.smtp = view;
     }
     if let Some(oauth) = &input.oauth {
-        // Credentials of one provider mean nothing to the other: a stored secret only counts
-        // while the provider stays the same.
-        let same_provider = oauth.provider == stored.oauth.provider;
-        merged.oauth = OauthView {
+        let mut view = OauthView {
             provider: oauth.provider,
             client_id: oauth.client_id.trim().to_string(),
-            client_secret_set: (same_provider && stored.oauth.client_secret_set)
-                || oauth
-                    .client_secret
-                    .as_ref()
-                    .is_some_and(|s| !s.expose().trim().is_empty()),
+            client_secret_set: false,
             tenant_id: oauth.tenant_id.trim().to_string(),
             client_secret_expires_on: oauth.client_secret_expires_on.trim().to_string(),
         };
+        // A client secret belongs to one app of one provider (and tenant): it only counts
+        // while provider, client ID and tenant stay the same.
+        view.client_secret_set = (stored.oauth.client_secret_set
+            && same_oauth_client(&stored.oauth, &view))
+            || oauth
+                .client_secret
+                .as_ref()
+                .is_some_and(|s| !s.expose().trim().is_empty());
+        merged.oauth = view;
     }
     merged
+}
+
+/// True when `new` names the same SMTP server, port, TLS use and account as `stored`: the
+/// stored password may be used with it. Host names compare without case.
+pub fn same_smtp_target(stored: &SmtpView, new: &SmtpView) -> bool {
+    stored.server.eq_ignore_ascii_case(&new.server)
+        && stored.port == new.port
+        && stored.ssl == new.ssl
+        && stored.user == new.user
+}
+
+/// True when `new` is the same OAuth app as `stored` (provider, client ID, tenant): the stored
+/// client secret may be used with it.
+pub fn same_oauth_client(stored: &OauthView, new: &OauthView) -> bool {
+    stored.provider == new.provider
+        && stored.client_id == new.client_id
+        && stored.tenant_id.eq_ignore_ascii_case(&new.tenant_id)
 }
 
 /// Every rule for a save request, against the stored settings. On success the result holds

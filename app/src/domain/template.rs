@@ -113,6 +113,18 @@ impl Parsed {
         out
     }
 
+    /// The length in bytes [`Parsed::render`] would produce, computed without producing it:
+    /// a size limit can be checked before any rendering work (a template may repeat a code
+    /// thousands of times).
+    pub fn rendered_len(&self, values: &BTreeMap<Code, String>) -> usize {
+        self.0.iter().fold(0usize, |sum, p| {
+            sum.saturating_add(match p {
+                Piece::Text(t) => t.len(),
+                Piece::Code(c) => values.get(c).map_or(0, String::len),
+            })
+        })
+    }
+
     /// The text with every code replaced; a missing value leaves the part empty.
     pub fn render(&self, values: &BTreeMap<Code, String>) -> String {
         let mut out = String::new();
@@ -125,6 +137,13 @@ impl Parsed {
         out
     }
 }
+
+/// Longest rendered subject: one header line of RFC 5322 (§2.1.1: 998 characters).
+pub const RENDERED_SUBJECT_MAX: usize = 998;
+/// Longest rendered body of a notification.
+pub const RENDERED_BODY_MAX: usize = 1024 * 1024;
+/// Longest value for one replacement code.
+pub const VALUE_MAX: usize = 8 * 1024;
 
 /// Reads one part of a template; every problem is listed.
 pub fn parse_part(part: &str, text: &str) -> Result<Parsed, Vec<TemplateError>> {
@@ -233,6 +252,15 @@ pub fn body_value(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rendered_length_is_known_before_rendering() {
+        let part = parse_part("body", &"{rep_id}-".repeat(10_000)).unwrap();
+        let values = BTreeMap::from([(Code::RepId, "x".repeat(200_000))]);
+        assert_eq!(part.rendered_len(&values), 10_000 * 200_001);
+        let small = BTreeMap::from([(Code::RepId, "42".to_string())]);
+        assert_eq!(part.rendered_len(&small), part.render(&small).len());
+    }
 
     fn values() -> BTreeMap<Code, String> {
         BTreeMap::from([

@@ -359,8 +359,12 @@ fn password_required_only_when_none_stored() {
         )]
     );
 
-    let mut with_password = stored();
-    with_password.smtp.password_set = true;
+    // Stored for this same server, port, SSL and user.
+    let with_password = validate(&stored(), &smtp_input())
+        .expect("valid")
+        .settings()
+        .clone();
+    assert!(with_password.smtp.password_set);
     let v = validate(&with_password, &input).expect("stored password is kept");
     assert_eq!(v.smtp_password(), &SecretChange::Keep);
     // An empty string also keeps it: the form sends "" when the box was left alone.
@@ -577,4 +581,94 @@ fn secret_expiry_date_is_checked_for_microsoft() {
             .changed_fields()
             .contains(&Field::OauthSecretExpiresOn)
     );
+}
+
+/// A stored password is bound to the server, port, SSL and user it was entered for; a stored
+/// client secret to its provider, client ID and tenant.
+#[test]
+fn stored_secrets_only_count_for_their_own_target() {
+    let saved = validate(&stored(), &smtp_input())
+        .expect("valid")
+        .settings()
+        .clone();
+    let without_password = || {
+        let mut input = smtp_input();
+        input.smtp.as_mut().unwrap().password = None;
+        input
+    };
+    assert!(
+        validate(&saved, &without_password()).is_ok(),
+        "same target keeps it"
+    );
+    let mut host_case = without_password();
+    host_case.smtp.as_mut().unwrap().server = "SMTP.Example.com".into();
+    assert!(
+        validate(&saved, &host_case).is_ok(),
+        "host names compare without case"
+    );
+
+    let changes: [fn(&mut SmtpInput); 4] = [
+        |s| s.server = "smtp.attacker.example".into(),
+        |s| s.port = Some(2525),
+        |s| {
+            s.port = Some(25);
+            s.ssl = false
+        },
+        |s| s.user = "other@example.com".into(),
+    ];
+    for change in changes {
+        let mut input = without_password();
+        change(input.smtp.as_mut().unwrap());
+        let errors = validate(&saved, &input).unwrap_err();
+        assert!(
+            errors.contains(&FieldError::new(
+                Field::SmtpPassword,
+                ErrorCode::PasswordRequired
+            )),
+            "{input:?}: {errors:?}"
+        );
+        assert!(!merge(&saved, &input).smtp.password_set);
+    }
+
+    let mut oauth_saved = saved.clone();
+    oauth_saved.oauth = OauthView {
+        provider: Provider::Microsoft,
+        client_id: "6731de76-14a6-49ae-97bc-6eba6914391e".into(),
+        client_secret_set: true,
+        tenant_id: "contoso.onmicrosoft.com".into(),
+        client_secret_expires_on: String::new(),
+    };
+    let oauth_input = |client_id: &str, tenant_id: &str| SettingsInput {
+        auth: AuthType::Oauth,
+        smtp: None,
+        oauth: Some(OauthInput {
+            provider: Provider::Microsoft,
+            client_id: client_id.into(),
+            client_secret: None,
+            tenant_id: tenant_id.into(),
+            client_secret_expires_on: String::new(),
+        }),
+        manager_root: "http://{0}/ConMasManager".into(),
+        version: None,
+    };
+    let same = oauth_input(
+        "6731de76-14a6-49ae-97bc-6eba6914391e",
+        "Contoso.onmicrosoft.com",
+    );
+    assert!(merge(&oauth_saved, &same).oauth.client_secret_set);
+    for other in [
+        oauth_input(
+            "0a1b2c3d-4e5f-4789-abcd-ef0123456789",
+            "contoso.onmicrosoft.com",
+        ),
+        oauth_input(
+            "6731de76-14a6-49ae-97bc-6eba6914391e",
+            "fabrikam.onmicrosoft.com",
+        ),
+    ] {
+        assert!(
+            !merge(&oauth_saved, &other).oauth.client_secret_set,
+            "{other:?}"
+        );
+    }
 }

@@ -145,6 +145,20 @@ impl Store {
         Ok((earlier, false))
     }
 
+    /// The id of the notification `actor` submitted with this idempotency key, if any.
+    pub async fn notification_by_key(
+        &self,
+        actor: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT id FROM notifications WHERE actor = ? AND idempotency_key = ?")
+            .bind(actor)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .context("Failed to look up the idempotency key")
+    }
+
     /// Takes up to `limit` due notifications for sending: they are marked `sending` with a
     /// lease; one whose lease ran out (its worker died) is due again.
     pub async fn claim_due(

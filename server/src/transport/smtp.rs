@@ -295,13 +295,17 @@ async fn transmit(
     .await
 }
 
-/// A message as sent after DATA (RFC 5321 §4.5.2): lines starting with "." get one more,
-/// and the end is CRLF "." CRLF.
+/// A message as sent after DATA (RFC 5321 §2.3.8, §4.5.2): every line ending, CR LF or a
+/// bare CR or LF, becomes CR LF; then lines starting with "." get one more, and the end is
+/// CR LF "." CR LF. Normalising first closes SMTP smuggling (CVE-2023-51764): a receiver that
+/// also takes `<LF>.<LF>` as the end of the data can never be shown a second message.
 struct DataBlock<'a>(&'a str);
 
 impl std::fmt::Display for DataBlock<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, line) in self.0.split("\r\n").enumerate() {
+        let normalized = self.0.replace("\r\n", "\n").replace('\r', "\n");
+        let text = normalized.strip_suffix('\n').unwrap_or(&normalized);
+        for (i, line) in text.split('\n').enumerate() {
             if i > 0 {
                 f.write_str("\r\n")?;
             }
@@ -310,11 +314,7 @@ impl std::fmt::Display for DataBlock<'_> {
             }
             f.write_str(line)?;
         }
-        if self.0.ends_with("\r\n") {
-            f.write_str(".\r\n")
-        } else {
-            f.write_str("\r\n.\r\n")
-        }
+        f.write_str("\r\n.\r\n")
     }
 }
 
@@ -517,6 +517,26 @@ mod tests {
             "a\r\n..b\r\n...c\r\nd.\r\n.\r\n"
         );
         assert_eq!(DataBlock(".x").to_string(), "..x\r\n.\r\n");
+    }
+
+    #[test]
+    fn bare_line_endings_cannot_end_the_data_early() {
+        // The smuggling payloads: <LF>.<LF>, <CR>.<CR>, <LF>.<CR><LF>, <CR><LF>.<LF>.
+        for (input, expected) in [
+            (
+                "a\n.\nMAIL FROM:<x@evil>",
+                "a\r\n..\r\nMAIL FROM:<x@evil>\r\n.\r\n",
+            ),
+            ("a\r.\rb", "a\r\n..\r\nb\r\n.\r\n"),
+            ("a\n.\r\nb\n", "a\r\n..\r\nb\r\n.\r\n"),
+            ("a\r\n.\nb", "a\r\n..\r\nb\r\n.\r\n"),
+        ] {
+            let out = DataBlock(input).to_string();
+            assert_eq!(out, expected, "{input:?}");
+            // The only end of data is the last one, and no bare CR or LF is left.
+            assert_eq!(out.matches("\r\n.\r\n").count(), 1, "{out:?}");
+            assert_eq!(out.replace("\r\n", "").find(['\r', '\n']), None, "{out:?}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod fake_provider;
 pub mod oauth_flow;
+pub mod server_process;
 pub mod smtp_server;
 
 use reqwest::StatusCode;
@@ -87,6 +88,9 @@ pub fn test_config(db: &Path) -> Config {
         site_root: "target/site".into(),
         site_pkg_dir: "pkg".into(),
         output_name: "mail-settings".into(),
+        hash_files: false,
+        http: server::http_server::HttpLimits::default(),
+        notify_rate: server::config::NotifyRate::default(),
         secret_key: KeySource::Env {
             current: SecretString::from(KEY),
             previous: None,
@@ -136,12 +140,9 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let limits = config.http.clone();
         let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
+            server::http_server::serve(listener, app, limits, async move {
                 let _ = stopped.await;
             })
             .await

@@ -1,0 +1,735 @@
+//! Attacks against the console, each performed for real against the running server, now
+//! refused or harmless (issue "Hardening: attacks that work against the console today").
+
+mod common;
+
+use common::smtp_server::{SMTP_PASSWORD, SMTP_USER, SmtpServer};
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn post_test_mail(app: &TestApp, body: Value) -> (StatusCode, Value) {
+    let res = app
+        .anon
+        .post(app.url("/ConMasManager/api/v1/mail/test"))
+        .bearer_auth(&app.token)
+        .header("accept-language", "en")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap())
+}
+
+fn smtp_block(port: u16, ssl: bool, password: Option<&str>) -> Value {
+    json!({"server": "127.0.0.1", "port": port, "user": SMTP_USER, "password": password, "ssl": ssl})
+}
+
+/// The stored SMTP password goes only to the server it was entered for. An edited test mail
+/// (or a save) that points elsewhere without typing the password is refused before any
+/// connection, naming the field; the other server never sees a connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stored_password_cannot_be_sent_to_another_server() {
+    let legit = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")]).await;
+    // The attacker's server would accept any AUTH and record it.
+    let attacker = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:anything")]).await;
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let current = app.get_settings().await;
+    let (status, body) = app
+        .put_settings(&json!({
+            "auth": "smtp",
+            "smtp": smtp_block(legit.port, false, Some(SMTP_PASSWORD)),
+            "manager_root": "https://reports.example.co.jp/ConMasManager",
+            "version": current["version"],
+        }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Edited settings, unsaved: another port (the attacker's), no password typed.
+    let edited = |smtp: Value| {
+        json!({"to": "someone@example.co.jp", "settings": {
+            "auth": "smtp", "smtp": smtp,
+            "manager_root": "https://reports.example.co.jp/ConMasManager"}})
+    };
+    let (status, body) = post_test_mail(&app, edited(smtp_block(attacker.port, false, None))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        error_codes(&body).contains(&("smtp.password".into(), "password_required".into())),
+        "{body}"
+    );
+    // Another user, or SSL switched, on the legitimate server: also a new target.
+    let mut other_user = smtp_block(legit.port, false, None);
+    other_user["user"] = json!("someone-else@example.co.jp");
+    let (status, body) = post_test_mail(&app, edited(other_user)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        attacker.connections().await,
+        0,
+        "nothing reached the other server"
+    );
+    assert_eq!(legit.connections().await, 0);
+
+    // The same through a save: refused, nothing stored, the stored password still works.
+    let current = app.get_settings().await;
+    let (status, body) = app
+        .put_settings(&json!({
+            "auth": "smtp", "smtp": smtp_block(attacker.port, false, None),
+            "manager_root": "https://reports.example.co.jp/ConMasManager",
+            "version": current["version"],
+        }))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        error_codes(&body).contains(&("smtp.password".into(), "password_required".into())),
+        "{body}"
+    );
+    let (status, body) = post_test_mail(&app, json!({"to": "someone@example.co.jp"})).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the saved settings still send: {body}"
+    );
+    assert_eq!(attacker.connections().await, 0);
+    assert_eq!(legit.messages().await.len(), 1);
+
+    // Switched to OAuth, the SMTP block edited as typed: the password is forgotten, so that
+    // switching back later cannot send it to the new host either.
+    let current = app.get_settings().await;
+    let (status, body) = app
+        .put_settings(&json!({
+            "auth": "oauth",
+            "smtp": smtp_block(attacker.port, false, None),
+            "oauth": {"provider": "google", "client_id": "1234567890-abc.apps.googleusercontent.com",
+                      "client_secret": CLIENT_SECRET, "tenant_id": ""},
+            "manager_root": "https://reports.example.co.jp/ConMasManager",
+            "version": current["version"],
+        }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["smtp"]["password_set"], false, "{body}");
+    let current = app.get_settings().await;
+    let (status, body) = app
+        .put_settings(&json!({
+            "auth": "smtp",
+            "manager_root": "https://reports.example.co.jp/ConMasManager",
+            "version": current["version"],
+        }))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(attacker.connections().await, 0);
+    app.stop().await;
+}
+
+/// A stored OAuth client secret belongs to one app: another client ID or tenant needs the
+/// secret typed again, so it is never presented to another app's token endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stored_client_secret_stays_with_its_client() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let oauth = |client_id: &str, tenant: &str, secret: Option<&str>| {
+        json!({"provider": "microsoft", "client_id": client_id, "tenant_id": tenant,
+               "client_secret": secret})
+    };
+    let put = |oauth: Value| {
+        let app = &app;
+        async move {
+            let current = app.get_settings().await;
+            app.put_settings(&json!({
+                "auth": "oauth", "oauth": oauth,
+                "manager_root": "https://reports.example.co.jp/ConMasManager",
+                "version": current["version"],
+            }))
+            .await
+        }
+    };
+    const ID: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
+    const OTHER_ID: &str = "0a1b2c3d-4e5f-4789-abcd-ef0123456789";
+    let (status, body) = put(oauth(ID, "contoso.onmicrosoft.com", Some(CLIENT_SECRET))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Same app: the stored secret is kept.
+    let (status, body) = put(oauth(ID, "contoso.onmicrosoft.com", None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["oauth"]["client_secret_set"], true);
+    for (id, tenant) in [
+        (OTHER_ID, "contoso.onmicrosoft.com"),
+        (ID, "fabrikam.onmicrosoft.com"),
+    ] {
+        let (status, body) = put(oauth(id, tenant, None)).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{id} {tenant}: {body}"
+        );
+        assert!(
+            error_codes(&body).contains(&(
+                "oauth.client_secret".into(),
+                "client_secret_required".into()
+            )),
+            "{body}"
+        );
+    }
+    assert_eq!(app.get_settings().await["oauth"]["client_secret_set"], true);
+    app.stop().await;
+}
+
+/// A client whose connections come from `from` (any 127.x address reaches the test server).
+fn client_from(from: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+async fn sign_in(
+    app: &TestApp,
+    client: &reqwest::Client,
+    user: &str,
+    password: &str,
+) -> (StatusCode, String) {
+    let res = client
+        .post(app.url("/ConMasManager/System/Login"))
+        .header("origin", format!("http://{}", app.addr))
+        .form(&[("username", user), ("password", password), ("next", "")])
+        .send()
+        .await
+        .unwrap();
+    let location = res
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (res.status(), location)
+}
+
+/// Anonymous sign-in floods: a huge form is refused by size before it is read; a thousand
+/// distinct names from one address cost a bounded number of audit rows, and no full name
+/// reaches the log or the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_flood_is_refused_cheaply_and_leaves_bounded_traces() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let flood = client_from("127.0.0.3");
+
+    let huge = "x".repeat(50_000);
+    let (status, _) = sign_in(&app, &flood, &huge, "pw").await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let name = |n: usize| format!("{n:04}{}", "n".repeat(246));
+    let started = std::time::Instant::now();
+    let mut throttled = 0;
+    for n in 0..1000 {
+        let (status, location) = sign_in(&app, &flood, &name(n), "wrong password").await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        throttled += usize::from(location.contains("error=throttled"));
+    }
+    eprintln!(
+        "1,000 flood sign-ins: {:?}, {} throttled",
+        started.elapsed(),
+        throttled
+    );
+    // 20 tries per address, then one every 15 s: the rest is refused before any work.
+    assert!(throttled >= 975, "{throttled} of 1,000 throttled");
+
+    let audit = app.store.audit_entries(5000).await.unwrap();
+    let failed = audit.iter().filter(|a| a.2 == "login_failed").count();
+    let throttled_rows = audit.iter().filter(|a| a.2 == "login_throttled").count();
+    assert!(failed <= 25, "{failed} failure rows");
+    assert!(
+        throttled_rows <= 2,
+        "{throttled_rows} throttled rows: one a minute per address"
+    );
+    assert!(
+        audit.iter().all(|a| a.1.chars().count() <= 65),
+        "names in the audit log are cut short"
+    );
+    assert!(!app.logs.text().contains(&name(999)[..100]));
+    assert!(!app.logs.text().contains(&huge[..1000]));
+    app.stop().await;
+}
+
+/// The same flood against the server binary in a process of its own, so that its memory can be
+/// measured alone: 1,000 sign-ins with distinct 250-byte names (and 50 KB ones, refused by
+/// size) leave the server's memory about where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_flood_leaves_the_servers_memory_bounded() {
+    use common::server_process::ServerProcess;
+    let (_dir, db) = fresh_db();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = ServerProcess::start_with(&db, port, &[("ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    let flood = client_from("127.0.0.3");
+    server.ready(&flood).await;
+    let login = format!("{}/ConMasManager/System/Login", server.addr);
+    let post = |user: String| {
+        flood
+            .post(&login)
+            .header("origin", &server.addr)
+            .form(&[
+                ("username", user.as_str()),
+                ("password", "wrong"),
+                ("next", ""),
+            ])
+            .send()
+    };
+    // Warm up (first sign-in, allocator arenas), then measure.
+    let _ = post("warm-up".into()).await.unwrap();
+    let before = server.rss_kib();
+    let huge = "x".repeat(50_000);
+    for n in 0..1000 {
+        if n % 10 == 0 {
+            // Refused by size while it is still being sent: 413, or the connection closed
+            // under the rest of the body. Its own connection, so no other request is cut.
+            let res = client_from("127.0.0.3")
+                .post(&login)
+                .header("origin", &server.addr)
+                .form(&[
+                    ("username", huge.as_str()),
+                    ("password", "wrong"),
+                    ("next", ""),
+                ])
+                .send()
+                .await;
+            assert!(
+                res.as_ref()
+                    .map_or(true, |r| r.status() == StatusCode::PAYLOAD_TOO_LARGE),
+                "{res:?}"
+            );
+            continue;
+        }
+        let res = post(format!("{n:04}{}", "n".repeat(246))).await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    }
+    let after = server.rss_kib();
+    let grown = after.saturating_sub(before);
+    eprintln!(
+        "server memory: {before} KiB before, {after} KiB after 1,000 flood sign-ins (+{grown} KiB)"
+    );
+    assert!(grown < 16 * 1024, "the server grew by {grown} KiB");
+}
+
+/// Wrong passwords for `admin` from other addresses do not keep the administrator out: a
+/// correct password from an address without failures gets in, while the guessing addresses
+/// stay throttled even with the right password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_from_other_addresses_cannot_lock_the_administrator_out() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    for from in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        let guesser = client_from(from);
+        for _ in 0..10 {
+            sign_in(&app, &guesser, ADMIN, "wrong password!!").await;
+        }
+    }
+    // The guessers' own pair limits are spent: even the right password waits there.
+    let (_, location) = sign_in(&app, &client_from("127.0.0.2"), ADMIN, ADMIN_PASSWORD).await;
+    assert!(location.contains("error=throttled"), "{location}");
+    // The account's limit is spent too; a new address with one wrong guess is throttled after
+    // it, right password or not.
+    let newcomer = client_from("127.0.0.6");
+    let (_, location) = sign_in(&app, &newcomer, ADMIN, "wrong password!!").await;
+    assert!(location.contains("error="), "{location}");
+    let (_, location) = sign_in(&app, &newcomer, ADMIN, ADMIN_PASSWORD).await;
+    assert!(location.contains("error=throttled"), "{location}");
+    // The administrator, from an address without failures, gets in.
+    let (status, location) = sign_in(&app, &client_from("127.0.0.5"), ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location.ends_with("/ConMasManager/System/MailSetting"),
+        "{location}"
+    );
+    app.stop().await;
+}
+
+async fn submit(app: &TestApp, body: &Value, key: Option<&str>) -> (StatusCode, Value) {
+    let mut req = app
+        .anon
+        .post(app.url("/ConMasManager/api/v1/notifications"))
+        .bearer_auth(&app.token)
+        .json(body);
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// One request cannot make the server render gigabytes: sizes are checked before rendering
+/// (and a known Idempotency-Key answers before anything is rendered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_that_would_render_huge_is_refused_before_rendering() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let notification = |subject: String, body: String, value: String| {
+        json!({"subject": subject, "body": body, "to": ["user@example.co.jp"],
+               "data": {"rep_id": value, "rep_name": "点検報告書"}})
+    };
+    // 10,000 codes × an 8 KB value = 80 MB of body.
+    let started = std::time::Instant::now();
+    let (status, body) = submit(
+        &app,
+        &notification("s".into(), "{rep_id}".repeat(10_000), "x".repeat(8 * 1024)),
+        None,
+    )
+    .await;
+    let refused_in = started.elapsed();
+    eprintln!("the largest rendering (80 MB) refused in {refused_in:?}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "body_too_long");
+    assert_eq!(body["bytes"], 10_000 * 8 * 1024);
+
+    // A 200 KB value is refused as such.
+    let (status, body) = submit(
+        &app,
+        &notification("s".into(), "{rep_id}".into(), "x".repeat(200_000)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "value_too_long");
+    assert_eq!(body["field"], "rep_id");
+
+    // The subject is one header line: at most 998 bytes once rendered.
+    let (status, body) = submit(
+        &app,
+        &notification("{rep_id}".repeat(20), "b".into(), "x".repeat(100)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "subject_too_long");
+
+    // A body over the request limit is refused before it is parsed.
+    let (status, _) = submit(
+        &app,
+        &notification("s".into(), "b".repeat(3 * 1024 * 1024), "1".into()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // A retry under a known Idempotency-Key answers before rendering anything.
+    let ok = notification("{rep_name}".into(), "#{rep_id}".into(), "1".into());
+    let (status, first) = submit(&app, &ok, Some("order-1")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let huge = notification("s".into(), "{rep_id}".repeat(10_000), "x".repeat(8 * 1024));
+    let (status, again) = submit(&app, &huge, Some("order-1")).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["duplicate"], true);
+    app.stop().await;
+}
+
+/// SMTP smuggling: a template body with bare `<LF>.<LF>` / `<CR>.<CR>` and a second SMTP
+/// transaction after them arrives as one message, with those lines as its text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_line_endings_in_a_template_cannot_smuggle_a_second_message() {
+    use mailparse::MailHeaderMap;
+    let smtp = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")]).await;
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let current = app.get_settings().await;
+    let (status, body) = app
+        .put_settings(&json!({
+            "auth": "smtp", "smtp": smtp_block(smtp.port, false, Some(SMTP_PASSWORD)),
+            "manager_root": "https://reports.example.co.jp/ConMasManager",
+            "version": current["version"],
+        }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let payload = "first line\n.\nMAIL FROM:<boss@example.co.jp>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nSubject: smuggled\r.\rlast line";
+    let (status, body) = submit(
+        &app,
+        &json!({"subject": "report", "body": payload, "to": ["user@example.co.jp"]}),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    for _ in 0..100 {
+        if !smtp.messages().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Give a smuggled second message time to show up, if there were one.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let messages = smtp.messages().await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["rcpt_tos"], json!(["user@example.co.jp"]));
+    let mail = mailparse::parse_mail(messages[0]["data"].as_str().unwrap().as_bytes()).unwrap();
+    assert_eq!(mail.headers.get_first_value("Subject").unwrap(), "report");
+    let text = mail.get_body().unwrap();
+    assert!(text.contains("RCPT TO:<victim@example.net>"), "{text}");
+    assert!(text.contains("last line"), "{text}");
+    app.stop().await;
+}
+
+/// Sends one request exactly as written (an HTTP client would resolve `..` before sending) and
+/// returns the status code.
+async fn raw_get(addr: std::net::SocketAddr, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 12];
+    stream.read_exact(&mut head).await.unwrap();
+    String::from_utf8_lossy(&head[9..12]).parse().unwrap()
+}
+
+/// `/pkg/../…` passed the access check as a bundle file: dot segments, plain or encoded, are
+/// refused before it, and the settings page is never rendered for an anonymous caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dot_segments_cannot_walk_past_the_access_check() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    for path in [
+        "/pkg/../ConMasManager/System/MailSetting",
+        "/pkg/%2e%2e/ConMasManager/System/MailSetting",
+        "/pkg/..%2fConMasManager/System/MailSetting",
+        "/pkg/./../ConMasManager/api/v1/mail-settings",
+        "/ConMasManager/System/Login/../MailSetting",
+    ] {
+        assert_eq!(raw_get(app.addr, path).await, 400, "{path}");
+    }
+    // The plain paths behave as before: a page needs the sign-in.
+    assert_eq!(
+        raw_get(app.addr, "/ConMasManager/System/MailSetting").await,
+        303
+    );
+    app.stop().await;
+}
+
+/// Seconds until the server closes `stream` (reads until end of file), at most `max`.
+async fn seconds_until_closed(stream: &mut (impl tokio::io::AsyncRead + Unpin), max: f64) -> f64 {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = max - started.elapsed().as_secs_f64();
+        assert!(left > 0.0, "still open after {max} s");
+        match tokio::time::timeout(
+            std::time::Duration::from_secs_f64(left),
+            stream.read(&mut buf),
+        )
+        .await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed().as_secs_f64(),
+            Ok(Ok(_)) => continue,
+            Err(_) => panic!("still open after {max} s"),
+        }
+    }
+}
+
+/// A client dribbling its headers, an idle keep-alive connection and a crowd of idle
+/// connections: none can hold the server (shortened limits, the defaults are in
+/// `HttpLimits::default`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_clients_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let (_dir, db) = fresh_db();
+    let mut config = test_config(&db);
+    config.http = server::http_server::HttpLimits {
+        header_read: std::time::Duration::from_secs(2),
+        request: std::time::Duration::from_secs(30),
+        max_connections: 3,
+        connection_lifetime: std::time::Duration::from_secs(4),
+    };
+    let app = TestApp::spawn_with(config).await;
+
+    // Headers one line every second: cut off once the header time is up.
+    let slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (mut watcher, mut writer) = slow.into_split();
+    writer
+        .write_all(b"GET /ConMasManager/health HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let (closed_tx, mut closed_rx) = tokio::sync::oneshot::channel::<()>();
+    let dribble = async move {
+        for n in 0..30 {
+            tokio::select! {
+                _ = &mut closed_rx => break,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+            if writer
+                .write_all(format!("X-Slow-{n}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    };
+    let watch = async move {
+        let cut = seconds_until_closed(&mut watcher, 20.0).await;
+        let _ = closed_tx.send(());
+        cut
+    };
+    let (_, cut) = tokio::join!(dribble, watch);
+    eprintln!("a client sending a header line a second was cut off after {cut:.1} s");
+    assert!(cut < 6.0, "{cut} s");
+
+    // A keep-alive connection left idle after its answer is closed too.
+    let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    idle.write_all(
+        format!(
+            "GET /ConMasManager/health HTTP/1.1\r\nHost: {}\r\n\r\n",
+            app.addr
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let idle_cut = seconds_until_closed(&mut idle, 20.0).await;
+    eprintln!("an idle keep-alive connection was closed after {idle_cut:.1} s");
+
+    // Three silent connections fill the slots; the next client is served once the server
+    // has cut them off, not never.
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(tokio::net::TcpStream::connect(app.addr).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let res = app
+        .anon
+        .get(app.url("/ConMasManager/health"))
+        .timeout(std::time::Duration::from_secs(15))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success() || res.status() == StatusCode::SERVICE_UNAVAILABLE);
+    let waited = started.elapsed().as_secs_f64();
+    eprintln!("with every slot held by a silent client, the next one waited {waited:.1} s");
+    assert!(waited >= 1.0, "the slots were full: {waited} s");
+    drop(silent);
+    app.stop().await;
+}
+
+/// No OAuth authorization code, `state` or set-up token reaches the log, at debug level
+/// either (the test log records everything from debug up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_and_setup_tokens_stay_out_of_the_log() {
+    use common::fake_provider::FakeProvider;
+    use common::oauth_flow::*;
+    let fake = FakeProvider::start().await;
+    let (_dir, app) = spawn(&fake).await;
+    save_oauth(&app, "microsoft", CLIENT_SECRET).await;
+    let (location, callback) = connect_through(&app, &fake).await;
+    assert_eq!(outcome(&location), "connected");
+    let query: std::collections::HashMap<String, String> = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let code = &query["code"];
+    let state = &query["state"];
+    assert!(code.len() >= 8 && state.len() >= 8, "{callback}");
+
+    let marker = "setup-token-marker-5f1c2a9e";
+    let _ = app
+        .anon
+        .get(app.url(&format!("/ConMasManager/System/Setup?token={marker}")))
+        .send()
+        .await
+        .unwrap();
+    let logs = app.logs.text();
+    assert!(
+        logs.contains("/System/MailOAuthMicrosoft"),
+        "the request is logged, by path"
+    );
+    assert!(
+        !logs.contains(code.as_str()),
+        "the authorization code reached the log"
+    );
+    assert!(!logs.contains(state.as_str()), "the state reached the log");
+    assert!(!logs.contains(marker), "the set-up token reached the log");
+    app.stop().await;
+}
+
+/// A burst of submissions on one token gets 429 with `Retry-After` past the token's burst;
+/// another token is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_token_cannot_flood_the_notification_api() {
+    let (_dir, db) = fresh_db();
+    let mut config = test_config(&db);
+    config.notify_rate = server::config::NotifyRate {
+        per_second: 1,
+        burst: 5,
+    };
+    let app = TestApp::spawn_with(config).await;
+    let one = json!({"subject": "s", "body": "b", "to": ["user@example.co.jp"]});
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..12 {
+        let res = app
+            .anon
+            .post(app.url("/ConMasManager/api/v1/notifications"))
+            .bearer_auth(&app.token)
+            .json(&one)
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = res
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+        }
+        statuses.push(res.status().as_u16());
+    }
+    let accepted = statuses.iter().filter(|s| **s == 202).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert!((5..=6).contains(&accepted), "{statuses:?}");
+    assert_eq!(accepted + limited, 12, "{statuses:?}");
+    let wait: u64 = retry_after.expect("Retry-After").parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+
+    // Another token has its own budget.
+    let other = server::auth::create_api_token(&app.store, "other", "tests")
+        .await
+        .unwrap();
+    let res = app
+        .anon
+        .post(app.url("/ConMasManager/api/v1/notifications"))
+        .bearer_auth(secrecy::ExposeSecret::expose_secret(&other))
+        .json(&one)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    app.stop().await;
+}
+
+/// The database (and its WAL and shared-memory files) holds sealed secrets, sessions and the
+/// audit log: readable by the server's user only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let (status, body) = app.put_settings(&valid_smtp()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let files = server::store::Store::database_files(&format!("sqlite://{}", db.display()));
+    assert_eq!(files.len(), 3);
+    let mut seen = 0;
+    for file in files {
+        if let Ok(meta) = std::fs::metadata(&file) {
+            seen += 1;
+            assert_eq!(
+                meta.permissions().mode() & 0o777,
+                0o600,
+                "{}",
+                file.display()
+            );
+        }
+    }
+    assert!(seen >= 2, "the database and its WAL exist");
+    app.stop().await;
+}
