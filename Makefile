@@ -14,7 +14,7 @@ dev:        ## Debug build with live reload
 	cargo leptos watch
 
 test-rust:  ## Rust tests only
-	cargo test --workspace --exclude frontend --features app/ssr
+	LEPTOS_OUTPUT_NAME=mail-settings cargo test --release --workspace --exclude frontend --features app/ssr
 
 e2e:        ## Browser tests only (pass ARGS="-g 'port 465'" to pick tests)
 	scripts/e2e.sh $(ARGS)

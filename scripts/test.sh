@@ -11,7 +11,9 @@ start=$(date +%s)
 scripts/build.sh
 built=$(date +%s)
 printf '\033[1m==> Rust unit and integration tests (release profile)\033[0m\n'
-cargo test --release --workspace --exclude frontend --features app/ssr
+# leptos_config reads LEPTOS_OUTPUT_NAME at compile time and cargo-leptos sets it: the same
+# value here lets the tests reuse the release build's leptos instead of compiling it again.
+LEPTOS_OUTPUT_NAME=mail-settings cargo test --release --workspace --exclude frontend --features app/ssr
 tested=$(date +%s)
 printf '\033[1m==> Browser tests (Playwright, Chromium) against the release build\033[0m\n'
 SKIP_BUILD=1 scripts/e2e.sh

@@ -49,6 +49,8 @@ pub struct AppState {
     pub cookie_secure: bool,
     /// Wakes the delivery worker when a notification is accepted.
     pub wake_worker: Arc<tokio::sync::Notify>,
+    /// The delivery worker's task: `/health` reports it stopped once it has finished.
+    pub worker: Arc<tokio::task::JoinHandle<()>>,
     /// Submissions per API token (`NOTIFY_RATE_PER_SECOND`, `NOTIFY_BURST`).
     pub notify_limit: Arc<notify::SubmissionLimit>,
     pub time_offset: time::UtcOffset,
@@ -143,14 +145,17 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         config.smtp_timeout,
         config.smtp_pool_size,
     ));
-    outbox::Worker::new(
-        store.clone(),
-        mailer.clone(),
-        wake_worker.clone(),
-        config.worker.clone(),
-    )
-    .spawn();
+    let worker = Arc::new(
+        outbox::Worker::new(
+            store.clone(),
+            mailer.clone(),
+            wake_worker.clone(),
+            config.worker.clone(),
+        )
+        .spawn(),
+    );
     let state = AppState {
+        worker,
         notify_limit: Arc::new(notify::SubmissionLimit::new(config.notify_rate)),
         wake_worker: wake_worker.clone(),
         time_offset: config.time_offset,

@@ -242,6 +242,28 @@ pub async fn submit(
             );
         }
     };
+    // `{rep_url}`: ManagerRoot and the report's path, never a link to another host.
+    let rep_path = submission
+        .data
+        .get("rep_path")
+        .map(String::as_str)
+        .unwrap_or("");
+    let report_url = match ManagerRoot::parse(&settings.manager_root) {
+        Ok(root) => match root.report_url(state.backend.server_ip, rep_path) {
+            Some(url) => url,
+            None => {
+                return problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "rep_path_invalid",
+                    "`rep_path` must be a path on the ManagerRoot server: empty, or starting with \
+                     / (not //), ? or #, without spaces, control characters or backslashes."
+                        .into(),
+                    json!({ "field": "rep_path" }),
+                );
+            }
+        },
+        Err(_) => String::new(),
+    };
     let values_for = |fold: fn(&str) -> String| {
         let mut values: BTreeMap<Code, String> = BTreeMap::new();
         for (name, value) in &submission.data {
@@ -251,18 +273,7 @@ pub async fn submit(
                 values.insert(code, fold(value));
             }
         }
-        let root = ManagerRoot::parse(&settings.manager_root)
-            .map(|r| r.resolve(state.backend.server_ip))
-            .unwrap_or_default();
-        let path = submission
-            .data
-            .get("rep_path")
-            .map(String::as_str)
-            .unwrap_or("");
-        values.insert(
-            Code::RepUrl,
-            fold(&format!("{}{}", root.trim_end_matches('/'), path)),
-        );
+        values.insert(Code::RepUrl, fold(&report_url));
         let (date, datetime) = local_now(state.time_offset);
         values.insert(Code::SysDate, date);
         values.insert(Code::SysDateTime, datetime);

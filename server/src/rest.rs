@@ -200,14 +200,39 @@ fn parse_input(body: &[u8]) -> Result<SettingsInput, FieldError> {
     })
 }
 
+/// `GET {base}/health` (no sign-in): database, delivery worker and queue. `200` when the
+/// database answers and the worker runs (a paused queue is reported, and is no failure of the
+/// server); `503` otherwise, so a load balancer takes the instance out.
 pub async fn health(State(state): State<AppState>) -> Response {
-    match state.backend.store.load().await {
-        Ok(_) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response(),
+    let worker_running = !state.worker.is_finished();
+    let worker = if worker_running { "running" } else { "stopped" };
+    match state.backend.store.queue_paused().await {
+        Ok(paused) => {
+            let status = if worker_running {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let body = serde_json::json!({
+                "status": if worker_running { "ok" } else { "degraded" },
+                "database": "ok",
+                "worker": worker,
+                "queue": {
+                    "paused": paused.is_some(),
+                    "paused_code": paused.map(|(code, _, _)| code),
+                },
+            });
+            (status, Json(body)).into_response()
+        }
         Err(e) => {
             let _ = crate::backend::internal(&e);
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "database unavailable"})),
+                Json(serde_json::json!({
+                    "status": "degraded",
+                    "database": "unavailable",
+                    "worker": worker,
+                })),
             )
                 .into_response()
         }

@@ -733,3 +733,64 @@ async fn the_database_files_are_private() {
     assert!(seen >= 2, "the database and its WAL exist");
     app.stop().await;
 }
+
+/// `{rep_url}` keeps ManagerRoot's host whatever `rep_path` says: `http://{0}` followed by
+/// `@evil.example/` would have been a link to evil.example.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_path_cannot_move_the_link_to_another_host() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let mut settings = valid_smtp();
+    settings["manager_root"] = json!("http://{0}");
+    let (status, body) = app.put_settings(&settings).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let with_path = |path: &str| {
+        json!({"subject": "s", "body": "{rep_url}", "to": ["user@example.co.jp"],
+               "data": {"rep_path": path}})
+    };
+    for hostile in [
+        "@evil.example/x",
+        "//evil.example/x",
+        ".evil.example",
+        "/a b",
+    ] {
+        let (status, body) = submit(&app, &with_path(hostile), None).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{hostile}: {body}"
+        );
+        assert_eq!(body["error"], "rep_path_invalid", "{hostile}");
+    }
+    let (status, body) = submit(&app, &with_path("/Report/7"), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let stored = app
+        .store
+        .notification(body["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.body.ends_with("/Report/7"), "{}", stored.body);
+    assert!(stored.body.starts_with("http://"), "{}", stored.body);
+    app.stop().await;
+}
+
+/// `/health` answers for the database and the worker: a database that no longer answers
+/// makes it 503, so a load balancer takes the instance out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_the_database_and_the_worker() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let res = app.anon_get("/ConMasManager/health").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["worker"], "running");
+    assert_eq!(body["queue"]["paused"], false);
+    app.store.close().await;
+    let res = app.anon_get("/ConMasManager/health").await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["database"], "unavailable");
+    app.stop().await;
+}

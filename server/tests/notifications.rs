@@ -213,6 +213,13 @@ async fn refused_credentials_pause_the_queue_until_the_settings_change() {
     let (code, reply, _) = app.store.queue_paused().await.unwrap().unwrap();
     assert_eq!(code, "auth_failed");
     assert!(reply.starts_with("535"), "{reply}");
+    // The health check says so (and stays 200: the server itself is fine).
+    let health = app.anon_get("/ConMasManager/health").await;
+    assert_eq!(health.status(), StatusCode::OK);
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(health["worker"], "running");
+    assert_eq!(health["queue"]["paused"], true);
+    assert_eq!(health["queue"]["paused_code"], "auth_failed");
     // Not burning attempts while paused.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let n = app.store.notification(&id).await.unwrap().unwrap();

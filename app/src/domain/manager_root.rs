@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use url::{Host as UrlHost, Url};
 
 const PLACEHOLDER: &str = "{0}";
+/// Longest `rep_path` accepted for `{rep_url}`.
+pub const REP_PATH_MAX: usize = 2048;
 /// Stands in for `{0}` while the URL is checked; `.invalid` can never be a real host (RFC 2606).
 const PLACEHOLDER_HOST: &str = "server-ip.invalid";
 
@@ -78,6 +80,37 @@ impl ManagerRoot {
             (true, Some(IpAddr::V4(ip))) => self.raw.replacen(PLACEHOLDER, &ip.to_string(), 1),
             (true, Some(IpAddr::V6(ip))) => self.raw.replacen(PLACEHOLDER, &format!("[{ip}]"), 1),
             _ => self.raw.clone(),
+        }
+    }
+
+    /// The link to a report (`{rep_url}`): ManagerRoot plus the submitter's `rep_path`. `None`
+    /// when the path could lead anywhere else: it must be empty or start with `/`, `?` or `#`
+    /// (not `//`), hold no spaces, control characters or backslashes, stay within
+    /// [`REP_PATH_MAX`] bytes, and the result must name ManagerRoot's own scheme, host and port
+    /// (`http://{0}` + `@evil.example/` would otherwise be a link to evil.example).
+    pub fn report_url(&self, server_ip: Option<IpAddr>, rep_path: &str) -> Option<String> {
+        let resolved = self.resolve(server_ip);
+        let root = resolved.trim_end_matches('/');
+        if rep_path.is_empty() {
+            return Some(root.to_string());
+        }
+        let starts_well = rep_path.starts_with(['/', '?', '#']) && !rep_path.starts_with("//");
+        let clean = rep_path.len() <= REP_PATH_MAX
+            && !rep_path
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || c == '\\');
+        if !starts_well || !clean {
+            return None;
+        }
+        let joined = format!("{root}{rep_path}");
+        match (Url::parse(root), Url::parse(&joined)) {
+            (Ok(a), Ok(b)) => (a.scheme() == b.scheme()
+                && a.host_str() == b.host_str()
+                && a.port_or_known_default() == b.port_or_known_default())
+            .then_some(joined),
+            // `{0}` left unresolved (no server address known): the checks above keep the host.
+            (Err(_), _) => Some(joined),
+            (Ok(_), Err(_)) => None,
         }
     }
 

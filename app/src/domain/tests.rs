@@ -672,3 +672,41 @@ fn stored_secrets_only_count_for_their_own_target() {
         );
     }
 }
+
+/// `{rep_url}` always points at ManagerRoot's own server, whatever `rep_path` says.
+#[test]
+fn report_links_stay_on_the_manager_root_host() {
+    let ip = Some(IpAddr::V4(Ipv4Addr::new(192, 168, 10, 20)));
+    let placeholder = ManagerRoot::parse("http://{0}").unwrap();
+    let cloud = ManagerRoot::parse("https://reports.example.co.jp/ConMasManager0001").unwrap();
+    assert_eq!(
+        cloud.report_url(ip, "/Report/7?x=1#top").as_deref(),
+        Some("https://reports.example.co.jp/ConMasManager0001/Report/7?x=1#top")
+    );
+    assert_eq!(
+        placeholder.report_url(ip, "").as_deref(),
+        Some("http://192.168.10.20")
+    );
+    assert_eq!(
+        placeholder.report_url(ip, "/Report/7").as_deref(),
+        Some("http://192.168.10.20/Report/7")
+    );
+    for hostile in [
+        "@evil.example/x",
+        ".evil.example/x",
+        ":8080@evil.example",
+        "//evil.example/x",
+        "\\\\evil.example",
+        "/a b",
+        "/a\nBcc: x",
+        "https://evil.example/",
+        "evil",
+    ] {
+        assert_eq!(placeholder.report_url(ip, hostile), None, "{hostile:?}");
+        assert_eq!(cloud.report_url(ip, hostile), None, "{hostile:?}");
+    }
+    assert_eq!(
+        cloud.report_url(ip, &format!("/{}", "a".repeat(3000))),
+        None
+    );
+}
