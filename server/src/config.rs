@@ -222,6 +222,32 @@ impl Config {
                     None => Ok(default),
                 }
             };
+        // A whole number in `range`, or `default` when the variable is unset.
+        fn within_range<T>(
+            var: impl Fn(&str) -> Option<String>,
+            name: &str,
+            default: T,
+            range: std::ops::RangeInclusive<T>,
+        ) -> anyhow::Result<T>
+        where
+            T: std::str::FromStr + PartialOrd + std::fmt::Display,
+        {
+            match var(name) {
+                Some(v) => v
+                    .trim()
+                    .parse::<T>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .with_context(|| {
+                        format!(
+                            "{name} must be a whole number from {} to {} (got {v:?})",
+                            range.start(),
+                            range.end()
+                        )
+                    }),
+                None => Ok(default),
+            }
+        }
         Ok(Config {
             providers: ProviderEndpoints::from_env(var)?,
             smtp_ca_file: var("SMTP_CA_FILE").map(PathBuf::from),
@@ -229,43 +255,20 @@ impl Config {
             worker: crate::outbox::WorkerConfig::default(),
             notify_rate: {
                 let d = NotifyRate::default();
-                let count = |name: &str, default: u32| -> anyhow::Result<u32> {
-                    match var(name) {
-                        Some(v) => v
-                            .trim()
-                            .parse::<u32>()
-                            .ok()
-                            .filter(|n| (1..=1_000_000).contains(n))
-                            .with_context(|| {
-                                format!(
-                                    "{name} must be a whole number from 1 to 1000000 (got {v:?})"
-                                )
-                            }),
-                        None => Ok(default),
-                    }
-                };
                 NotifyRate {
-                    per_second: count("NOTIFY_RATE_PER_SECOND", d.per_second)?,
-                    burst: count("NOTIFY_BURST", d.burst)?,
+                    per_second: within_range(
+                        var,
+                        "NOTIFY_RATE_PER_SECOND",
+                        d.per_second,
+                        1..=1_000_000,
+                    )?,
+                    burst: within_range(var, "NOTIFY_BURST", d.burst, 1..=1_000_000)?,
                 }
             },
             http: {
                 let d = crate::http_server::HttpLimits::default();
                 let secs = |name: &str, default: Duration| -> anyhow::Result<Duration> {
-                    match var(name) {
-                        Some(v) => v
-                            .trim()
-                            .parse::<u64>()
-                            .ok()
-                            .filter(|n| (1..=86_400).contains(n))
-                            .map(Duration::from_secs)
-                            .with_context(|| {
-                                format!(
-                                    "{name} must be a number of seconds from 1 to 86400 (got {v:?})"
-                                )
-                            }),
-                        None => Ok(default),
-                    }
+                    within_range(var, name, default.as_secs(), 1..=86_400).map(Duration::from_secs)
                 };
                 crate::http_server::HttpLimits {
                     header_read: secs("HTTP_HEADER_TIMEOUT_SECONDS", d.header_read)?,
@@ -274,17 +277,12 @@ impl Config {
                         "HTTP_CONNECTION_LIFETIME_SECONDS",
                         d.connection_lifetime,
                     )?,
-                    max_connections: match var("HTTP_MAX_CONNECTIONS") {
-                        Some(v) => v
-                            .trim()
-                            .parse()
-                            .ok()
-                            .filter(|n| (1..=100_000).contains(n))
-                            .with_context(|| {
-                                format!("HTTP_MAX_CONNECTIONS must be a whole number from 1 to 100000 (got {v:?})")
-                            })?,
-                        None => d.max_connections,
-                    },
+                    max_connections: within_range(
+                        var,
+                        "HTTP_MAX_CONNECTIONS",
+                        d.max_connections,
+                        1..=100_000,
+                    )?,
                 }
             },
             smtp_pool_size: match var("SMTP_POOL_SIZE") {

@@ -8,20 +8,6 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn post_test_mail(app: &TestApp, body: Value) -> (StatusCode, Value) {
-    let res = app
-        .anon
-        .post(app.url("/ConMasManager/api/v1/mail/test"))
-        .bearer_auth(&app.token)
-        .header("accept-language", "en")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap())
-}
-
 fn smtp_block(port: u16, ssl: bool, password: Option<&str>) -> Value {
     json!({"server": "127.0.0.1", "port": port, "user": SMTP_USER, "password": password, "ssl": ssl})
 }

@@ -31,17 +31,7 @@ async fn save_smtp(app: &TestApp, server: &str, port: u16, ssl: bool, password: 
 }
 
 async fn test_mail(app: &TestApp, body: Value) -> (StatusCode, Value) {
-    let res = app
-        .anon
-        .post(app.url("/ConMasManager/api/v1/mail/test"))
-        .bearer_auth(&app.token)
-        .header("accept-language", "en")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap())
+    post_test_mail(app, body).await
 }
 
 /// `(step, status)` pairs of a report.

@@ -312,3 +312,21 @@ pub fn error_codes(body: &Value) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// `POST {base}/api/v1/mail/test` with the API token (English answers).
+pub async fn post_test_mail(
+    app: &TestApp,
+    body: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let res = app
+        .anon
+        .post(app.url("/ConMasManager/api/v1/mail/test"))
+        .bearer_auth(&app.token)
+        .header("accept-language", "en")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap())
+}
