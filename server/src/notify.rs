@@ -80,8 +80,9 @@ pub async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let actor = principal.actor();
     // The caller's rate first: a flood costs a counter, nothing more.
-    if let Err(wait) = state.notify_limit.check(&principal.actor()) {
+    if let Err(wait) = state.notify_limit.check(&actor) {
         let mut res = problem(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -118,7 +119,6 @@ pub async fn submit(
         );
     }
     let store = &state.backend.store;
-    let actor = principal.actor();
 
     // A retry of an accepted submission answers at once, before any rendering.
     if let Some(k) = key {

@@ -134,13 +134,12 @@ impl Store {
         if inserted == 1 {
             return Ok((n.id.to_string(), true));
         }
-        let earlier: String = sqlx::query_scalar(
-            "SELECT id FROM notifications WHERE actor = ? AND idempotency_key = ?",
-        )
-        .bind(n.actor)
-        .bind(n.idempotency_key)
-        .fetch_one(&self.pool)
-        .await
+        // Not inserted: the key was used already (a key is always given in that case).
+        let earlier = match n.idempotency_key {
+            Some(key) => self.notification_by_key(n.actor, key).await?,
+            None => None,
+        }
+        .ok_or(sqlx::Error::RowNotFound)
         .context("Failed to read the earlier notification")?;
         Ok((earlier, false))
     }
