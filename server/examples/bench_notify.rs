@@ -71,7 +71,14 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(async move {
         let _ = server::http_server::serve(listener, app, limits, std::future::pending()).await;
     });
-    let token = server::auth::create_api_token(&store, "bench", "bench").await?;
+    let token = server::auth::create_api_token(
+        &store,
+        "bench",
+        server::store::TokenScope::Notify,
+        None,
+        "bench",
+    )
+    .await?;
     let token = token.expose_secret().to_string();
     let http = reqwest::Client::builder().no_proxy().build()?;
     let base = format!("http://{addr}/ConMasManager");

@@ -3,7 +3,7 @@
 
 use crate::AppState;
 use crate::secrets::random_text;
-use crate::store::Store;
+use crate::store::{NewToken, Store, TokenScope};
 use anyhow::Context as _;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -35,7 +35,7 @@ pub const PASSWORD_MAX: usize = 256;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {
     Admin(String),
-    Token(String),
+    Token { name: String, scope: TokenScope },
 }
 
 impl Principal {
@@ -43,7 +43,7 @@ impl Principal {
     pub fn actor(&self) -> String {
         match self {
             Principal::Admin(name) => name.clone(),
-            Principal::Token(name) => format!("token:{name}"),
+            Principal::Token { name, .. } => format!("token:{name}"),
         }
     }
 }
@@ -362,40 +362,94 @@ pub fn new_api_token() -> (SecretString, String, Vec<u8>) {
     (SecretString::from(token), prefix, hash)
 }
 
+/// Longest life a token may be given, in days (ten years).
+pub const TOKEN_EXPIRY_DAYS_MAX: u32 = 3650;
+
 /// Creates an API token and records it; the token is returned once and never stored.
 pub async fn create_api_token(
     store: &Store,
     name: &str,
+    scope: TokenScope,
+    expires_days: Option<u32>,
     created_by: &str,
 ) -> anyhow::Result<SecretString> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         anyhow::bail!("a token name must be 1 to 100 characters, without control characters");
     }
+    if let Some(days) = expires_days
+        && !(1..=TOKEN_EXPIRY_DAYS_MAX).contains(&days)
+    {
+        anyhow::bail!(
+            "--expires-days must be 1 to {TOKEN_EXPIRY_DAYS_MAX}; leave it out for a token that does not expire"
+        );
+    }
     let (token, prefix, hash) = new_api_token();
     store
-        .insert_token(name, &prefix, &hash, created_by)
-        .await
-        .context("Failed to store the API token")?;
+        .insert_token(&NewToken {
+            name,
+            prefix: &prefix,
+            hash: &hash,
+            created_by,
+            scope,
+            expires_days,
+        })
+        .await?;
+    let expiry = expires_days.map_or_else(|| "no expiry".to_string(), |d| format!("{d} days"));
     store
-        .audit(created_by, "token_created", &format!("{name} ({prefix})"))
+        .audit(
+            created_by,
+            "token_created",
+            &format!("{name} ({prefix}, {}, {expiry})", scope.as_str()),
+        )
         .await
         .context("Failed to audit the API token")?;
     Ok(token)
 }
 
-async fn token_principal(store: &Store, offered: &str) -> Option<Principal> {
-    let rest = offered.strip_prefix("mst_")?;
-    let (prefix, _) = rest.split_once('_')?;
-    let (name, hash) = store.live_token(prefix).await.ok().flatten()?;
+/// Why an offered token was not accepted.
+enum TokenRefusal {
+    Invalid,
+    Expired,
+}
+
+async fn token_principal(store: &Store, offered: &str) -> Result<Principal, TokenRefusal> {
+    let rest = offered.strip_prefix("mst_").ok_or(TokenRefusal::Invalid)?;
+    let (prefix, _) = rest.split_once('_').ok_or(TokenRefusal::Invalid)?;
+    // A prefix is 12 hex digits: anything else is not looked up.
+    if prefix.len() != 12 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) || offered.len() > 128 {
+        return Err(TokenRefusal::Invalid);
+    }
+    let stored = store
+        .live_token(prefix)
+        .await
+        .ok()
+        .flatten()
+        .ok_or(TokenRefusal::Invalid)?;
     let offered_hash = Sha256::digest(offered.as_bytes());
-    if !bool::from(offered_hash.as_slice().ct_eq(&hash)) {
-        return None;
+    if !bool::from(offered_hash.as_slice().ct_eq(&stored.hash)) {
+        return Err(TokenRefusal::Invalid);
+    }
+    if stored.expired {
+        return Err(TokenRefusal::Expired);
     }
     if let Err(e) = store.touch_token(prefix).await {
         tracing::warn!(error = %e, "could not note an API token's use");
     }
-    Some(Principal::Token(name))
+    Ok(Principal::Token {
+        name: stored.name,
+        scope: stored.scope,
+    })
+}
+
+/// What a token of `scope` may call: a `notify` token only submits notifications.
+fn scope_allows(scope: TokenScope, base: &str, method: &Method, path: &str) -> bool {
+    match scope {
+        TokenScope::Admin => true,
+        TokenScope::Notify => {
+            method == Method::POST && path == format!("{base}/api/v1/notifications")
+        }
+    }
 }
 
 /// Creates the first administrator from `ADMIN_USER` / `ADMIN_PASSWORD` when none exists, or
@@ -487,6 +541,24 @@ fn unauthenticated(code: &str, message: &str) -> Response {
     res
 }
 
+/// 403 for a token used outside its scope (RFC 6750 `insufficient_scope`).
+fn forbidden_scope(scope: TokenScope) -> Response {
+    let mut res = (
+        StatusCode::FORBIDDEN,
+        Json(serde_json::json!({
+            "error": "insufficient_scope",
+            "scope": scope.as_str(),
+            "message": "This API token may only submit notifications (scope notify). Settings, test mails and the OAuth connection need a token created with --scope admin, or a signed-in administrator.",
+        })),
+    )
+        .into_response();
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+    );
+    res
+}
+
 /// Lets a request through only with a valid session (pages, server functions, REST) or a valid
 /// API token (REST only). Pages without one redirect to the login, the rest get 401.
 pub async fn require_login(
@@ -520,14 +592,23 @@ pub async fn require_login(
             .map(str::trim);
         let principal = match offered {
             Some(token) if rest_api => token_principal(&state.backend.store, token).await,
-            _ => None,
+            _ => Err(TokenRefusal::Invalid),
         };
         return match principal {
-            Some(p) => {
+            Ok(p) => {
+                if let Principal::Token { scope, .. } = &p
+                    && !scope_allows(*scope, base, req.method(), &path)
+                {
+                    return forbidden_scope(*scope);
+                }
                 req.extensions_mut().insert(p);
                 next.run(req).await
             }
-            None => unauthenticated(
+            Err(TokenRefusal::Expired) => unauthenticated(
+                "token_expired",
+                "The API token has expired. Create a new one with `server token create --name … --expires-days …` and revoke the old one.",
+            ),
+            Err(TokenRefusal::Invalid) => unauthenticated(
                 "invalid_token",
                 "The API token is not valid (unknown, revoked or malformed), or tokens are not accepted here (they work on the REST API only). Create one with `server token create`.",
             ),

@@ -62,11 +62,35 @@ pub enum AdminAction {
 pub enum TokenAction {
     /// Create a token; it is printed once and only its hash is kept.
     Create {
+        /// A name unique among the live tokens (it appears in the audit log and the outbox).
         #[arg(long)]
         name: String,
+        /// `admin`: settings, test mails, OAuth and submissions; `notify`: submissions only.
+        #[arg(long, value_enum, default_value_t = ScopeArg::Admin)]
+        scope: ScopeArg,
+        /// Days until the token stops working (1 to 3650); without it the token does not expire.
+        #[arg(long)]
+        expires_days: Option<u32>,
     },
+    /// List the tokens: id, name, scope, expiry, last use, revocation (never the token).
+    List,
     /// Revoke a token by its id (the part after `mst_`, before the next `_`).
     Revoke { id: String },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ScopeArg {
+    Admin,
+    Notify,
+}
+
+impl From<ScopeArg> for crate::store::TokenScope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Admin => crate::store::TokenScope::Admin,
+            ScopeArg::Notify => crate::store::TokenScope::Notify,
+        }
+    }
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -120,16 +144,35 @@ pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token {
-            action: TokenAction::Create { name },
+            action:
+                TokenAction::Create {
+                    name,
+                    scope,
+                    expires_days,
+                },
         } => {
             let store = open_store(&config).await?;
-            let token = crate::auth::create_api_token(&store, &name, "cli").await?;
+            let token =
+                crate::auth::create_api_token(&store, &name, scope.into(), expires_days, "cli")
+                    .await;
             store.close().await;
+            let token = token?;
             eprintln!(
-                "API token \"{}\" created. It is shown only now; store it safely:",
-                name.trim()
+                "API token \"{}\" (scope {}{}) created. It is shown only now; store it safely:",
+                name.trim(),
+                crate::store::TokenScope::from(scope).as_str(),
+                expires_days.map_or_else(String::new, |d| format!(", expires in {d} days")),
             );
             println!("{}", token.expose_secret());
+            Ok(())
+        }
+        Command::Token {
+            action: TokenAction::List,
+        } => {
+            let store = open_store(&config).await?;
+            let tokens = store.tokens().await;
+            store.close().await;
+            print!("{}", token_table(&tokens?));
             Ok(())
         }
         Command::Token {
@@ -150,6 +193,31 @@ pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
         Command::RotateKey => rotate_key(&config).await,
         Command::SendTest { to } => send_test(&config, to).await,
     }
+}
+
+/// The `token list` table, one token a line; never the token or its hash.
+fn token_table(tokens: &[crate::store::TokenListing]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("ID\tNAME\tSCOPE\tCREATED\tEXPIRES\tLAST USED\tSTATE\n");
+    for t in tokens {
+        let state = match &t.revoked_at {
+            Some(at) => format!("revoked {at}"),
+            None => "live".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{} by {}\t{}\t{}\t{}",
+            t.id,
+            t.name,
+            t.scope,
+            t.created_at,
+            t.created_by,
+            t.expires_at.as_deref().unwrap_or("never"),
+            t.last_used_at.as_deref().unwrap_or("never"),
+            state
+        );
+    }
+    out
 }
 
 async fn send_test(config: &Config, to: Option<String>) -> anyhow::Result<()> {

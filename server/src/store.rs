@@ -15,10 +15,12 @@ use crate::secrets::{Keyring, SecretError};
 mod connection;
 mod outbox;
 mod templates;
+mod tokens;
 use connection::delete_connection;
 pub use connection::{Connection, Tokens};
 pub use outbox::{NewNotification, Notification, Status};
 pub use templates::Template;
+pub use tokens::{NewToken, StoredToken, TokenListing, TokenScope};
 
 /// Names of the secrets kept in the `secrets` table.
 pub mod secret_names {
@@ -38,6 +40,8 @@ pub enum StoreError {
         #[source]
         source: SecretError,
     },
+    #[error("a live API token is named \"{0}\" already; choose another name or revoke that one")]
+    TokenNameTaken(String),
     #[error("{context}")]
     Database {
         context: &'static str,
@@ -293,65 +297,6 @@ impl Store {
             .await
             .context("Failed to commit the administrator")?;
         Ok(Some(!existed))
-    }
-
-    /// Stores a new API token (its hash only).
-    pub async fn insert_token(
-        &self,
-        name: &str,
-        prefix: &str,
-        token_hash: &[u8],
-        created_by: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (name, prefix, token_hash, created_by, created_at)
-             VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
-        )
-        .bind(name)
-        .bind(prefix)
-        .bind(token_hash)
-        .bind(created_by)
-        .execute(&self.pool)
-        .await
-        .context("Failed to store an API token")?;
-        Ok(())
-    }
-
-    /// The live (not revoked) token with this prefix: (name, hash).
-    pub async fn live_token(&self, prefix: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT name, token_hash FROM api_tokens WHERE prefix = ? AND revoked_at IS NULL",
-        )
-        .bind(prefix)
-        .fetch_optional(&self.pool)
-        .await
-        .context("Failed to read an API token")?;
-        Ok(row.map(|r| (r.get("name"), r.get("token_hash"))))
-    }
-
-    /// Notes the last use of a token (shown in the token list).
-    pub async fn touch_token(&self, prefix: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE api_tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE prefix = ?",
-        )
-        .bind(prefix)
-        .execute(&self.pool)
-        .await
-        .context("Failed to note an API token's use")?;
-        Ok(())
-    }
-
-    /// Revokes a token by its prefix; false when no live token has it.
-    pub async fn revoke_token(&self, prefix: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
-             WHERE prefix = ? AND revoked_at IS NULL",
-        )
-        .bind(prefix)
-        .execute(&self.pool)
-        .await
-        .context("Failed to revoke an API token")?;
-        Ok(done.rows_affected() == 1)
     }
 
     /// The pool, for the session store.

@@ -678,9 +678,15 @@ async fn one_token_cannot_flood_the_notification_api() {
     assert!((1..=2).contains(&wait), "{wait}");
 
     // Another token has its own budget.
-    let other = server::auth::create_api_token(&app.store, "other", "tests")
-        .await
-        .unwrap();
+    let other = server::auth::create_api_token(
+        &app.store,
+        "other",
+        server::store::TokenScope::Admin,
+        None,
+        "tests",
+    )
+    .await
+    .unwrap();
     let res = app
         .anon
         .post(app.url("/ConMasManager/api/v1/notifications"))
@@ -778,5 +784,167 @@ async fn health_reports_the_database_and_the_worker() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["database"], "unavailable");
+    app.stop().await;
+}
+
+/// Runs the `server` binary's operator command on `db`: (success, stdout, stderr).
+fn cli(db: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(args)
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("MAIL_SECRET_KEY", KEY)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A submissions-only token cannot read or change the settings, send test mails or touch the
+/// OAuth connection; an expired token is refused with its own code; names are unique among live
+/// tokens; the list shows scope, expiry and last use, never the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notify_token_only_submits_and_tokens_expire() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let (ok, notify, err) = cli(
+        &db,
+        &[
+            "token",
+            "create",
+            "--name",
+            "reports",
+            "--scope",
+            "notify",
+            "--expires-days",
+            "30",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("scope notify") && err.contains("30 days"),
+        "{err}"
+    );
+    let notify = notify.trim().to_string();
+
+    let (ok, _, err) = cli(&db, &["token", "create", "--name", "REPORTS"]);
+    assert!(!ok, "a second live token of the same name is refused");
+    assert!(err.contains("named \"REPORTS\" already"), "{err}");
+    let (ok, _, err) = cli(
+        &db,
+        &["token", "create", "--name", "x", "--expires-days", "0"],
+    );
+    assert!(!ok);
+    assert!(err.contains("--expires-days must be 1 to 3650"), "{err}");
+    let (ok, _, err) = cli(&db, &["token", "create", "--name", "x", "--scope", "root"]);
+    assert!(!ok);
+    assert!(err.contains("admin") && err.contains("notify"), "{err}");
+
+    // The attacks a leaked notification token allowed before: read, change, test-send, OAuth.
+    let base = "/ConMasManager/api/v1";
+    let attempts = [
+        (reqwest::Method::GET, format!("{base}/mail-settings"), None),
+        (
+            reqwest::Method::PUT,
+            format!("{base}/mail-settings"),
+            Some(valid_smtp()),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{base}/mail-settings/export"),
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{base}/mail/test"),
+            Some(json!({"to": "attacker@example.com"})),
+        ),
+        (reqwest::Method::GET, format!("{base}/oauth"), None),
+        (reqwest::Method::POST, format!("{base}/oauth/check"), None),
+        (
+            reqwest::Method::POST,
+            format!("{base}/oauth/disconnect"),
+            None,
+        ),
+    ];
+    for (method, path, body) in attempts {
+        let mut req = app
+            .anon
+            .request(method.clone(), app.url(&path))
+            .bearer_auth(&notify);
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{method} {path}");
+        assert!(
+            res.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("insufficient_scope")
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "insufficient_scope", "{method} {path}");
+        assert!(body["message"].as_str().unwrap().contains("--scope admin"));
+    }
+    app.get_settings().await; // an admin token still reads them
+    let res = app
+        .anon
+        .post(app.url(&format!("{base}/notifications")))
+        .bearer_auth(&notify)
+        .json(&json!({"subject": "s", "body": "b", "to": ["user@example.co.jp"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED, "a notify token submits");
+
+    // The list: scope, expiry, last use; no token, no hash.
+    let (ok, list, err) = cli(&db, &["token", "list"]);
+    assert!(ok, "{err}");
+    let line = list
+        .lines()
+        .find(|l| l.contains("\treports\t"))
+        .expect(&list);
+    assert!(line.contains("\tnotify\t"), "{line}");
+    assert!(
+        !line.contains("\tnever\tnever"),
+        "expiry and last use are set: {line}"
+    );
+    assert!(!list.contains(&notify[4..]), "the list shows no token");
+
+    // Expiry: the same token once its date has passed.
+    sqlx::query("UPDATE api_tokens SET expires_at = '2020-01-01T00:00:00Z' WHERE name = 'reports'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let res = app
+        .anon
+        .post(app.url(&format!("{base}/notifications")))
+        .bearer_auth(&notify)
+        .json(&json!({"subject": "s", "body": "b", "to": ["user@example.co.jp"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "token_expired");
+
+    // A revoked name can be used again; the default scope stays admin (old scripts keep working).
+    let id = notify.split('_').nth(1).unwrap();
+    let (ok, _, err) = cli(&db, &["token", "revoke", id]);
+    assert!(ok, "{err}");
+    let (ok, admin, err) = cli(&db, &["token", "create", "--name", "reports"]);
+    assert!(ok, "{err}");
+    let res = app
+        .anon
+        .get(app.url(&format!("{base}/mail-settings")))
+        .bearer_auth(admin.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
     app.stop().await;
 }

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use server::config::Config;
 use server::secrets::{KeySource, Keyring};
-use server::store::Store;
+use server::store::{Store, TokenScope};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -164,9 +164,18 @@ impl TestApp {
             .no_proxy()
             .build()
             .unwrap();
-        let token = server::auth::create_api_token(&store, "tests", "tests")
-            .await
-            .unwrap();
+        // A second app on the same database gets its own "tests" token (names are unique
+        // among live tokens).
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = 'x' WHERE name = 'tests' AND revoked_at IS NULL",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let token =
+            server::auth::create_api_token(&store, "tests", TokenScope::Admin, None, "tests")
+                .await
+                .unwrap();
         let app = TestApp {
             addr,
             client,
