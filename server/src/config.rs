@@ -64,6 +64,9 @@ pub struct Config {
     /// `NOTIFY_RATE_PER_SECOND` (default 20) and `NOTIFY_BURST` (default 200): notifications
     /// one API token may submit; more get 429 with `Retry-After`.
     pub notify_rate: NotifyRate,
+    /// `RETENTION_NOTIFICATIONS_DAYS` (default 90) and `RETENTION_AUDIT_DAYS` (default 365):
+    /// how long finished notifications and audit entries are kept.
+    pub retention: crate::retention::Retention,
 }
 
 /// The per-token submission limit of the notification API (GCRA: a burst, then a steady rate).
@@ -263,6 +266,24 @@ impl Config {
                         1..=1_000_000,
                     )?,
                     burst: within_range(var, "NOTIFY_BURST", d.burst, 1..=1_000_000)?,
+                }
+            },
+            retention: {
+                let d = crate::retention::Retention::default();
+                crate::retention::Retention {
+                    notifications_days: within_range(
+                        var,
+                        "RETENTION_NOTIFICATIONS_DAYS",
+                        d.notifications_days,
+                        1..=36_500,
+                    )?,
+                    audit_days: within_range(
+                        var,
+                        "RETENTION_AUDIT_DAYS",
+                        d.audit_days,
+                        1..=36_500,
+                    )?,
+                    ..d
                 }
             },
             http: {

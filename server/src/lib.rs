@@ -10,6 +10,7 @@ pub mod notify;
 pub mod oauth;
 pub mod outbox;
 pub mod rest;
+pub mod retention;
 pub mod secrets;
 pub mod security;
 pub mod store;
@@ -154,6 +155,7 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         )
         .spawn(),
     );
+    crate::retention::spawn(store.clone(), config.retention);
     let state = AppState {
         worker,
         notify_limit: Arc::new(notify::SubmissionLimit::new(config.notify_rate)),

@@ -299,6 +299,22 @@ impl Store {
         Ok(Some(!existed))
     }
 
+    /// Deletes up to `limit` audit entries older than `days` days, oldest first. Returns how many.
+    pub async fn purge_audit(&self, days: u32, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM audit_log WHERE id IN (
+                 SELECT id FROM audit_log
+                 WHERE at < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ? || ' days')
+                 ORDER BY id LIMIT ?)",
+        )
+        .bind(days)
+        .bind(limit)
+        .execute(&self.pool)
+        .await
+        .context("Failed to delete old audit entries")?;
+        Ok(done.rows_affected())
+    }
+
     /// The pool, for the session store.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

@@ -948,3 +948,85 @@ async fn a_notify_token_only_submits_and_tokens_expire() {
     assert_eq!(res.status(), StatusCode::OK);
     app.stop().await;
 }
+
+/// Finished notifications past 90 days and audit entries past 365 days are deleted in small
+/// batches; queued and retrying notifications stay whatever their age, and recent rows stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_notifications_and_audit_entries_are_purged_in_batches() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let pool = app.store.pool();
+    let day: i64 = 86_400_000;
+    let now = server::outbox::now_ms();
+    let rows = [
+        ("old-sent", "sent", now - 91 * day),
+        ("old-failed", "failed", now - 200 * day),
+        ("old-cancelled", "cancelled", now - 91 * day),
+        ("old-retrying", "retrying", now - 91 * day),
+        ("old-queued", "queued", now - 120 * day),
+        ("recent-sent", "sent", now - 89 * day),
+        ("old-sent-2", "sent", now - 95 * day),
+    ];
+    for (id, status, created) in rows {
+        sqlx::query(
+            "INSERT INTO notifications (id, actor, recipients, subject, body, message_id, status,
+                 next_attempt_at, created_at, updated_at)
+             VALUES (?, 'token:tests', '[\"a@example.co.jp\"]', 's', 'b', ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(format!("<{id}@example.co.jp>"))
+        .bind(status)
+        // Far in the future, so the worker leaves the queued ones alone during the test.
+        .bind(now + 3600 * 1000)
+        .bind(created)
+        .bind(created)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    for (days, n) in [(400, 5), (366, 1), (10, 2)] {
+        for _ in 0..n {
+            sqlx::query(
+                "INSERT INTO audit_log (at, actor, action, fields)
+                 VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?), 'tests', 'old', '')",
+            )
+            .bind(format!("-{days} days"))
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+    }
+    let retention = server::retention::Retention {
+        batch: 2,
+        ..Default::default()
+    };
+    let purged = server::retention::purge(&app.store, &retention)
+        .await
+        .unwrap();
+    assert_eq!(purged.notifications, 4);
+    assert_eq!(purged.audit_entries, 6);
+    let left: Vec<String> = sqlx::query_scalar("SELECT id FROM notifications ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["old-queued", "old-retrying", "recent-sent"]);
+    let old_audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'old'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(old_audit, 2, "the entries of 10 days ago stay");
+    let log = app.store.audit_entries(5).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|(_, actor, action, fields)| actor == "system"
+                && action == "retention_purge"
+                && fields.starts_with("4 notifications older than 90 days, 6 audit entries")),
+        "{log:?}"
+    );
+    // Nothing left to do: a second purge deletes nothing and writes no audit row.
+    let again = server::retention::purge(&app.store, &retention)
+        .await
+        .unwrap();
+    assert_eq!(again, server::retention::Purged::default());
+    app.stop().await;
+}

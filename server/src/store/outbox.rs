@@ -401,4 +401,21 @@ impl Store {
         .context("Failed to set the queue state")?;
         Ok(())
     }
+
+    /// Deletes up to `limit` finished (sent, failed, cancelled) notifications created before
+    /// `before_ms`; queued and retrying ones stay whatever their age. Returns how many.
+    pub async fn purge_notifications(&self, before_ms: i64, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM notifications WHERE id IN (
+                 SELECT id FROM notifications
+                 WHERE created_at < ? AND status IN ('sent', 'failed', 'cancelled')
+                 LIMIT ?)",
+        )
+        .bind(before_ms)
+        .bind(limit)
+        .execute(&self.pool)
+        .await
+        .context("Failed to delete old notifications")?;
+        Ok(done.rows_affected())
+    }
 }

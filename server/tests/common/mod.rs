@@ -91,6 +91,7 @@ pub fn test_config(db: &Path) -> Config {
         hash_files: false,
         http: server::http_server::HttpLimits::default(),
         notify_rate: server::config::NotifyRate::default(),
+        retention: server::retention::Retention::default(),
         secret_key: KeySource::Env {
             current: SecretString::from(KEY),
             previous: None,
