@@ -51,6 +51,7 @@ pub fn error_message(locale: Locale, code: ErrorCode) -> &'static str {
         InvalidJson => td_string!(locale, err_invalid_json),
         InvalidType => td_string!(locale, err_invalid_type),
         MissingField => td_string!(locale, err_missing_field),
+        UnknownField => td_string!(locale, err_unknown_field),
         VersionConflict => td_string!(locale, err_version_conflict),
     }
 }

@@ -16,9 +16,17 @@ use serde::Serialize;
 
 #[derive(Serialize)]
 struct ErrorItem {
-    field: Field,
+    /// The field's path (`smtp.port`); for `unknown_field`, the unknown member's path.
+    field: String,
     code: ErrorCode,
     message: &'static str,
+}
+
+fn field_path(field: Field) -> String {
+    match serde_json::to_value(field) {
+        Ok(serde_json::Value::String(path)) => path,
+        _ => "body".into(),
+    }
 }
 
 #[derive(Serialize)]
@@ -52,7 +60,7 @@ fn field_errors(locale: Locale, errors: Vec<FieldError>) -> Vec<ErrorItem> {
     errors
         .into_iter()
         .map(|e| ErrorItem {
-            field: e.field,
+            field: field_path(e.field),
             code: e.code,
             message: error_message(locale, e.code),
         })
@@ -164,7 +172,24 @@ pub async fn put_settings(
             .into_response();
     }
     let input = match parse_input(&body) {
-        Ok(input) => input,
+        Ok((_, unknown)) if !unknown.is_empty() => {
+            let errors = unknown
+                .into_iter()
+                .map(|field| ErrorItem {
+                    field,
+                    code: ErrorCode::UnknownField,
+                    message: error_message(locale, ErrorCode::UnknownField),
+                })
+                .collect();
+            let body = ErrorBody {
+                errors,
+                current_version: None,
+                reference: None,
+                oauth: None,
+            };
+            return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+        }
+        Ok((input, _)) => input,
         Err(error) => return error_response(locale, ApiError::Invalid(vec![error])),
     };
     let actor = principal.actor();
@@ -174,10 +199,39 @@ pub async fn put_settings(
     }
 }
 
-/// Reads the body, naming the field whose value has the wrong type (`smtp.port`, …).
-fn parse_input(body: &[u8]) -> Result<SettingsInput, FieldError> {
+/// Most unknown members named in one answer.
+const UNKNOWN_FIELDS_MAX: usize = 20;
+
+/// Read-only members of the `GET` answer: a script that sends back what it read, changed,
+/// is not refused for them (they are ignored).
+const READ_ONLY_FIELDS: [&str; 4] = [
+    "smtp.password_set",
+    "oauth.client_secret_set",
+    "updated_at",
+    "updated_by",
+];
+
+/// Reads the body, naming the field whose value has the wrong type (`smtp.port`, …), and the
+/// members it does not know (up to [`UNKNOWN_FIELDS_MAX`]).
+fn parse_input(body: &[u8]) -> Result<(SettingsInput, Vec<String>), FieldError> {
+    let mut unknown = Vec::new();
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut note = |path: serde_ignored::Path<'_>| {
+        // `smtp.?.passwrod`: the `?` stands for the Option around the block.
+        let path = path
+            .to_string()
+            .split('.')
+            .filter(|segment| *segment != "?")
+            .collect::<Vec<_>>()
+            .join(".");
+        if unknown.len() < UNKNOWN_FIELDS_MAX && !READ_ONLY_FIELDS.contains(&path.as_str()) {
+            // A member name is shown as typed, cut short and without control characters.
+            unknown.push(path.chars().filter(|c| !c.is_control()).take(100).collect());
+        }
+    };
+    let tracked = serde_ignored::Deserializer::new(de, &mut note);
+    let parsed = serde_path_to_error::deserialize(tracked);
+    parsed.map(|input| (input, unknown)).map_err(|e| {
         let mut path = e.path().to_string();
         let message = e.inner().to_string();
         // "missing field `auth`" is reported at the parent: name the field itself.

@@ -155,6 +155,9 @@ pub enum ErrorCode {
     InvalidJson,
     InvalidType,
     MissingField,
+    /// A member the request does not know (a typo such as `smtp.passwrod` would otherwise be
+    /// dropped silently); the error's field is the unknown member's path.
+    UnknownField,
     VersionConflict,
 }
 
