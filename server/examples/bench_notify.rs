@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
         hash_files: false,
         http: server::http_server::HttpLimits::default(),
         notify_rate: server::config::NotifyRate::default(),
+        retention: server::retention::Retention::default(),
         secret_key: KeySource::Env {
             current: SecretString::from(server::secrets::generate_key_text()),
             previous: None,

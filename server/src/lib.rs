@@ -47,6 +47,8 @@ pub struct AppState {
     pub access: Arc<auth::AccessState>,
     pub session_policy: auth::SessionPolicy,
     pub public_origins: Arc<Vec<String>>,
+    /// Host names served (from `PUBLIC_ORIGIN`; IP literals and localhost always).
+    pub allowed_hosts: Arc<security::HostAllowList>,
     pub cookie_secure: bool,
     /// Wakes the delivery worker when a notification is accepted.
     pub wake_worker: Arc<tokio::sync::Notify>,
@@ -177,6 +179,7 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
             absolute: config.session_max,
         },
         public_origins: Arc::new(config.public_origins.clone()),
+        allowed_hosts: Arc::new(security::HostAllowList::new(&config.public_origins)),
         cookie_secure: config.cookie_secure,
     };
 
@@ -208,11 +211,12 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
             let base = base.clone();
             move |options: LeptosOptions| shell(options, base.clone())
         }))
-        // Outermost last: trace → headers → compression → session → origin → login.
+        // Outermost last: trace → headers → host → compression → session → origin → login.
         .layer(from_fn_with_state(state.clone(), auth::require_login))
         .layer(from_fn_with_state(state.clone(), security::check_origin))
         .layer(sessions)
         .layer(CompressionLayer::new())
+        .layer(from_fn_with_state(state.clone(), security::check_host))
         .layer(from_fn_with_state(state.clone(), security::headers))
         // The span names the path only: queries carry the OAuth `code` and `state` and the
         // one-time set-up `token`, which must not reach a log at any level.

@@ -1083,3 +1083,62 @@ async fn unknown_fields_in_a_put_are_refused_by_name() {
     assert_eq!(body["version"], 2);
     app.stop().await;
 }
+
+/// DNS rebinding: a page on `attacker.example`, re-pointed at the console's address, talks to
+/// the console under the attacker's name (same origin for the browser, Origin = Host for the
+/// server). Names other than `PUBLIC_ORIGIN`'s (and IP literals, localhost) are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebound_host_name_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_dir, db) = fresh_db();
+    let mut config = test_config(&db);
+    config.public_origins = vec!["https://reports.example.co.jp".into()];
+    let app = TestApp::spawn_with(config).await;
+    let send = |request: String| async move {
+        let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let port = app.addr.port();
+    let form = "username=admin&password=guess&next=";
+    let attacks = [
+        format!(
+            "GET /ConMasManager/System/Login HTTP/1.1\r\nHost: attacker.example:{port}\r\nConnection: close\r\n\r\n"
+        ),
+        format!(
+            "POST /ConMasManager/System/Login HTTP/1.1\r\nHost: attacker.example:{port}\r\nOrigin: http://attacker.example:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        ),
+        format!(
+            "GET /ConMasManager/health HTTP/1.1\r\nHost: reports.example.co.jp.attacker.example\r\nConnection: close\r\n\r\n"
+        ),
+    ];
+    for attack in attacks {
+        let answer = send(attack.clone()).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{attack}\n{answer}");
+        assert!(
+            answer.contains("add its address to PUBLIC_ORIGIN"),
+            "{answer}"
+        );
+    }
+    let audit = app.store.audit_entries(50).await.unwrap();
+    assert!(
+        !audit.iter().any(|a| a.2 == "login_failed"),
+        "the rebound sign-in never reached the password check"
+    );
+    for host in [
+        "reports.example.co.jp".to_string(),
+        "REPORTS.example.co.jp:443".to_string(),
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+    ] {
+        let answer = send(format!(
+            "GET /ConMasManager/health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        ))
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{host}: {answer}");
+    }
+    app.stop().await;
+}
