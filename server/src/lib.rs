@@ -13,6 +13,7 @@ pub mod rest;
 pub mod retention;
 pub mod secrets;
 pub mod security;
+pub mod sessions;
 pub mod store;
 pub mod transport;
 
@@ -123,7 +124,7 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         });
     }
     let idle = time::Duration::seconds(config.session_idle.as_secs() as i64);
-    let sessions = SessionManagerLayer::new(session_store)
+    let sessions = SessionManagerLayer::new(sessions::HashedIds::new(session_store))
         .with_name("mail_settings_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)

@@ -1142,3 +1142,61 @@ async fn a_rebound_host_name_is_refused() {
     }
     app.stop().await;
 }
+
+/// A copy of the database must not hold a usable session: the table keeps a hash of each id,
+/// and a cookie made from a stored row does not sign anyone in, while the real cookie does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_ids_are_stored_hashed() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let res = app.login(&app.anon, ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("mail_settings_session="))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let id = cookie.split_once('=').unwrap().1.to_string();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
+    assert!(!stored.is_empty());
+    assert!(
+        !stored.contains(&id),
+        "the table holds the cookie's id itself"
+    );
+
+    let page = "/ConMasManager/System/MailSetting";
+    let with = |cookie: String| {
+        let url = app.url(page);
+        let anon = app.anon.clone();
+        async move {
+            anon.get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        with(cookie.clone()).await,
+        StatusCode::OK,
+        "the real cookie works"
+    );
+    for row in stored {
+        assert_eq!(
+            with(format!("mail_settings_session={row}")).await,
+            StatusCode::SEE_OTHER,
+            "a stored id used as a cookie leads to the sign-in page"
+        );
+    }
+    app.stop().await;
+}
