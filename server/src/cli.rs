@@ -290,7 +290,28 @@ async fn send_test(config: &Config, to: Option<String>) -> anyhow::Result<()> {
     }
 }
 
+/// Fails when a server has a recent heartbeat in the database.
+async fn refuse_while_a_server_runs(store: &Store) -> anyhow::Result<()> {
+    let live = store.live_instances(crate::HEARTBEAT_STALE_MS).await?;
+    if let Some(server) = live.first() {
+        bail!(
+            "a server is using this database (host {}, process {}, last seen {} s ago): stop every server first, then run rotate-key again. Nothing was changed. (A server that was killed counts as stopped {} s after its last heartbeat.)",
+            server.host,
+            server.pid,
+            server.seen_ms_ago / 1000,
+            crate::HEARTBEAT_STALE_MS / 1000
+        );
+    }
+    Ok(())
+}
+
 async fn rotate_key(config: &Config) -> anyhow::Result<()> {
+    // A running server still holds the old key: secrets it writes after the rotation (a
+    // refreshed OAuth token) would be sealed with a key the next start no longer has.
+    let probe = open_store(config).await?;
+    let running = refuse_while_a_server_runs(&probe).await;
+    probe.close().await;
+    running?;
     let keys = Keyring::load(&config.secret_key)?;
     let old_id = keys.current_id();
     // The key to move to: a key file's rotation writes it to `<file>.new` first (or finds it

@@ -351,11 +351,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         listener.local_addr()?,
         config.base_path
     );
-    http_server::serve(listener, app, config.http.clone(), shutdown_signal())
-        .await
-        .context("The HTTP server stopped with an error")?;
+    let instance = secrets::random_text(16);
+    let heartbeat = {
+        let (store, instance) = (store.clone(), instance.clone());
+        let host = instance_host();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.heartbeat(&instance, &host, std::process::id()).await {
+                    tracing::warn!(error = %e, "could not record the server's heartbeat");
+                }
+            }
+        })
+    };
+    let served = http_server::serve(listener, app, config.http.clone(), shutdown_signal()).await;
+    heartbeat.abort();
+    if let Err(e) = store.unregister(&instance).await {
+        tracing::warn!(error = %e, "could not remove the server's row");
+    }
+    served.context("The HTTP server stopped with an error")?;
     store.close().await;
     Ok(())
+}
+
+/// How often a running server notes that it is alive in the database.
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+/// A server whose heartbeat is older than this is taken to be gone.
+pub const HEARTBEAT_STALE_MS: i64 = 30_000;
+
+/// This machine's name, for the operator's message (the kernel's, else "unknown").
+fn instance_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 async fn shutdown_signal() {

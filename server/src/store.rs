@@ -13,11 +13,13 @@ use std::time::Duration;
 use crate::secrets::{Keyring, SecretError};
 
 mod connection;
+mod instances;
 mod outbox;
 mod templates;
 mod tokens;
 use connection::delete_connection;
 pub use connection::{Connection, Tokens};
+pub use instances::LiveInstance;
 pub use outbox::{NewNotification, Notification, Status};
 pub use templates::Template;
 pub use tokens::{NewToken, StoredToken, TokenListing, TokenScope};

@@ -1200,3 +1200,63 @@ async fn session_ids_are_stored_hashed() {
     }
     app.stop().await;
 }
+
+/// `rotate-key` beside a running server would leave the server sealing new secrets (a refreshed
+/// token) with the old key: it refuses while a server's heartbeat is fresh, changes nothing, and
+/// works once the server has stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_key_refuses_while_a_server_uses_the_database() {
+    use common::server_process::ServerProcess;
+    let (_dir, db) = fresh_db();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let port = free_port();
+    let mut server = ServerProcess::start_with(&db, port, &[("ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    server.ready(&http).await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM server_instances")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    eventually("the server's heartbeat", || async { rows().await == 1 }).await;
+    let rotate = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+            .arg("rotate-key")
+            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("MAIL_SECRET_KEY", KEY)
+            .env(
+                "MAIL_SECRET_KEY_NEW",
+                "BBECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            )
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = rotate();
+    assert!(!out.status.success(), "rotate-key ran beside a live server");
+    let refused = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        refused.contains("a server is using this database"),
+        "{refused}"
+    );
+    assert!(refused.contains("Nothing was changed"), "{refused}");
+    let rotations: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'key_rotated'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rotations, 0);
+
+    server.terminate();
+    assert_eq!(rows().await, 0, "a clean stop removes the server's row");
+    let out = rotate();
+    assert!(
+        out.status.success(),
+        "after a clean stop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pool.close().await;
+}

@@ -58,6 +58,14 @@ impl ServerProcess {
             .unwrap()
     }
 
+    /// Stops it with SIGTERM (a clean shutdown) and waits for it.
+    pub fn terminate(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
     /// Stops it with SIGKILL.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -1,0 +1,70 @@
+//! Server processes using the database: each running server keeps a heartbeat row, so an
+//! operator command can tell whether a server is still at work.
+
+use super::{Context as _, Store, StoreError};
+use crate::outbox::now_ms;
+use sqlx::Row as _;
+
+/// A server seen recently: (host, pid, milliseconds since its last heartbeat).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveInstance {
+    pub host: String,
+    pub pid: i64,
+    pub seen_ms_ago: i64,
+}
+
+impl Store {
+    /// Records this process (again): its heartbeat.
+    pub async fn heartbeat(&self, id: &str, host: &str, pid: u32) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO server_instances (id, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(id)
+        .bind(host)
+        .bind(i64::from(pid))
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("Failed to record the server's heartbeat")?;
+        // Rows of servers gone for a day (killed, crashed) are cleared here.
+        sqlx::query("DELETE FROM server_instances WHERE seen_at < ?")
+            .bind(now - 86_400_000)
+            .execute(&self.pool)
+            .await
+            .context("Failed to clear old server rows")?;
+        Ok(())
+    }
+
+    /// Removes this process's row at a clean shutdown.
+    pub async fn unregister(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM server_instances WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .context("Failed to remove the server's row")?;
+        Ok(())
+    }
+
+    /// Servers with a heartbeat in the last `within_ms`.
+    pub async fn live_instances(&self, within_ms: i64) -> Result<Vec<LiveInstance>, StoreError> {
+        let now = now_ms();
+        let rows = sqlx::query(
+            "SELECT host, pid, seen_at FROM server_instances WHERE seen_at >= ? ORDER BY seen_at DESC",
+        )
+        .bind(now - within_ms)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to read the server rows")?;
+        Ok(rows
+            .into_iter()
+            .map(|r| LiveInstance {
+                host: r.get("host"),
+                pid: r.get("pid"),
+                seen_ms_ago: now - r.get::<i64, _>("seen_at"),
+            })
+            .collect())
+    }
+}
