@@ -40,6 +40,7 @@ test("an invalid sender address is explained, and port/SSL mismatch offers its f
   await page.locator("#fix-ssl").click();
   await expect(page.locator("#smtp-ssl")).toBeChecked();
   await expect(settings.error("smtp-ssl")).toBeEmpty();
+  await expect(page.locator("#smtp-ssl-plain-note")).toHaveCount(0);
 });
 
 test("a Microsoft SMTP host gets the advice to switch to OAuth", async ({ page }) => {
@@ -76,6 +77,9 @@ test("every port/SSL rule shows as the port is typed, with its one-click fix", a
   await page.locator("#fix-ssl").click();
   await expect(page.locator("#smtp-ssl")).not.toBeChecked();
   await expect(settings.error("smtp-ssl")).toBeEmpty();
+  // SSL off: the page says when the password would travel unencrypted.
+  await expect(page.locator("#smtp-ssl-plain-note")).toBeVisible();
+  await expect(page.locator("#smtp-ssl-plain-note")).toContainText("STARTTLS");
 
   // And back: 587 with SSL off shows its rule as typed too.
   await settings.input("smtp-port").fill("587");

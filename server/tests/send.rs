@@ -140,6 +140,11 @@ async fn plain_port_25_style_and_a_relay_without_auth() {
     let (status, report) = test_mail(&app, json!({"to": ""})).await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(steps(&report)[2], ("starttls".into(), "skipped".into()));
+    let detail = report["steps"][2]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("the password travels unencrypted"),
+        "{detail}"
+    );
     assert_eq!(steps(&report)[3], ("auth".into(), "ok".into()));
     let m = &smtp.messages().await[0];
     assert_eq!(m["rcpt_tos"], json!([SMTP_USER]));
@@ -190,16 +195,22 @@ async fn smtp_failures_name_their_step_and_what_to_do() {
     );
     assert_eq!(report["failure"]["retryable"], false);
 
-    // SSL off against a server that requires STARTTLS: 530 at MAIL FROM.
+    // SSL off against a server that offers STARTTLS: it is used (Postfix's `may`), so the
+    // password does not travel in clear; the step says the certificate was not checked.
     save_smtp(&app, "127.0.0.1", smtp.port, false, SMTP_PASSWORD).await;
-    let (_, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
-    let (step, code, reply) = failed(&report);
+    let before = smtp.messages().await.len();
+    let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(steps(&report)[2], ("starttls".into(), "ok".into()));
+    let detail = report["steps"][2]["detail"].as_str().unwrap();
+    assert!(detail.contains("certificate not checked"), "{detail}");
+    let arrived = smtp.messages().await;
+    assert_eq!(arrived.len(), before + 1);
     assert_eq!(
-        (step.as_str(), code.as_str()),
-        ("envelope", "starttls_required"),
-        "{reply}"
+        arrived[before]["tls"], true,
+        "encrypted although SSL is off"
     );
-    assert!(reply.starts_with("530"), "{reply}");
+    assert_eq!(arrived[before]["auth_user"], SMTP_USER);
 
     // Microsoft 365's and others' replies, as the fields see them.
     save_smtp(&app, "127.0.0.1", smtp.port, true, SMTP_PASSWORD).await;
@@ -214,6 +225,12 @@ async fn smtp_failures_name_their_step_and_what_to_do() {
             json!({"MAIL": "550 5.7.60 SMTP; Client does not have permissions to send as this sender"}),
             "envelope",
             "send_as_denied",
+            false,
+        ),
+        (
+            json!({"MAIL": "530 5.7.0 Must issue a STARTTLS command first"}),
+            "envelope",
+            "starttls_required",
             false,
         ),
         (
@@ -322,7 +339,12 @@ async fn certificates_not_valid_for_the_host_or_not_trusted_are_refused() {
     app.stop().await;
 
     // Right name, but nobody vouches for it (no SMTP_CA_FILE).
-    let smtp = SmtpServer::start(&["--starttls"]).await;
+    let smtp = SmtpServer::start(&[
+        "--starttls",
+        "--auth",
+        &format!("{SMTP_USER}:{SMTP_PASSWORD}"),
+    ])
+    .await;
     let (_dir, app) = spawn_app(None).await;
     save_smtp(&app, "127.0.0.1", smtp.port, true, SMTP_PASSWORD).await;
     let (_, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
@@ -332,6 +354,11 @@ async fn certificates_not_valid_for_the_host_or_not_trusted_are_refused() {
         ("starttls", "certificate_invalid")
     );
     assert!(smtp.messages().await.is_empty());
+    // With SSL off the same server's STARTTLS is still used, unchecked: encrypted beats clear.
+    save_smtp(&app, "127.0.0.1", smtp.port, false, SMTP_PASSWORD).await;
+    let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(smtp.messages().await[0]["tls"], true);
     app.stop().await;
 }
 

@@ -597,10 +597,13 @@ fn SmtpForm(
                         draft.smtp_ssl.set(event_target_checked(&ev));
                         form.touch(Field::SmtpSsl);
                     }
-                    aria-describedby="smtp-ssl-error"
+                    aria-describedby="smtp-ssl-error smtp-ssl-plain-note"
                 />
                 {t!(i18n, smtp_ssl)}
             </label>
+            <Show when=move || !draft.smtp_ssl.get()>
+                <p class="hint" id="smtp-ssl-plain-note">{t!(i18n, smtp_ssl_off_note)}</p>
+            </Show>
             <super::fields::ErrorText id="smtp-ssl-error".to_string() field=Field::SmtpSsl />
             <Show when=move || ssl_error().is_some_and(|c| matches!(c, ErrorCode::Port587RequiresSsl | ErrorCode::Port25RequiresNoSsl))>
                 <button type="button" class="button small" id="fix-ssl" on:click=fix_ssl>

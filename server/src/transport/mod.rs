@@ -69,6 +69,16 @@ impl Recorder {
         }
     }
 
+    /// A step done outside [`Recorder::step`].
+    pub fn ok(&mut self, name: StepName, took: std::time::Duration, detail: &str) {
+        self.steps.push(Step {
+            name,
+            status: StepStatus::Ok,
+            millis: took.as_millis() as u64,
+            detail: detail.to_string(),
+        });
+    }
+
     pub fn skip(&mut self, name: StepName, detail: &str) {
         self.steps.push(Step {
             name,

@@ -160,22 +160,7 @@ async fn open(
     // Connect and EHLO.
     let hello = ClientId::default();
     let mut conn = rec
-        .step(
-            StepName::Connect,
-            within(target.timeout, StepName::Connect, async {
-                let conn = AsyncSmtpConnection::connect_tokio1(
-                    addrs.as_slice(),
-                    Some(target.timeout),
-                    &hello,
-                    None,
-                    None,
-                )
-                .await
-                .map_err(|e| classify(StepName::Connect, &e))?;
-                let detail = format!("{} ({})", conn.server_info().name(), addrs[0]);
-                Ok((conn, detail))
-            }),
-        )
+        .step(StepName::Connect, connect(target, &addrs, &hello))
         .await?;
 
     // STARTTLS: required when SSL is on (never silently plain).
@@ -212,8 +197,50 @@ async fn open(
             }
             return Err(f);
         }
+    } else if conn.can_starttls() {
+        // SSL off, but the server offers STARTTLS: use it, as Postfix's `may` level does, so
+        // the password and the mail do not travel in clear. The certificate is not checked
+        // here (SSL on checks it); a failed handshake falls back to a new plain connection.
+        let started = std::time::Instant::now();
+        let upgraded = within(target.timeout, StepName::Starttls, async {
+            let params = opportunistic_tls_parameters(target.host)?;
+            conn.starttls(params, &hello)
+                .await
+                .map_err(|e| classify(StepName::Starttls, &e))?;
+            Ok(conn
+                .peer_certificate()
+                .ok()
+                .map(|der| certificate_summary(&der))
+                .unwrap_or_else(|| "encrypted".into()))
+        })
+        .await;
+        match upgraded {
+            Ok(summary) => rec.ok(
+                StepName::Starttls,
+                started.elapsed(),
+                &format!(
+                    "SSL off, but the server offers STARTTLS: encrypted (certificate not checked; turn SSL on to check it) — {summary}"
+                ),
+            ),
+            Err(f) => {
+                abort(&mut conn).await;
+                rec.skip(
+                    StepName::Starttls,
+                    &format!(
+                        "SSL off: the server offers STARTTLS but the handshake failed ({}); continued on a new plain connection, the password travels unencrypted",
+                        f.reply
+                    ),
+                );
+                conn = rec
+                    .step(StepName::Connect, connect(target, &addrs, &hello))
+                    .await?;
+            }
+        }
     } else {
-        rec.skip(StepName::Starttls, "SSL off: plain connection");
+        rec.skip(
+            StepName::Starttls,
+            "SSL off and the server offers no STARTTLS: plain connection, the password travels unencrypted",
+        );
     }
 
     // AUTH, when the server offers a mechanism this product speaks.
@@ -245,6 +272,23 @@ async fn open(
         rec.skip(StepName::Auth, "the server offers no AUTH here");
     }
     Ok(conn)
+}
+
+/// TCP connect and EHLO; the detail names the server and its address.
+async fn connect(
+    target: &SmtpTarget<'_>,
+    addrs: &[SocketAddr],
+    hello: &ClientId,
+) -> Result<(AsyncSmtpConnection, String), SendFailure> {
+    within(target.timeout, StepName::Connect, async {
+        let conn =
+            AsyncSmtpConnection::connect_tokio1(addrs, Some(target.timeout), hello, None, None)
+                .await
+                .map_err(|e| classify(StepName::Connect, &e))?;
+        let detail = format!("{} ({})", conn.server_info().name(), addrs[0]);
+        Ok((conn, detail))
+    })
+    .await
 }
 
 /// MAIL FROM / RCPT TO, then DATA.
@@ -376,6 +420,16 @@ async fn resolve(host: &str, port: u16) -> Result<(Vec<SocketAddr>, String), Sen
             Ok((addrs, shown.join(", ")))
         }
     }
+}
+
+/// Opportunistic TLS (SSL off): encryption without a certificate check, better than clear
+/// text; a server that needs checking is used with SSL on.
+fn opportunistic_tls_parameters(host: &str) -> Result<TlsParameters, SendFailure> {
+    TlsParameters::builder(host.trim_matches(['[', ']']).to_string())
+        .dangerous_accept_invalid_certs(true)
+        .dangerous_accept_invalid_hostnames(true)
+        .build_rustls()
+        .map_err(|e| failure(SendCode::Other, StepName::Starttls, &e.to_string(), false))
 }
 
 fn tls_parameters(host: &str, extra_roots: &[Vec<u8>]) -> Result<TlsParameters, SendFailure> {
