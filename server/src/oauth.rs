@@ -406,6 +406,7 @@ impl OauthService {
             access_expires_at: expires_at(now, answer.expires_in()),
             last_refresh_at: None,
             problem: problem.clone(),
+            generation: crate::secrets::random_text(16),
         };
         let tokens = Tokens {
             access,
@@ -594,8 +595,27 @@ impl OauthService {
                         .refresh_token()
                         .map(|r| SecretString::from(r.secret().clone())),
                 };
-                if !self.store.refreshed(&tokens, now).await? {
-                    return Err(TokenError::NotConnected);
+                if !self
+                    .store
+                    .refreshed(&tokens, now, &connection.generation)
+                    .await?
+                {
+                    // Disconnected or reconnected meanwhile: what is stored now stands, and
+                    // this refresh's tokens are dropped.
+                    tracing::info!(
+                        "the OAuth connection changed during a refresh; kept the new one"
+                    );
+                    let current = self
+                        .store
+                        .connection()
+                        .await?
+                        .ok_or(TokenError::NotConnected)?;
+                    let access = self
+                        .store
+                        .secret(secret_names::OAUTH_ACCESS_TOKEN)
+                        .await?
+                        .ok_or(TokenError::NotConnected)?;
+                    return Ok((access, current));
                 }
                 self.refreshes
                     .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -608,6 +628,7 @@ impl OauthService {
                             .set_connection_problem(
                                 Some((OauthCode::ScopeMissing, &missing.join(" "))),
                                 now,
+                                &connection.generation,
                             )
                             .await?;
                     }
@@ -623,7 +644,7 @@ impl OauthService {
             Err(o) => {
                 tracing::warn!(code = o.code.as_str(), detail = %o.detail, "OAuth token refresh failed");
                 self.store
-                    .set_connection_problem(Some((o.code, &o.detail)), now)
+                    .set_connection_problem(Some((o.code, &o.detail)), now, &connection.generation)
                     .await?;
                 Err(TokenError::Refresh(o))
             }

@@ -609,3 +609,76 @@ async fn the_client_secret_expiry_warns_thirty_days_ahead() {
     assert_eq!(app.get_settings().await["version"], current["version"]);
     app.stop().await;
 }
+
+/// A reconnect while a refresh is under way: the refresh ends after the reconnect, and before
+/// it would have overwritten the new connection's tokens with its own. The new ones stand, and
+/// the next refresh uses the reconnect's refresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_during_a_refresh_is_not_overwritten() {
+    let fake = FakeProvider::start().await;
+    let (_dir, app) = spawn(&fake).await;
+    save_oauth(&app, "microsoft", CLIENT_SECRET).await;
+    assert_eq!(outcome(&connect_through(&app, &fake).await.0), "connected");
+    let first = app.store.connection().await.unwrap().unwrap();
+
+    fake.control(json!({"refreshDelayMs": 1500})).await;
+    let slow_check = {
+        let url = app.url("/ConMasManager/api/v1/oauth/check");
+        let (anon, token) = (app.anon.clone(), app.token.clone());
+        tokio::spawn(async move {
+            anon.post(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    // The refresh has reached the provider (its token is spent) when the reconnect starts.
+    for _ in 0..50 {
+        let stats = fake.stats().await;
+        let refreshing = stats["token"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["grant_type"] == "refresh_token");
+        if refreshing {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(outcome(&connect_through(&app, &fake).await.0), "connected");
+    let reconnected = app.store.connection().await.unwrap().unwrap();
+    assert_ne!(reconnected.generation, first.generation);
+    let reconnect_refresh = app
+        .store
+        .secret("oauth_refresh_token")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(slow_check.await.unwrap(), StatusCode::OK);
+
+    // The refresh that ended last did not replace the reconnect's tokens or row.
+    let after = app.store.connection().await.unwrap().unwrap();
+    assert_eq!(after.generation, reconnected.generation);
+    assert_eq!(after.connected_at, reconnected.connected_at);
+    let stored = app
+        .store
+        .secret("oauth_refresh_token")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&stored),
+        secrecy::ExposeSecret::expose_secret(&reconnect_refresh),
+        "the reconnect's refresh token stands"
+    );
+    assert!(app.logs.text().contains("changed during a refresh"));
+
+    // And it works: the fake accepts each refresh token once, so this refresh succeeds only
+    // with the reconnect's token.
+    fake.control(json!({"refreshDelayMs": 0})).await;
+    let (code, body) = check(&app).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    app.stop().await;
+}

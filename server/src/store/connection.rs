@@ -20,6 +20,8 @@ pub struct Connection {
     pub access_expires_at: i64,
     pub last_refresh_at: Option<i64>,
     pub problem: Option<(OauthCode, String, i64)>,
+    /// Random, new at every connect: what a refresh checks before it stores its tokens.
+    pub generation: String,
 }
 
 /// Tokens fresh from the provider.
@@ -36,7 +38,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT provider, account, display_name, account_id, scopes, connected_at, connected_by,
                     refresh_token_at, access_expires_at, last_refresh_at, problem_code,
-                    problem_detail, problem_at
+                    problem_detail, problem_at, generation
              FROM oauth_connection WHERE id = 1",
         )
         .fetch_optional(&self.pool)
@@ -56,6 +58,7 @@ impl Store {
                 refresh_token_at: r.get("refresh_token_at"),
                 access_expires_at: r.get("access_expires_at"),
                 last_refresh_at: r.get("last_refresh_at"),
+                generation: r.get("generation"),
                 problem: problem_code.map(|c| {
                     (
                         OauthCode::parse(&c).unwrap_or(OauthCode::ProviderError),
@@ -95,8 +98,9 @@ impl Store {
         sqlx::query(
             "INSERT OR REPLACE INTO oauth_connection (id, provider, account, display_name,
                  account_id, scopes, connected_at, connected_by, refresh_token_at,
-                 access_expires_at, last_refresh_at, problem_code, problem_detail, problem_at)
-             VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+                 access_expires_at, last_refresh_at, problem_code, problem_detail, problem_at,
+                 generation)
+             VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
         )
         .bind(connection.provider.as_str())
         .bind(&connection.account)
@@ -110,6 +114,7 @@ impl Store {
         .bind(connection.problem.as_ref().map(|p| p.0.as_str()))
         .bind(connection.problem.as_ref().map(|p| p.1.clone()))
         .bind(connection.problem.as_ref().map(|p| p.2))
+        .bind(&connection.generation)
         .execute(&mut *tx)
         .await
         .context("Failed to store the OAuth connection")?;
@@ -139,9 +144,14 @@ impl Store {
     }
 
     /// Stores refreshed tokens (a rotated refresh token replaces the old one in the same
-    /// transaction) and clears any problem. Nothing happens when the connection was removed
-    /// meanwhile: a disconnect is never undone by a refresh that was under way.
-    pub async fn refreshed(&self, tokens: &Tokens, now: i64) -> Result<bool, StoreError> {
+    /// transaction) and clears any problem — only while the connection is still `generation`:
+    /// a disconnect or a reconnect is never undone by a refresh that was under way.
+    pub async fn refreshed(
+        &self,
+        tokens: &Tokens,
+        now: i64,
+        generation: &str,
+    ) -> Result<bool, StoreError> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -151,12 +161,13 @@ impl Store {
             "UPDATE oauth_connection SET access_expires_at = ?, last_refresh_at = ?,
                  refresh_token_at = CASE WHEN ? THEN ? ELSE refresh_token_at END,
                  problem_code = NULL, problem_detail = NULL, problem_at = NULL
-             WHERE id = 1",
+             WHERE id = 1 AND generation = ?",
         )
         .bind(tokens.access_expires_at)
         .bind(now)
         .bind(tokens.refresh.is_some())
         .bind(now)
+        .bind(generation)
         .execute(&mut *tx)
         .await
         .context("Failed to update the OAuth connection")?
@@ -176,19 +187,22 @@ impl Store {
         Ok(true)
     }
 
-    /// Records why the connection does not work (or clears it with `None`).
+    /// Records why the connection `generation` does not work (or clears it with `None`); a
+    /// newer connection is left alone.
     pub async fn set_connection_problem(
         &self,
         problem: Option<(OauthCode, &str)>,
         now: i64,
+        generation: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE oauth_connection SET problem_code = ?, problem_detail = ?, problem_at = ?
-             WHERE id = 1",
+             WHERE id = 1 AND generation = ?",
         )
         .bind(problem.map(|p| p.0.as_str()))
         .bind(problem.map(|p| p.1))
         .bind(problem.map(|_| now))
+        .bind(generation)
         .execute(&self.pool)
         .await
         .context("Failed to record the OAuth problem")?;
