@@ -37,9 +37,9 @@ async fn main() -> anyhow::Result<()> {
         site_pkg_dir: "pkg".into(),
         output_name: "mail-settings".into(),
         hash_files: false,
-        http: server::http_server::HttpLimits::default(),
+        http: server::config::HttpLimits::default(),
         notify_rate: server::config::NotifyRate::default(),
-        retention: server::retention::Retention::default(),
+        retention: server::config::Retention::default(),
         secret_key: KeySource::Env {
             current: SecretString::from(server::secrets::generate_key_text()),
             previous: None,
@@ -57,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
         smtp_ca_file: None,
         smtp_timeout: Duration::from_secs(30),
         time_offset: time::UtcOffset::from_hms(9, 0, 0)?,
-        worker: server::outbox::WorkerConfig {
+        worker: server::config::WorkerConfig {
             idle: Duration::from_millis(50),
             ..Default::default()
         },
@@ -70,9 +70,9 @@ async fn main() -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let limits = config.http.clone();
     tokio::spawn(async move {
-        let _ = server::http_server::serve(listener, app, limits, std::future::pending()).await;
+        let _ = server::http::server::serve(listener, app, limits, std::future::pending()).await;
     });
-    let token = server::auth::create_api_token(
+    let token = server::service::accounts::create_api_token(
         &store,
         "bench",
         server::store::TokenScope::Notify,

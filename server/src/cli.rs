@@ -116,15 +116,15 @@ fn read_password() -> anyhow::Result<SecretString> {
 /// Runs one operator sub-command.
 pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve => crate::run(config).await,
+        Command::Serve => crate::startup::run(config).await,
         Command::Admin {
             action: AdminAction::Create { user },
         } => {
             let user = user.trim().to_string();
             let password = read_password()?;
-            crate::auth::check_new_admin(&user, &password, "--user", "the password")?;
+            crate::service::accounts::check_new_admin(&user, &password, "--user", "the password")?;
             let store = open_store(&config).await?;
-            let hash = crate::auth::hash_password(&password)?;
+            let hash = crate::service::accounts::hash_password(&password)?;
             let created = store.upsert_admin(&user, &hash, false).await?;
             let action = if created == Some(true) {
                 "admin_created"
@@ -152,9 +152,14 @@ pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
                 },
         } => {
             let store = open_store(&config).await?;
-            let token =
-                crate::auth::create_api_token(&store, &name, scope.into(), expires_days, "cli")
-                    .await;
+            let token = crate::service::accounts::create_api_token(
+                &store,
+                &name,
+                scope.into(),
+                expires_days,
+                "cli",
+            )
+            .await;
             store.close().await;
             let token = token?;
             eprintln!(
@@ -238,7 +243,7 @@ async fn send_test(config: &Config, to: Option<String>) -> anyhow::Result<()> {
         config.smtp_timeout,
         config.smtp_pool_size,
     ));
-    let backend = crate::backend::AppBackend {
+    let backend = crate::service::settings::AppBackend {
         store: store.clone(),
         base_path: config.base_path.clone(),
         server_ip: config.server_ip,
@@ -292,14 +297,16 @@ async fn send_test(config: &Config, to: Option<String>) -> anyhow::Result<()> {
 
 /// Fails when a server has a recent heartbeat in the database.
 async fn refuse_while_a_server_runs(store: &Store) -> anyhow::Result<()> {
-    let live = store.live_instances(crate::HEARTBEAT_STALE_MS).await?;
+    let live = store
+        .live_instances(crate::startup::HEARTBEAT_STALE_MS)
+        .await?;
     if let Some(server) = live.first() {
         bail!(
             "a server is using this database (host {}, process {}, last seen {} s ago): stop every server first, then run rotate-key again. Nothing was changed. (A server that was killed counts as stopped {} s after its last heartbeat.)",
             server.host,
             server.pid,
             server.seen_ms_ago / 1000,
-            crate::HEARTBEAT_STALE_MS / 1000
+            crate::startup::HEARTBEAT_STALE_MS / 1000
         );
     }
     Ok(())

@@ -57,16 +57,16 @@ pub struct Config {
     /// 0 opens a new connection for every mail.
     pub smtp_pool_size: usize,
     /// The delivery worker's timing (retries, lease); tests shorten it.
-    pub worker: crate::outbox::WorkerConfig,
+    pub worker: WorkerConfig,
     /// `HTTP_HEADER_TIMEOUT_SECONDS`, `HTTP_REQUEST_TIMEOUT_SECONDS`, `HTTP_MAX_CONNECTIONS`,
-    /// `HTTP_CONNECTION_LIFETIME_SECONDS`: see [`crate::http_server::HttpLimits`].
-    pub http: crate::http_server::HttpLimits,
+    /// `HTTP_CONNECTION_LIFETIME_SECONDS`: see [`HttpLimits`].
+    pub http: HttpLimits,
     /// `NOTIFY_RATE_PER_SECOND` (default 20) and `NOTIFY_BURST` (default 200): notifications
     /// one API token may submit; more get 429 with `Retry-After`.
     pub notify_rate: NotifyRate,
     /// `RETENTION_NOTIFICATIONS_DAYS` (default 90) and `RETENTION_AUDIT_DAYS` (default 365):
     /// how long finished notifications and audit entries are kept.
-    pub retention: crate::retention::Retention,
+    pub retention: Retention,
 }
 
 /// The per-token submission limit of the notification API (GCRA: a burst, then a steady rate).
@@ -255,7 +255,7 @@ impl Config {
             providers: ProviderEndpoints::from_env(var)?,
             smtp_ca_file: var("SMTP_CA_FILE").map(PathBuf::from),
             smtp_timeout: Duration::from_secs(minutes("SMTP_TIMEOUT_SECONDS", 30)?),
-            worker: crate::outbox::WorkerConfig::default(),
+            worker: WorkerConfig::default(),
             notify_rate: {
                 let d = NotifyRate::default();
                 NotifyRate {
@@ -269,8 +269,8 @@ impl Config {
                 }
             },
             retention: {
-                let d = crate::retention::Retention::default();
-                crate::retention::Retention {
+                let d = Retention::default();
+                Retention {
                     notifications_days: within_range(
                         var,
                         "RETENTION_NOTIFICATIONS_DAYS",
@@ -287,11 +287,11 @@ impl Config {
                 }
             },
             http: {
-                let d = crate::http_server::HttpLimits::default();
+                let d = HttpLimits::default();
                 let secs = |name: &str, default: Duration| -> anyhow::Result<Duration> {
                     within_range(var, name, default.as_secs(), 1..=86_400).map(Duration::from_secs)
                 };
-                crate::http_server::HttpLimits {
+                HttpLimits {
                     header_read: secs("HTTP_HEADER_TIMEOUT_SECONDS", d.header_read)?,
                     request: secs("HTTP_REQUEST_TIMEOUT_SECONDS", d.request)?,
                     connection_lifetime: secs(
@@ -389,6 +389,83 @@ fn detect_server_ip() -> Option<IpAddr> {
         Err(e) => {
             tracing::warn!(error = %e, "could not detect the server's IP address; set SERVER_IP");
             None
+        }
+    }
+}
+
+/// The delivery worker's timing (retries, lease); tests shorten it.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// How long a claimed notification stays claimed; after that (a crash) it is due again.
+    pub lease: Duration,
+    /// Notifications taken per round.
+    pub batch: i64,
+    /// Attempts before a retryable failure is given up.
+    pub max_attempts: i64,
+    /// First retry delay; doubled per attempt up to `max_backoff`, with ±20 % jitter.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Longest sleep when nothing is due (new submissions wake the worker at once).
+    pub idle: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            lease: Duration::from_secs(300),
+            batch: 50,
+            max_attempts: 10,
+            base_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(3600),
+            idle: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The server's connection limits (`HTTP_*` settings in [`Config`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// `HTTP_HEADER_TIMEOUT_SECONDS` (default 10).
+    pub header_read: Duration,
+    /// `HTTP_REQUEST_TIMEOUT_SECONDS` (default 180: a test mail may wait on several SMTP steps).
+    pub request: Duration,
+    /// `HTTP_MAX_CONNECTIONS` (default 512).
+    pub max_connections: usize,
+    /// `HTTP_CONNECTION_LIFETIME_SECONDS` (default 300).
+    pub connection_lifetime: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read: Duration::from_secs(10),
+            request: Duration::from_secs(180),
+            max_connections: 512,
+            connection_lifetime: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `RETENTION_NOTIFICATIONS_DAYS` (default 90), `RETENTION_AUDIT_DAYS` (default 365).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Sent, failed and cancelled notifications older than this are deleted; queued and
+    /// retrying ones never are.
+    pub notifications_days: u32,
+    pub audit_days: u32,
+    /// Rows deleted per statement.
+    pub batch: u32,
+    /// Time between two purges.
+    pub every: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            notifications_days: 90,
+            audit_days: 365,
+            batch: 500,
+            every: Duration::from_secs(3600),
         }
     }
 }

@@ -9,6 +9,8 @@
 //! - Tokens are stored only through [`Store`], sealed; they never reach a response or a log
 //!   line. Errors are classified into [`OauthCode`]s plus the provider's code.
 
+use crate::clock::now_secs;
+use crate::clock::utc_text;
 use crate::config::ProviderEndpoints;
 use crate::store::{Connection, Store, StoreError, Tokens, secret_names};
 use app::domain::{
@@ -30,10 +32,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
-mod callback;
 mod classify;
 
-pub use callback::{callback_google, callback_microsoft};
 use classify::{classify_redirect_error, classify_token_error, network_outcome};
 
 /// How long the consent screen may stay open.
@@ -122,42 +122,6 @@ impl Outcome {
     }
 }
 
-pub fn now_secs() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// `2026-11-27T05:12:00Z`.
-pub fn utc_text(secs: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(secs) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        Err(_) => String::new(),
-    }
-}
-
-/// The HTTP client for token endpoints and provider APIs: no redirects, timeouts.
-pub fn http_client(endpoints: &ProviderEndpoints) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .user_agent(concat!("mail-settings/", env!("CARGO_PKG_VERSION")));
-    if !endpoints.system_proxy {
-        builder = builder.no_proxy();
-    }
-    builder.build().unwrap_or_else(|e| {
-        tracing::error!(error = %e, "could not build the HTTP client; using the default one");
-        reqwest::Client::new()
-    })
-}
-
 pub struct OauthService {
     store: Store,
     endpoints: ProviderEndpoints,
@@ -182,7 +146,7 @@ pub enum TokenError {
 
 impl OauthService {
     pub fn new(store: Store, endpoints: ProviderEndpoints, server_ip: Option<IpAddr>) -> Self {
-        let http = http_client(&endpoints);
+        let http = crate::http_client::new(&endpoints);
         OauthService {
             store,
             endpoints,
@@ -733,7 +697,10 @@ impl OauthService {
 
     /// Keeps the connection alive in the background: refreshes when the last refresh is old,
     /// so a dead token shows on the page before a notification needs it.
-    pub fn spawn_keepalive(self: std::sync::Arc<Self>, every: Duration) {
+    pub fn spawn_keepalive(
+        self: std::sync::Arc<Self>,
+        every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -752,7 +719,7 @@ impl OauthService {
                     let _ = self.token(true).await;
                 }
             }
-        });
+        })
     }
 }
 
@@ -870,7 +837,7 @@ pub struct CallbackQuery {
 }
 
 fn store_outcome(e: StoreError) -> Outcome {
-    let reference = crate::backend::internal(&e);
+    let reference = crate::error::internal(&e);
     let detail = match reference {
         app::api::ApiError::Internal { reference } => format!("reference {reference}"),
         _ => String::new(),

@@ -25,7 +25,7 @@ fn is_login_redirect(res: &reqwest::Response) -> bool {
 async fn every_route_refuses_callers_without_session_or_token() {
     let (_dir, db) = fresh_db();
     let app = TestApp::spawn(&db).await;
-    let routes = server::route_inventory(BASE);
+    let routes = server::http::route_inventory(BASE);
     // The inventory really is the whole application: pages, server functions, REST.
     for expected in [
         format!("{BASE}/System/MailSetting"),

@@ -535,7 +535,7 @@ async fn slow_and_idle_clients_are_cut_off() {
     use tokio::io::AsyncWriteExt;
     let (_dir, db) = fresh_db();
     let mut config = test_config(&db);
-    config.http = server::http_server::HttpLimits {
+    config.http = server::config::HttpLimits {
         header_read: std::time::Duration::from_secs(2),
         request: std::time::Duration::from_secs(30),
         max_connections: 3,
@@ -692,7 +692,7 @@ async fn one_token_cannot_flood_the_notification_api() {
     assert!((1..=2).contains(&wait), "{wait}");
 
     // Another token has its own budget.
-    let other = server::auth::create_api_token(
+    let other = server::service::accounts::create_api_token(
         &app.store,
         "other",
         server::store::TokenScope::Admin,
@@ -971,7 +971,7 @@ async fn old_notifications_and_audit_entries_are_purged_in_batches() {
     let app = TestApp::spawn(&db).await;
     let pool = app.store.pool();
     let day: i64 = 86_400_000;
-    let now = server::outbox::now_ms();
+    let now = server::clock::now_ms();
     let rows = [
         ("old-sent", "sent", now - 91 * day),
         ("old-failed", "failed", now - 200 * day),
@@ -1010,11 +1010,11 @@ async fn old_notifications_and_audit_entries_are_purged_in_batches() {
             .unwrap();
         }
     }
-    let retention = server::retention::Retention {
+    let retention = server::config::Retention {
         batch: 2,
         ..Default::default()
     };
-    let purged = server::retention::purge(&app.store, &retention)
+    let purged = server::service::retention::purge(&app.store, &retention)
         .await
         .unwrap();
     assert_eq!(purged.notifications, 4);
@@ -1038,10 +1038,10 @@ async fn old_notifications_and_audit_entries_are_purged_in_batches() {
         "{log:?}"
     );
     // Nothing left to do: a second purge deletes nothing and writes no audit row.
-    let again = server::retention::purge(&app.store, &retention)
+    let again = server::service::retention::purge(&app.store, &retention)
         .await
         .unwrap();
-    assert_eq!(again, server::retention::Purged::default());
+    assert_eq!(again, server::service::retention::Purged::default());
     app.stop().await;
 }
 
@@ -1111,9 +1111,7 @@ async fn a_rebound_host_name_is_refused() {
             "POST /ConMasManager/System/Login HTTP/1.1\r\nHost: attacker.example:{port}\r\nOrigin: http://attacker.example:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
             form.len()
         ),
-        format!(
-            "GET /ConMasManager/health HTTP/1.1\r\nHost: reports.example.co.jp.attacker.example\r\nConnection: close\r\n\r\n"
-        ),
+        "GET /ConMasManager/health HTTP/1.1\r\nHost: reports.example.co.jp.attacker.example\r\nConnection: close\r\n\r\n".to_string(),
     ];
     for attack in attacks {
         let answer = send(attack.clone()).await;

@@ -2,7 +2,7 @@
 //! operator command can tell whether a server is still at work.
 
 use super::{Context as _, Store, StoreError};
-use crate::outbox::now_ms;
+use crate::clock::now_ms;
 use sqlx::Row as _;
 
 /// A server seen recently: (host, pid, milliseconds since its last heartbeat).

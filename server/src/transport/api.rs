@@ -61,7 +61,7 @@ impl MailApis {
         MailApis {
             graph: endpoints.microsoft_graph.clone(),
             gmail: endpoints.gmail_api.clone(),
-            http: crate::oauth::http_client(endpoints),
+            http: crate::http_client::new(endpoints),
         }
     }
 

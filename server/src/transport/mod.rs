@@ -144,7 +144,7 @@ impl Mailer {
         let settings = match self.store.load().await {
             Ok(s) => s,
             Err(e) => {
-                let _ = crate::backend::internal(&e);
+                let _ = crate::error::internal(&e);
                 return report_failed(
                     "",
                     "",
@@ -298,7 +298,7 @@ fn token_failure(e: TokenError) -> SendFailure {
         TokenError::Store(_) => ("internal".to_string(), true),
     };
     if let TokenError::Store(s) = &e {
-        let _ = crate::backend::internal(s);
+        let _ = crate::error::internal(s);
     }
     failure(
         SendCode::TokenUnavailable,

@@ -89,9 +89,9 @@ pub fn test_config(db: &Path) -> Config {
         site_pkg_dir: "pkg".into(),
         output_name: "mail-settings".into(),
         hash_files: false,
-        http: server::http_server::HttpLimits::default(),
+        http: server::config::HttpLimits::default(),
         notify_rate: server::config::NotifyRate::default(),
-        retention: server::retention::Retention::default(),
+        retention: server::config::Retention::default(),
         secret_key: KeySource::Env {
             current: SecretString::from(KEY),
             previous: None,
@@ -109,7 +109,7 @@ pub fn test_config(db: &Path) -> Config {
         smtp_timeout: Duration::from_secs(30),
         smtp_pool_size: 4,
         time_offset: time::UtcOffset::from_hms(9, 0, 0).unwrap(),
-        worker: server::outbox::WorkerConfig {
+        worker: server::config::WorkerConfig {
             base_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(2),
             idle: Duration::from_millis(200),
@@ -143,7 +143,7 @@ impl TestApp {
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let limits = config.http.clone();
         let server = tokio::spawn(async move {
-            server::http_server::serve(listener, app, limits, async move {
+            server::http::server::serve(listener, app, limits, async move {
                 let _ = stopped.await;
             })
             .await
@@ -173,10 +173,15 @@ impl TestApp {
         .execute(store.pool())
         .await
         .unwrap();
-        let token =
-            server::auth::create_api_token(&store, "tests", TokenScope::Admin, None, "tests")
-                .await
-                .unwrap();
+        let token = server::service::accounts::create_api_token(
+            &store,
+            "tests",
+            TokenScope::Admin,
+            None,
+            "tests",
+        )
+        .await
+        .unwrap();
         let app = TestApp {
             addr,
             client,

@@ -8,6 +8,7 @@
 //!   finishes), so keep-alive cannot pin a connection slot for ever;
 //! - no request body is read past [`BODY_MAX`]; routes set smaller limits of their own.
 
+use crate::config::HttpLimits;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -28,30 +29,6 @@ use tower::ServiceExt as _;
 /// The largest request body any route reads (the notification API's limit; the others are
 /// smaller, set per route).
 pub const BODY_MAX: usize = 2 * 1024 * 1024;
-
-/// The server's connection limits (`HTTP_*` settings in [`crate::config::Config`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpLimits {
-    /// `HTTP_HEADER_TIMEOUT_SECONDS` (default 10).
-    pub header_read: Duration,
-    /// `HTTP_REQUEST_TIMEOUT_SECONDS` (default 180: a test mail may wait on several SMTP steps).
-    pub request: Duration,
-    /// `HTTP_MAX_CONNECTIONS` (default 512).
-    pub max_connections: usize,
-    /// `HTTP_CONNECTION_LIFETIME_SECONDS` (default 300).
-    pub connection_lifetime: Duration,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        HttpLimits {
-            header_read: Duration::from_secs(10),
-            request: Duration::from_secs(180),
-            max_connections: 512,
-            connection_lifetime: Duration::from_secs(300),
-        }
-    }
-}
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets the requests in flight
 /// finish (up to the request timeout).

@@ -1,5 +1,6 @@
 //! The server's implementation of the app's settings port.
 
+use crate::error::internal;
 use crate::oauth::{OauthService, PENDING_KEY, TokenError};
 use crate::store::{Store, StoreError};
 use crate::transport::{Mailer, Outgoing};
@@ -32,7 +33,7 @@ pub struct AppBackend {
 const LOG_PAGE: i64 = 50;
 
 fn ms_text(ms: i64) -> String {
-    crate::oauth::utc_text(ms / 1000)
+    crate::clock::utc_text(ms / 1000)
 }
 
 fn send_code(text: &str) -> Option<app::domain::SendCode> {
@@ -53,7 +54,7 @@ impl AppBackend {
             });
         let failures = self
             .store
-            .failures_since(crate::outbox::now_ms() - 24 * 3600 * 1000)
+            .failures_since(crate::clock::now_ms() - 24 * 3600 * 1000)
             .await
             .map_err(|e| internal(&e))?;
         Ok((paused, failures))
@@ -64,21 +65,6 @@ impl AppBackend {
         let settings = self.store.load().await.map_err(|e| internal(&e))?;
         self.oauth.status(&settings).await.map_err(|e| internal(&e))
     }
-}
-
-/// Logs an internal error with its whole cause chain and returns an opaque reference that the
-/// administrator can quote. Nothing of the cause reaches the response.
-pub fn internal(error: &(dyn std::error::Error + 'static)) -> ApiError {
-    let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        chain.push_str(": ");
-        chain.push_str(&s.to_string());
-        source = s.source();
-    }
-    tracing::error!(%reference, error = %chain, "internal error");
-    ApiError::Internal { reference }
 }
 
 #[async_trait::async_trait]
@@ -308,7 +294,7 @@ impl SettingsBackend for AppBackend {
     }
 
     async fn delivery_action(&self, id: &str, action: &str, actor: &str) -> Result<bool, ApiError> {
-        let now = crate::outbox::now_ms();
+        let now = crate::clock::now_ms();
         let done = match action {
             "retry" => self.store.retry_now(id, now).await,
             "cancel" => self.store.cancel(id, now).await,
@@ -360,7 +346,7 @@ pub fn test_mail_text(settings: &SettingsView, actor: &str) -> (String, String) 
         ),
         AuthType::Oauth => format!("OAuth {}", settings.oauth.provider.as_str()),
     };
-    let at = crate::oauth::utc_text(crate::oauth::now_secs());
+    let at = crate::clock::utc_text(crate::clock::now_secs());
     (
         "テストメール（メール基本設定） / Test mail (mail settings)".to_string(),
         format!(

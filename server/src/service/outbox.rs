@@ -3,44 +3,14 @@
 //! provider's `Retry-After`), or gives up with the last error kept. Refused credentials pause the
 //! queue instead of burning retries.
 
+use crate::clock::now_ms;
+use crate::config::WorkerConfig;
 use crate::store::{Notification, Store};
 use crate::transport::{Mailer, Outgoing};
 use app::domain::{SendCode, SendFailure};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-
-#[derive(Clone, Debug)]
-pub struct WorkerConfig {
-    /// How long a claimed notification stays claimed; after that (a crash) it is due again.
-    pub lease: Duration,
-    /// Notifications taken per round.
-    pub batch: i64,
-    /// Attempts before a retryable failure is given up.
-    pub max_attempts: i64,
-    /// First retry delay; doubled per attempt up to `max_backoff`, with ±20 % jitter.
-    pub base_backoff: Duration,
-    pub max_backoff: Duration,
-    /// Longest sleep when nothing is due (new submissions wake the worker at once).
-    pub idle: Duration,
-}
-
-impl Default for WorkerConfig {
-    fn default() -> Self {
-        WorkerConfig {
-            lease: Duration::from_secs(300),
-            batch: 50,
-            max_attempts: 10,
-            base_backoff: Duration::from_secs(30),
-            max_backoff: Duration::from_secs(3600),
-            idle: Duration::from_secs(5),
-        }
-    }
-}
-
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
 
 /// Failures no retry can fix until an administrator acts: they pause the whole queue.
 pub fn pauses_queue(f: &SendFailure) -> bool {
@@ -115,14 +85,14 @@ impl Worker {
                     "notifications interrupted by a restart are sent again"
                 ),
                 Err(e) => {
-                    let _ = crate::backend::internal(&e);
+                    let _ = crate::error::internal(&e);
                 }
             }
             loop {
                 let worked = match self.round().await {
                     Ok(n) => n,
                     Err(e) => {
-                        let _ = crate::backend::internal(&e);
+                        let _ = crate::error::internal(&e);
                         0
                     }
                 };

@@ -1,8 +1,8 @@
 //! REST API for scripts and operations: `GET`/`PUT {base}/api/v1/mail-settings`, same types as
 //! the server functions.
 
-use crate::AppState;
-use crate::auth::Principal;
+use crate::http::state::AppState;
+use crate::service::accounts::Principal;
 use app::api::{ApiError, OauthActionResult};
 use app::domain::{ErrorCode, Field, FieldError, OauthCode, SettingsInput};
 use app::i18n::Locale;
@@ -137,7 +137,7 @@ pub fn error_response(locale: Locale, error: ApiError) -> Response {
 pub async fn get_settings(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match state.backend.store.load().await {
         Ok(view) => Json(view).into_response(),
-        Err(e) => error_response(locale(&headers), crate::backend::internal(&e)),
+        Err(e) => error_response(locale(&headers), crate::error::internal(&e)),
     }
 }
 
@@ -258,7 +258,10 @@ fn parse_input(body: &[u8]) -> Result<(SettingsInput, Vec<String>), FieldError> 
 /// database answers and the worker runs (a paused queue is reported, and is no failure of the
 /// server); `503` otherwise, so a load balancer takes the instance out.
 pub async fn health(State(state): State<AppState>) -> Response {
-    let worker_running = !state.worker.is_finished();
+    let worker_running = !state
+        .tasks
+        .stopped()
+        .contains(&crate::tasks::DELIVERY_WORKER);
     let worker = if worker_running { "running" } else { "stopped" };
     match state.backend.store.queue_paused().await {
         Ok(paused) => {
@@ -279,7 +282,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
             (status, Json(body)).into_response()
         }
         Err(e) => {
-            let _ = crate::backend::internal(&e);
+            let _ = crate::error::internal(&e);
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(serde_json::json!({
@@ -302,9 +305,9 @@ pub async fn export_settings(
     let store = &state.backend.store;
     let view = match store.load().await {
         Ok(view) => view,
-        Err(e) => return error_response(locale(&headers), crate::backend::internal(&e)),
+        Err(e) => return error_response(locale(&headers), crate::error::internal(&e)),
     };
-    let now = crate::oauth::utc_text(crate::oauth::now_secs());
+    let now = crate::clock::utc_text(crate::clock::now_secs());
     // `mail-settings-20261127.json`: the date part of the export time.
     let disposition = format!(
         "attachment; filename=\"mail-settings-{}.json\"",
@@ -313,10 +316,10 @@ pub async fn export_settings(
     let file = app::domain::SettingsExport::of(&view, now);
     let body = match serde_json::to_vec_pretty(&file) {
         Ok(b) => b,
-        Err(e) => return error_response(locale(&headers), crate::backend::internal(&e)),
+        Err(e) => return error_response(locale(&headers), crate::error::internal(&e)),
     };
     if let Err(e) = store.audit(&principal.actor(), "settings.export", "").await {
-        return error_response(locale(&headers), crate::backend::internal(&e));
+        return error_response(locale(&headers), crate::error::internal(&e));
     }
     (
         [

@@ -1,23 +1,21 @@
-//! Accepting notifications: `POST {base}/api/v1/notifications` renders the template with the
-//! data, checks the recipients, stores the result in the outbox (committed before the answer)
-//! and wakes the delivery worker.
+//! Submitting a notification: the template rendered with the data (sizes checked before
+//! rendering), the recipients checked, the result stored in the outbox (committed before the
+//! caller hears of it) and the delivery worker woken. Independent of HTTP: the handler maps
+//! [`Accepted`] and [`Refusal`] to statuses.
 
-use crate::AppState;
-use crate::auth::Principal;
-use crate::outbox::now_ms;
-use crate::store::NewNotification;
+use crate::clock::now_ms;
+use crate::error::internal;
+use crate::store::{NewNotification, Store};
+use app::api::ApiError;
 use app::domain::{
     Code, Mailbox, ManagerRoot, RENDERED_BODY_MAX, RENDERED_SUBJECT_MAX, VALUE_MAX, body_value,
     parse_part, subject_value,
 };
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Most recipients of one notification (Gmail and Microsoft 365 allow 100 per message).
 pub const MAX_RECIPIENTS: usize = 100;
@@ -28,19 +26,19 @@ pub const MAX_DATA_ENTRIES: usize = 32;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Submission {
+pub struct Submission {
     /// A saved template's id, or `subject` + `body` given here.
     #[serde(default)]
-    template: Option<String>,
+    pub template: Option<String>,
     #[serde(default)]
-    subject: Option<String>,
+    pub subject: Option<String>,
     #[serde(default)]
-    body: Option<String>,
-    to: Vec<String>,
+    pub body: Option<String>,
+    pub to: Vec<String>,
     /// Values for the codes: `rep_name`, `rep_id`, `user_name`, and `rep_path` (appended to
     /// ManagerRoot for `rep_url`).
     #[serde(default)]
-    data: BTreeMap<String, String>,
+    pub data: BTreeMap<String, String>,
 }
 
 /// The per-token submission limit: a burst, then a steady rate; one key per API token (tokens
@@ -65,82 +63,76 @@ impl SubmissionLimit {
     }
 }
 
-fn problem(status: StatusCode, code: &str, message: String, extra: serde_json::Value) -> Response {
-    let mut body = json!({"error": code, "message": message});
-    if let (Some(obj), Some(more)) = (body.as_object_mut(), extra.as_object()) {
-        obj.extend(more.clone());
-    }
-    (status, Json(body)).into_response()
+/// What a submission needs besides its input.
+pub struct Submitter<'a> {
+    pub store: &'a Store,
+    /// For `{0}` in ManagerRoot.
+    pub server_ip: Option<IpAddr>,
+    /// The offset `{sys_date}` and `{sys_datetime}` are written in.
+    pub time_offset: time::UtcOffset,
+    pub wake_worker: &'a Arc<tokio::sync::Notify>,
 }
 
-/// `POST {base}/api/v1/notifications`.
+/// A submission taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored and queued, under this id.
+    Queued(String),
+    /// The same Idempotency-Key was accepted before, under this id; nothing new is queued.
+    Duplicate(String),
+}
+
+/// A submission refused: what is wrong, in a stable code and plain words, or an internal error.
+#[derive(Debug)]
+pub enum Refusal {
+    Invalid {
+        code: String,
+        message: String,
+        /// More detail for the caller (`field`, `recipients`, `template_errors`, sizes).
+        extra: serde_json::Value,
+    },
+    Internal(ApiError),
+}
+
+fn refuse(code: &str, message: String, extra: serde_json::Value) -> Result<Accepted, Refusal> {
+    Err(Refusal::Invalid {
+        code: code.to_string(),
+        message,
+        extra,
+    })
+}
+
+/// Checks, renders and queues one submission by `actor` (the caller's rate is checked before,
+/// with [`SubmissionLimit`]). `key`: the Idempotency-Key, at most 200 characters.
 pub async fn submit(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let actor = principal.actor();
-    // The caller's rate first: a flood costs a counter, nothing more.
-    if let Err(wait) = state.notify_limit.check(&actor) {
-        let mut res = problem(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("Too many notifications from this token; try again in {wait} s."),
-            json!({ "retry_after": wait }),
-        );
-        if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
-            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
-        }
-        return res;
-    }
-    let submission: Submission = match serde_json::from_slice(&body) {
-        Ok(s) => s,
-        Err(e) => {
-            return problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_json",
-                format!("The body is not a notification: {e}"),
-                json!({}),
-            );
-        }
-    };
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty());
+    deps: &Submitter<'_>,
+    actor: &str,
+    submission: Submission,
+    key: Option<&str>,
+) -> Result<Accepted, Refusal> {
     if key.is_some_and(|k| k.len() > 200) {
-        return problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        return refuse(
             "idempotency_key_too_long",
             "Idempotency-Key may have at most 200 characters.".into(),
             json!({}),
         );
     }
-    let store = &state.backend.store;
+    let store = deps.store;
 
     // A retry of an accepted submission answers at once, before any rendering.
     if let Some(k) = key {
-        match store.notification_by_key(&actor, k).await {
-            Ok(Some(id)) => {
-                return (StatusCode::OK, Json(json!({"id": id, "duplicate": true})))
-                    .into_response();
-            }
+        match store.notification_by_key(actor, k).await {
+            Ok(Some(id)) => return Ok(Accepted::Duplicate(id)),
             Ok(None) => {}
             Err(e) => {
-                return crate::rest::error_response(
-                    app::i18n::Locale::en,
-                    crate::backend::internal(&e),
-                );
+                return Err(Refusal::Internal(internal(&e)));
             }
         }
     }
 
     // Values: a bounded number, each of bounded size.
     if submission.data.len() > MAX_DATA_ENTRIES {
-        return problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        return refuse(
             "data_too_large",
             format!("`data` may have at most {MAX_DATA_ENTRIES} entries."),
             json!({}),
@@ -151,8 +143,7 @@ pub async fn submit(
         .iter()
         .find(|(name, value)| name.len() > 64 || value.len() > VALUE_MAX)
     {
-        return problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        return refuse(
             "value_too_long",
             format!("Each value in `data` may have at most {VALUE_MAX} bytes (and each name 64)."),
             json!({ "field": name.chars().take(64).collect::<String>() }),
@@ -161,8 +152,7 @@ pub async fn submit(
 
     // Recipients: like the sender, RFC 5321 mailboxes; a limited number.
     if submission.to.is_empty() || submission.to.len() > MAX_RECIPIENTS {
-        return problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        return refuse(
             "recipients_count",
             format!("Give 1 to {MAX_RECIPIENTS} recipients."),
             json!({}),
@@ -178,8 +168,7 @@ pub async fn submit(
         })
         .collect();
     if !bad.is_empty() {
-        return problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        return refuse(
             "recipient_invalid",
             "Some recipients are not valid mail addresses (RFC 5321).".into(),
             json!({ "recipients": bad }),
@@ -192,24 +181,19 @@ pub async fn submit(
             (Some(id), None, None) => match store.template(id).await {
                 Ok(Some(t)) => (t.subject, t.body),
                 Ok(None) => {
-                    return problem(
-                        StatusCode::UNPROCESSABLE_ENTITY,
+                    return refuse(
                         "template_unknown",
                         format!("There is no template {id:?}."),
                         json!({}),
                     );
                 }
                 Err(e) => {
-                    return crate::rest::error_response(
-                        app::i18n::Locale::en,
-                        crate::backend::internal(&e),
-                    );
+                    return Err(Refusal::Internal(internal(&e)));
                 }
             },
             (None, Some(s), Some(b)) => (s.clone(), b.clone()),
             _ => {
-                return problem(
-                    StatusCode::UNPROCESSABLE_ENTITY,
+                return refuse(
                     "template_missing",
                     "Give either `template` or both `subject` and `body`.".into(),
                     json!({}),
@@ -223,8 +207,7 @@ pub async fn submit(
         (Ok(s), Ok(b)) => (s, b),
         (s, b) => {
             let errors: Vec<_> = s.err().into_iter().chain(b.err()).flatten().collect();
-            return problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            return refuse(
                 "template_invalid",
                 "The template has errors.".into(),
                 json!({ "template_errors": errors }),
@@ -236,10 +219,7 @@ pub async fn submit(
     let settings = match store.load().await {
         Ok(s) => s,
         Err(e) => {
-            return crate::rest::error_response(
-                app::i18n::Locale::en,
-                crate::backend::internal(&e),
-            );
+            return Err(Refusal::Internal(internal(&e)));
         }
     };
     // `{rep_url}`: ManagerRoot and the report's path, never a link to another host.
@@ -249,11 +229,10 @@ pub async fn submit(
         .map(String::as_str)
         .unwrap_or("");
     let report_url = match ManagerRoot::parse(&settings.manager_root) {
-        Ok(root) => match root.report_url(state.backend.server_ip, rep_path) {
+        Ok(root) => match root.report_url(deps.server_ip, rep_path) {
             Some(url) => url,
             None => {
-                return problem(
-                    StatusCode::UNPROCESSABLE_ENTITY,
+                return refuse(
                     "rep_path_invalid",
                     "`rep_path` must be a path on the ManagerRoot server: empty, or starting with \
                      / (not //), ? or #, without spaces, control characters or backslashes."
@@ -274,7 +253,7 @@ pub async fn submit(
             }
         }
         values.insert(Code::RepUrl, fold(&report_url));
-        let (date, datetime) = local_now(state.time_offset);
+        let (date, datetime) = local_now(deps.time_offset);
         values.insert(Code::SysDate, date);
         values.insert(Code::SysDateTime, datetime);
         values
@@ -292,8 +271,7 @@ pub async fn submit(
         ("body", body.rendered_len(&body_values), RENDERED_BODY_MAX),
     ] {
         if len > max {
-            return problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            return refuse(
                 &format!("{part}_too_long"),
                 format!(
                     "The rendered {part} would have {len} bytes; at most {max} are allowed. \
@@ -324,7 +302,7 @@ pub async fn submit(
     let stored = store
         .enqueue(&NewNotification {
             id: &id,
-            actor: &actor,
+            actor,
             idempotency_key: key,
             template_id: submission.template.as_deref(),
             recipients: &recipients,
@@ -336,18 +314,12 @@ pub async fn submit(
         .await;
     match stored {
         Ok((id, true)) => {
-            state.wake_worker.notify_one();
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({"id": id, "status": "queued"})),
-            )
-                .into_response()
+            deps.wake_worker.notify_one();
+            Ok(Accepted::Queued(id))
         }
         // The same Idempotency-Key again: the first one's id, nothing new queued.
-        Ok((id, false)) => {
-            (StatusCode::OK, Json(json!({"id": id, "duplicate": true}))).into_response()
-        }
-        Err(e) => crate::rest::error_response(app::i18n::Locale::en, crate::backend::internal(&e)),
+        Ok((id, false)) => Ok(Accepted::Duplicate(id)),
+        Err(e) => Err(Refusal::Internal(internal(&e))),
     }
 }
 

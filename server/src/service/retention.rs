@@ -2,33 +2,9 @@
 //! retention period, a small batch per statement so the database is never held for long.
 //! Expired sessions are deleted by the session store's own sweeper (every 10 minutes).
 
-use crate::outbox::now_ms;
+use crate::clock::now_ms;
+use crate::config::Retention;
 use crate::store::{Store, StoreError};
-use std::time::Duration;
-
-/// `RETENTION_NOTIFICATIONS_DAYS` (default 90), `RETENTION_AUDIT_DAYS` (default 365).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Retention {
-    /// Sent, failed and cancelled notifications older than this are deleted; queued and
-    /// retrying ones never are.
-    pub notifications_days: u32,
-    pub audit_days: u32,
-    /// Rows deleted per statement.
-    pub batch: u32,
-    /// Time between two purges.
-    pub every: Duration,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Retention {
-            notifications_days: 90,
-            audit_days: 365,
-            batch: 500,
-            every: Duration::from_secs(3600),
-        }
-    }
-}
 
 /// What one purge deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

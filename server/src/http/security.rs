@@ -1,7 +1,8 @@
 //! Response headers every answer carries, the Content-Security-Policy nonce Leptos puts on its
 //! inline scripts, and the `Origin` check that stops cross-site requests from changing anything.
 
-use crate::AppState;
+use crate::http::hosts::origin_authority;
+use crate::http::state::AppState;
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -87,14 +88,6 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// The `host[:port]` of an origin such as `https://reports.example.co.jp:8443`.
-fn origin_authority(origin: &str) -> Option<&str> {
-    let rest = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"))?;
-    (!rest.is_empty() && !rest.contains('/')).then_some(rest)
-}
-
 /// True when the browser says the request comes from this console's own pages: the `Origin`
 /// is one of `PUBLIC_ORIGIN`, or names the host the request was sent to.
 pub fn same_origin(headers: &HeaderMap, allowed: &[String]) -> bool {
@@ -136,6 +129,32 @@ pub async fn check_origin(State(state): State<AppState>, req: Request, next: Nex
         })),
     )
         .into_response()
+}
+
+/// Refuses requests whose `Host` is not one of the console's names (400, saying what to set).
+/// Requests without a `Host` (no browser sends those) pass.
+pub async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| h.to_str().unwrap_or(""))
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    match host {
+        Some(host) if !state.allowed_hosts.allows(host) => {
+            let shown: String = host.chars().filter(|c| !c.is_control()).take(100).collect();
+            tracing::warn!(host = %shown, "request for a host name this console does not serve");
+            (
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "This console is not served under the name {shown:?}. If administrators reach it \
+                     under this name, add its address to PUBLIC_ORIGIN (for example \
+                     PUBLIC_ORIGIN=https://{shown}) and restart the server.\n"
+                ),
+            )
+                .into_response()
+        }
+        _ => next.run(req).await,
+    }
 }
 
 #[cfg(test)]
@@ -197,106 +216,5 @@ mod tests {
         assert!(p.contains("'wasm-unsafe-eval'"));
         assert!(!p.contains("unsafe-inline"));
         assert!(p.contains("frame-ancestors 'none'"));
-    }
-}
-
-/// The host names the console answers to (against DNS rebinding: a page on a name the attacker
-/// controls, re-pointed at this server, would otherwise be served as if it were the console).
-/// IP literals are always accepted (rebinding needs a name), as is `localhost`; other names
-/// only when they are the host of a `PUBLIC_ORIGIN`.
-#[derive(Clone, Debug, Default)]
-pub struct HostAllowList {
-    names: Vec<String>,
-}
-
-impl HostAllowList {
-    pub fn new(public_origins: &[String]) -> Self {
-        let names = public_origins
-            .iter()
-            .filter_map(|o| origin_authority(o))
-            .filter_map(host_name)
-            .collect();
-        HostAllowList { names }
-    }
-
-    /// True when `authority` (a `Host` header: `name[:port]`, `[v6]:port`) may be served.
-    pub fn allows(&self, authority: &str) -> bool {
-        let Some(name) = host_name(authority) else {
-            return false;
-        };
-        name == "localhost"
-            || name.parse::<std::net::IpAddr>().is_ok()
-            || self.names.iter().any(|n| *n == name)
-    }
-}
-
-/// The host of an authority, lower case, without port, brackets or a trailing dot.
-fn host_name(authority: &str) -> Option<String> {
-    let authority = authority.trim();
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        rest.split_once(']')?.0
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-            _ => authority,
-        }
-    };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    (!host.is_empty()).then_some(host)
-}
-
-/// Refuses requests whose `Host` is not one of the console's names (400, saying what to set).
-/// Requests without a `Host` (no browser sends those) pass.
-pub async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .map(|h| h.to_str().unwrap_or(""))
-        .or_else(|| req.uri().authority().map(|a| a.as_str()));
-    match host {
-        Some(host) if !state.allowed_hosts.allows(host) => {
-            let shown: String = host.chars().filter(|c| !c.is_control()).take(100).collect();
-            tracing::warn!(host = %shown, "request for a host name this console does not serve");
-            (
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "This console is not served under the name {shown:?}. If administrators reach it \
-                     under this name, add its address to PUBLIC_ORIGIN (for example \
-                     PUBLIC_ORIGIN=https://{shown}) and restart the server.\n"
-                ),
-            )
-                .into_response()
-        }
-        _ => next.run(req).await,
-    }
-}
-
-#[cfg(test)]
-mod host_tests {
-    use super::HostAllowList;
-
-    #[test]
-    fn names_need_public_origin_ip_literals_do_not() {
-        let list = HostAllowList::new(&["https://Reports.example.co.jp".into()]);
-        for ok in [
-            "reports.example.co.jp",
-            "REPORTS.example.co.jp:443",
-            "reports.example.co.jp.",
-            "127.0.0.1:3000",
-            "192.0.2.10",
-            "[::1]:3000",
-            "localhost:3000",
-        ] {
-            assert!(list.allows(ok), "{ok}");
-        }
-        for refused in [
-            "attacker.example",
-            "attacker.example:3000",
-            "reports.example.co.jp.attacker.example",
-            "",
-            "[::1",
-        ] {
-            assert!(!list.allows(refused), "{refused}");
-        }
     }
 }

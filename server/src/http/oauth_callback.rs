@@ -1,6 +1,6 @@
 //! The providers' redirects back to the console.
 
-use super::{CallbackQuery, PENDING_KEY, Pending};
+use crate::oauth::{CallbackQuery, PENDING_KEY, Pending};
 use app::domain::{OauthCode, Provider};
 use axum::Extension;
 use axum::extract::{Query, State};
@@ -18,9 +18,9 @@ fn back_to_page(base: &str, provider: Provider, code: OauthCode) -> Redirect {
 }
 
 async fn callback(
-    state: crate::AppState,
+    state: crate::http::state::AppState,
     session: Session,
-    principal: crate::auth::Principal,
+    principal: crate::service::accounts::Principal,
     provider: Provider,
     query: CallbackQuery,
 ) -> Redirect {
@@ -36,9 +36,9 @@ async fn callback(
 
 /// `GET {base}/System/MailOAuthMicrosoft`: Microsoft's redirect after consent.
 pub async fn callback_microsoft(
-    State(state): State<crate::AppState>,
+    State(state): State<crate::http::state::AppState>,
     session: Session,
-    Extension(principal): Extension<crate::auth::Principal>,
+    Extension(principal): Extension<crate::service::accounts::Principal>,
     Query(query): Query<CallbackQuery>,
 ) -> Redirect {
     callback(state, session, principal, Provider::Microsoft, query).await
@@ -46,9 +46,9 @@ pub async fn callback_microsoft(
 
 /// `GET {base}/System/MailOAuthGoogle`: Google's redirect after consent.
 pub async fn callback_google(
-    State(state): State<crate::AppState>,
+    State(state): State<crate::http::state::AppState>,
     session: Session,
-    Extension(principal): Extension<crate::auth::Principal>,
+    Extension(principal): Extension<crate::service::accounts::Principal>,
     Query(query): Query<CallbackQuery>,
 ) -> Redirect {
     callback(state, session, principal, Provider::Google, query).await

@@ -1,0 +1,83 @@
+//! `POST {base}/api/v1/notifications`: the caller's rate, the JSON body and the
+//! Idempotency-Key here; the submission itself in [`crate::service::notify`].
+
+use crate::http::state::AppState;
+use crate::service::accounts::Principal;
+use crate::service::notify;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+fn problem(status: StatusCode, code: &str, message: String, extra: serde_json::Value) -> Response {
+    let mut body = json!({"error": code, "message": message});
+    if let (Some(obj), Some(more)) = (body.as_object_mut(), extra.as_object()) {
+        obj.extend(more.clone());
+    }
+    (status, Json(body)).into_response()
+}
+
+/// `POST {base}/api/v1/notifications`.
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let actor = principal.actor();
+    // The caller's rate first: a flood costs a counter, nothing more.
+    if let Err(wait) = state.notify_limit.check(&actor) {
+        let mut res = problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("Too many notifications from this token; try again in {wait} s."),
+            json!({ "retry_after": wait }),
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        return res;
+    }
+    let submission: notify::Submission = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            return problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_json",
+                format!("The body is not a notification: {e}"),
+                json!({}),
+            );
+        }
+    };
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    let deps = notify::Submitter {
+        store: &state.backend.store,
+        server_ip: state.backend.server_ip,
+        time_offset: state.time_offset,
+        wake_worker: &state.wake_worker,
+    };
+    match notify::submit(&deps, &actor, submission, key).await {
+        Ok(notify::Accepted::Queued(id)) => (
+            StatusCode::ACCEPTED,
+            Json(json!({"id": id, "status": "queued"})),
+        )
+            .into_response(),
+        Ok(notify::Accepted::Duplicate(id)) => {
+            (StatusCode::OK, Json(json!({"id": id, "duplicate": true}))).into_response()
+        }
+        Err(notify::Refusal::Invalid {
+            code,
+            message,
+            extra,
+        }) => problem(StatusCode::UNPROCESSABLE_ENTITY, &code, message, extra),
+        Err(notify::Refusal::Internal(e)) => {
+            crate::http::rest::error_response(app::i18n::Locale::en, e)
+        }
+    }
+}
