@@ -6,12 +6,18 @@ use super::{Recorder, failure};
 use app::domain::{SendCode, SendFailure, StepName};
 use lettre::Message;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 use secrecy::{ExposeSecret, SecretString};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+
+mod pool;
+mod replies;
+pub use pool::Pool;
+pub use replies::classify;
+use replies::{certificate_summary, opportunistic_tls_parameters, reply_text, tls_parameters};
 
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -27,86 +33,6 @@ pub struct SmtpTarget<'a> {
     pub extra_roots: &'a [Vec<u8>],
     /// How long one step may wait for the server.
     pub timeout: Duration,
-}
-
-/// Idle connections kept for the next mail, so a burst of notifications does not pay for
-/// connect, STARTTLS and AUTH each time. A test mail never uses it: it must show every step.
-pub struct Pool {
-    idle: tokio::sync::Mutex<Vec<Idle>>,
-    /// Connections kept at most (0: none, every mail gets its own connection).
-    size: usize,
-}
-
-struct Idle {
-    key: String,
-    conn: AsyncSmtpConnection,
-    since: std::time::Instant,
-}
-
-/// How long an idle connection is kept.
-const POOL_IDLE: Duration = Duration::from_secs(60);
-
-impl Pool {
-    pub fn new(size: usize) -> Pool {
-        Pool {
-            idle: tokio::sync::Mutex::new(Vec::new()),
-            size,
-        }
-    }
-
-    async fn take(&self, key: &str) -> Option<AsyncSmtpConnection> {
-        loop {
-            let found = {
-                let mut idle = self.idle.lock().await;
-                let at = idle.iter().position(|i| i.key == key)?;
-                idle.swap_remove(at)
-            };
-            let mut conn = found.conn;
-            // Stale or closed by the server meanwhile: drop it and look again.
-            let alive = tokio::time::timeout(Duration::from_secs(5), conn.test_connected())
-                .await
-                .unwrap_or(false);
-            if found.since.elapsed() < POOL_IDLE && alive {
-                return Some(conn);
-            }
-            abort(&mut conn).await;
-        }
-    }
-
-    async fn put(&self, key: String, mut conn: AsyncSmtpConnection) {
-        if conn
-            .command(lettre::transport::smtp::commands::Rset)
-            .await
-            .is_err()
-        {
-            abort(&mut conn).await;
-            return;
-        }
-        let mut idle = self.idle.lock().await;
-        idle.retain(|i| i.since.elapsed() < POOL_IDLE);
-        if idle.len() < self.size {
-            idle.push(Idle {
-                key,
-                conn,
-                since: std::time::Instant::now(),
-            });
-        } else {
-            drop(idle);
-            let _ = tokio::time::timeout(Duration::from_secs(5), conn.quit()).await;
-        }
-    }
-}
-
-impl SmtpTarget<'_> {
-    /// Identifies the connections a pooled one may stand in for (the password by its hash).
-    fn pool_key(&self) -> String {
-        use sha2::Digest as _;
-        let digest = sha2::Sha256::digest(self.password.expose_secret().as_bytes());
-        format!(
-            "{}|{}|{}|{}|{:x}",
-            self.host, self.port, self.starttls, self.user, digest
-        )
-    }
 }
 
 /// Runs every step; returns at the first failure. With a pool, an idle connection to the same
@@ -363,7 +289,7 @@ impl std::fmt::Display for DataBlock<'_> {
 }
 
 /// Says QUIT if the server still listens, and closes; never waits long on a dead server.
-async fn abort(conn: &mut AsyncSmtpConnection) {
+pub(super) async fn abort(conn: &mut AsyncSmtpConnection) {
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.abort()).await;
 }
 
@@ -422,144 +348,6 @@ async fn resolve(host: &str, port: u16) -> Result<(Vec<SocketAddr>, String), Sen
     }
 }
 
-/// Opportunistic TLS (SSL off): encryption without a certificate check, better than clear
-/// text; a server that needs checking is used with SSL on.
-fn opportunistic_tls_parameters(host: &str) -> Result<TlsParameters, SendFailure> {
-    TlsParameters::builder(host.trim_matches(['[', ']']).to_string())
-        .dangerous_accept_invalid_certs(true)
-        .dangerous_accept_invalid_hostnames(true)
-        .build_rustls()
-        .map_err(|e| failure(SendCode::Other, StepName::Starttls, &e.to_string(), false))
-}
-
-fn tls_parameters(host: &str, extra_roots: &[Vec<u8>]) -> Result<TlsParameters, SendFailure> {
-    let mut builder = TlsParameters::builder(host.trim_matches(['[', ']']).to_string());
-    for pem in extra_roots {
-        let cert = Certificate::from_pem(pem).map_err(|e| {
-            failure(
-                SendCode::Other,
-                StepName::Starttls,
-                &format!("SMTP_CA_FILE: {e}"),
-                false,
-            )
-        })?;
-        builder = builder.add_root_certificate(cert);
-    }
-    builder.build_rustls().map_err(|e| {
-        failure(
-            SendCode::CertificateInvalid,
-            StepName::Starttls,
-            &e.to_string(),
-            false,
-        )
-    })
-}
-
-/// `CN=mail.example.co.jp, valid 2026-01-01 – 2027-01-01`.
-fn certificate_summary(der: &[u8]) -> String {
-    match x509_parser::parse_x509_certificate(der) {
-        Ok((_, cert)) => {
-            let v = cert.validity();
-            format!(
-                "{}, valid {} – {}",
-                cert.subject(),
-                v.not_before.to_datetime().date(),
-                v.not_after.to_datetime().date()
-            )
-        }
-        Err(_) => "certificate not readable".into(),
-    }
-}
-
-fn reply_text(r: &lettre::transport::smtp::response::Response) -> String {
-    format!("{} {}", r.code(), r.message().collect::<Vec<_>>().join(" "))
-}
-
-/// The enhanced status code (`5.7.8`) at the start of a reply text, if any.
-fn enhanced(text: &str) -> &str {
-    let first = text.split_whitespace().next().unwrap_or("");
-    let looks = first.split('.').count() == 3
-        && first
-            .split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    if looks { first } else { "" }
-}
-
-/// An SMTP error as what to do: by reply code and enhanced status code (RFC 3463), never by
-/// wording alone.
-pub fn classify(step: StepName, e: &lettre::transport::smtp::Error) -> SendFailure {
-    if let Some(code) = e.status() {
-        let text = std::error::Error::source(e)
-            .map(|s| s.to_string())
-            .unwrap_or_default();
-        let reply = format!("{code} {text}").trim().to_string();
-        let basic = code.to_string();
-        let ext = enhanced(&text);
-        let lower = text.to_ascii_lowercase();
-        let sc = match (basic.as_str(), ext) {
-            (_, "5.7.139") | ("535", "5.7.3") => SendCode::SmtpAuthDisabled,
-            ("534", _) if ext == "5.7.9" || ext == "5.7.14" => SendCode::AppPasswordRequired,
-            ("535", _) => SendCode::AuthFailed,
-            ("550", "5.7.30") => SendCode::BasicAuthBlocked,
-            ("530", "5.7.57") => SendCode::AuthRequired,
-            ("530", _) if ext == "5.7.0" && lower.contains("starttls") => {
-                SendCode::StarttlsRequired
-            }
-            ("530", _) if lower.contains("starttls") => SendCode::StarttlsRequired,
-            ("530", _) => SendCode::AuthRequired,
-            ("550", "5.7.60") => SendCode::SendAsDenied,
-            ("550" | "554", "5.7.1") => SendCode::RelayDenied,
-            (b, _) if b.starts_with('4') => SendCode::Temporary,
-            _ => SendCode::Rejected,
-        };
-        return failure(sc, step, &reply, e.is_transient());
-    }
-    if e.is_timeout() {
-        return failure(SendCode::Timeout, step, "no answer in time", true);
-    }
-    if e.is_tls() {
-        let text = std::error::Error::source(e)
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| e.to_string());
-        return failure(SendCode::CertificateInvalid, step, &text, false);
-    }
-    // A failed handshake arrives as a connection error carrying rustls' reason.
-    if step == StepName::Starttls {
-        let text = error_chain(e);
-        let code = if text.contains("certificate") {
-            SendCode::CertificateInvalid
-        } else {
-            SendCode::Other
-        };
-        return failure(code, step, &text, false);
-    }
-    // The I/O error below lettre's wrapper says what the network did.
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            let code = match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => SendCode::ConnectionRefused,
-                std::io::ErrorKind::TimedOut => SendCode::Timeout,
-                _ => SendCode::Other,
-            };
-            return failure(code, step, &io.to_string(), true);
-        }
-        source = s.source();
-    }
-    failure(SendCode::Other, step, &e.to_string(), false)
-}
-
-/// The innermost cause's text (lettre's own words are generic).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = s.to_string();
-        source = s.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,15 +379,5 @@ mod tests {
             assert_eq!(out.matches("\r\n.\r\n").count(), 1, "{out:?}");
             assert_eq!(out.replace("\r\n", "").find(['\r', '\n']), None, "{out:?}");
         }
-    }
-
-    #[test]
-    fn enhanced_codes_are_read_from_the_reply() {
-        assert_eq!(
-            enhanced("5.7.8 Username and Password not accepted"),
-            "5.7.8"
-        );
-        assert_eq!(enhanced("Must issue a STARTTLS command first"), "");
-        assert_eq!(enhanced("5.7 partial"), "");
     }
 }

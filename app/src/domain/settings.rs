@@ -1,0 +1,188 @@
+//! The mail settings as stored and shown ([`SettingsView`]), as sent for saving
+//! ([`SettingsInput`]), and once validated ([`ValidatedSettings`]). Secrets are typed, never shown.
+
+use super::*;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A secret typed by the administrator on its way to the server. Its `Debug` never shows the
+/// value; the server wraps it in `secrecy` as soon as it arrives.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TypedSecret(String);
+
+impl TypedSecret {
+    pub fn new(value: impl Into<String>) -> Self {
+        TypedSecret(value.into())
+    }
+
+    /// The clear value: only for encrypting it into storage or handing it to a transport.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for TypedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TypedSecret([REDACTED])")
+    }
+}
+
+/// SMTP block as stored and shown: never the password, only whether one is set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmtpView {
+    pub server: String,
+    pub port: Option<i64>,
+    pub user: String,
+    pub password_set: bool,
+    pub ssl: bool,
+}
+
+/// OAuth block as stored and shown: never the client secret, only whether one is set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OauthView {
+    pub provider: Provider,
+    pub client_id: String,
+    pub client_secret_set: bool,
+    pub tenant_id: String,
+    /// Microsoft: the day the client secret expires (`YYYY-MM-DD`, as Azure shows it when the
+    /// secret is created), for a warning before mail stops. Empty when not given.
+    #[serde(default)]
+    pub client_secret_expires_on: String,
+}
+
+/// The whole settings as the server holds them, minus secret values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsView {
+    pub auth: AuthType,
+    pub smtp: SmtpView,
+    pub oauth: OauthView,
+    pub manager_root: String,
+    /// Increases with every save; a save based on an older version is refused.
+    pub version: i64,
+    pub updated_at: Option<String>,
+    pub updated_by: Option<String>,
+}
+
+impl SettingsView {
+    /// What a console that was never configured shows.
+    pub fn initial(base_path: &str) -> Self {
+        SettingsView {
+            auth: AuthType::Smtp,
+            smtp: SmtpView {
+                server: String::new(),
+                port: Some(587),
+                user: String::new(),
+                password_set: false,
+                ssl: true,
+            },
+            oauth: OauthView::default(),
+            manager_root: format!("http://{{0}}{base_path}"),
+            version: 0,
+            updated_at: None,
+            updated_by: None,
+        }
+    }
+
+    pub fn selected_tab(&self) -> Tab {
+        Tab::for_settings(self.auth, self.oauth.provider)
+    }
+}
+
+/// SMTP block of a save request. `password`: missing, `null` or empty keeps the stored one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmtpInput {
+    #[serde(default)]
+    pub server: String,
+    #[serde(default)]
+    pub port: Option<i64>,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub password: Option<TypedSecret>,
+    #[serde(default)]
+    pub ssl: bool,
+}
+
+/// OAuth block of a save request. `client_secret`: missing, `null` or empty keeps the stored one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OauthInput {
+    #[serde(default)]
+    pub provider: Provider,
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<TypedSecret>,
+    #[serde(default)]
+    pub tenant_id: String,
+    /// `YYYY-MM-DD` or empty.
+    #[serde(default)]
+    pub client_secret_expires_on: String,
+}
+
+/// A save request: the REST `PUT` body and the server function's argument.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsInput {
+    pub auth: AuthType,
+    #[serde(default)]
+    pub smtp: Option<SmtpInput>,
+    #[serde(default)]
+    pub oauth: Option<OauthInput>,
+    pub manager_root: String,
+    /// The version the edit started from; when given, a newer stored version is a conflict.
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// A secret after a save request: kept as stored, or replaced by a new value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretChange {
+    Keep,
+    Replace(TypedSecret),
+}
+
+impl SecretChange {
+    pub(super) fn from_input(value: Option<&TypedSecret>) -> Self {
+        match value {
+            Some(v) if !v.is_empty() => SecretChange::Replace(v.clone()),
+            _ => SecretChange::Keep,
+        }
+    }
+
+    pub fn is_replace(&self) -> bool {
+        matches!(self, SecretChange::Replace(_))
+    }
+}
+
+/// Settings that passed every rule, ready to be stored. Only [`validate`] builds one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatedSettings {
+    pub(super) settings: SettingsView,
+    pub(super) smtp_password: SecretChange,
+    pub(super) oauth_client_secret: SecretChange,
+    pub(super) changed_fields: Vec<Field>,
+}
+
+impl ValidatedSettings {
+    pub fn settings(&self) -> &SettingsView {
+        &self.settings
+    }
+    pub fn smtp_password(&self) -> &SecretChange {
+        &self.smtp_password
+    }
+    pub fn oauth_client_secret(&self) -> &SecretChange {
+        &self.oauth_client_secret
+    }
+    /// Fields whose value differs from what was stored (secrets: replaced), for the audit log.
+    pub fn changed_fields(&self) -> &[Field] {
+        &self.changed_fields
+    }
+}

@@ -1,0 +1,260 @@
+//! The save rules: merging an input into the stored settings, every field's check, which
+//! fields changed (for the audit log), and the advice shown beside the form.
+
+use super::*;
+
+/// Applies a save request to the stored settings: omitted blocks and secrets stay as stored.
+/// Text is trimmed here, once, at the boundary.
+pub fn merge(stored: &SettingsView, input: &SettingsInput) -> SettingsView {
+    let mut merged = stored.clone();
+    merged.auth = input.auth;
+    merged.manager_root = input.manager_root.trim().to_string();
+    if let Some(smtp) = &input.smtp {
+        let mut view = SmtpView {
+            server: smtp.server.trim().to_string(),
+            port: smtp.port,
+            user: smtp.user.trim().to_string(),
+            password_set: false,
+            ssl: smtp.ssl,
+        };
+        // A stored password only ever goes to the server it was entered for: change the host,
+        // port, SSL or user and it must be typed again (else it could be handed to any server,
+        // in clear with SSL off).
+        view.password_set = (stored.smtp.password_set && same_smtp_target(&stored.smtp, &view))
+            || smtp.password.as_ref().is_some_and(|p| !p.is_empty());
+        merged.smtp = view;
+    }
+    if let Some(oauth) = &input.oauth {
+        let mut view = OauthView {
+            provider: oauth.provider,
+            client_id: oauth.client_id.trim().to_string(),
+            client_secret_set: false,
+            tenant_id: oauth.tenant_id.trim().to_string(),
+            client_secret_expires_on: oauth.client_secret_expires_on.trim().to_string(),
+        };
+        // A client secret belongs to one app of one provider (and tenant): it only counts
+        // while provider, client ID and tenant stay the same.
+        view.client_secret_set = (stored.oauth.client_secret_set
+            && same_oauth_client(&stored.oauth, &view))
+            || oauth
+                .client_secret
+                .as_ref()
+                .is_some_and(|s| !s.expose().trim().is_empty());
+        merged.oauth = view;
+    }
+    merged
+}
+
+/// True when `new` names the same SMTP server, port, TLS use and account as `stored`: the
+/// stored password may be used with it. Host names compare without case.
+pub fn same_smtp_target(stored: &SmtpView, new: &SmtpView) -> bool {
+    stored.server.eq_ignore_ascii_case(&new.server)
+        && stored.port == new.port
+        && stored.ssl == new.ssl
+        && stored.user == new.user
+}
+
+/// True when `new` is the same OAuth app as `stored` (provider, client ID, tenant): the stored
+/// client secret may be used with it.
+pub fn same_oauth_client(stored: &OauthView, new: &OauthView) -> bool {
+    stored.provider == new.provider
+        && stored.client_id == new.client_id
+        && stored.tenant_id.eq_ignore_ascii_case(&new.tenant_id)
+}
+
+/// Every rule for a save request, against the stored settings. On success the result holds
+/// exactly what is to be stored; on failure every problem is listed, one per field.
+pub fn validate(
+    stored: &SettingsView,
+    input: &SettingsInput,
+) -> Result<ValidatedSettings, Vec<FieldError>> {
+    let merged = merge(stored, input);
+    let smtp_password =
+        SecretChange::from_input(input.smtp.as_ref().and_then(|s| s.password.as_ref()));
+    let oauth_client_secret = match input.oauth.as_ref().and_then(|o| o.client_secret.as_ref()) {
+        Some(s) if !s.expose().trim().is_empty() => {
+            SecretChange::Replace(TypedSecret::new(s.expose().trim()))
+        }
+        _ => SecretChange::Keep,
+    };
+
+    let mut errors = check_settings(&merged);
+    if let SecretChange::Replace(p) = &smtp_password {
+        check_text(p.expose(), Field::SmtpPassword, &mut errors);
+    }
+    if let SecretChange::Replace(s) = &oauth_client_secret {
+        check_text(s.expose(), Field::OauthClientSecret, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(dedupe(errors));
+    }
+    let changed_fields = changed_fields(stored, &merged, &smtp_password, &oauth_client_secret);
+    Ok(ValidatedSettings {
+        settings: merged,
+        smtp_password,
+        oauth_client_secret,
+        changed_fields,
+    })
+}
+
+/// The rules on a complete set of settings (secrets only by presence). The browser runs this on
+/// every keystroke; the server runs it again before storing.
+pub fn check_settings(s: &SettingsView) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+
+    // Control characters and sizes: every text field, selected or not, because all of them are
+    // stored and may reach a header or a log line later.
+    for (field, value) in [
+        (Field::SmtpServer, s.smtp.server.as_str()),
+        (Field::SmtpUser, s.smtp.user.as_str()),
+        (Field::OauthClientId, s.oauth.client_id.as_str()),
+        (Field::OauthTenantId, s.oauth.tenant_id.as_str()),
+        (
+            Field::OauthSecretExpiresOn,
+            s.oauth.client_secret_expires_on.as_str(),
+        ),
+        (Field::ManagerRoot, s.manager_root.as_str()),
+    ] {
+        check_text(value, field, &mut errors);
+    }
+
+    if let Err(code) = ManagerRoot::parse(&s.manager_root) {
+        errors.push(FieldError::new(Field::ManagerRoot, code));
+    }
+
+    match s.auth {
+        AuthType::Smtp => check_smtp(&s.smtp, &mut errors),
+        AuthType::Oauth => check_oauth(&s.oauth, &mut errors),
+    }
+    dedupe(errors)
+}
+
+fn check_smtp(smtp: &SmtpView, errors: &mut Vec<FieldError>) {
+    if let Err(code) = Host::parse(&smtp.server) {
+        errors.push(FieldError::new(Field::SmtpServer, code));
+    }
+    match Port::from_number(smtp.port) {
+        Err(code) => errors.push(FieldError::new(Field::SmtpPort, code)),
+        Ok(port) => {
+            if let Err(code) = port.check_ssl(smtp.ssl) {
+                errors.push(FieldError::new(Field::SmtpSsl, code));
+            }
+        }
+    }
+    if let Err(code) = Mailbox::parse(&smtp.user) {
+        errors.push(FieldError::new(Field::SmtpUser, code));
+    }
+    if !smtp.password_set {
+        errors.push(FieldError::new(
+            Field::SmtpPassword,
+            ErrorCode::PasswordRequired,
+        ));
+    }
+}
+
+fn check_oauth(oauth: &OauthView, errors: &mut Vec<FieldError>) {
+    match oauth.provider {
+        Provider::Microsoft => {
+            if let Err(code) = MicrosoftClientId::parse(&oauth.client_id) {
+                errors.push(FieldError::new(Field::OauthClientId, code));
+            }
+            if let Err(code) = MicrosoftTenant::parse(&oauth.tenant_id) {
+                errors.push(FieldError::new(Field::OauthTenantId, code));
+            }
+            if !oauth.client_secret_expires_on.is_empty()
+                && parse_date(&oauth.client_secret_expires_on).is_none()
+            {
+                errors.push(FieldError::new(
+                    Field::OauthSecretExpiresOn,
+                    ErrorCode::DateInvalid,
+                ));
+            }
+        }
+        Provider::Google => {
+            if let Err(code) = GoogleClientId::parse(&oauth.client_id) {
+                errors.push(FieldError::new(Field::OauthClientId, code));
+            }
+        }
+    }
+    if !oauth.client_secret_set {
+        errors.push(FieldError::new(
+            Field::OauthClientSecret,
+            ErrorCode::ClientSecretRequired,
+        ));
+    }
+}
+
+fn check_text(value: &str, field: Field, errors: &mut Vec<FieldError>) {
+    if value.chars().any(char::is_control) {
+        errors.push(FieldError::new(field, ErrorCode::ControlCharacters));
+    } else if value.len() > MAX_FIELD_LEN {
+        errors.push(FieldError::new(field, ErrorCode::TooLong));
+    }
+}
+
+/// One error per field, the first found: the most basic problem is the one to fix first.
+fn dedupe(errors: Vec<FieldError>) -> Vec<FieldError> {
+    let mut out: Vec<FieldError> = Vec::with_capacity(errors.len());
+    for e in errors {
+        if !out.iter().any(|o| o.field == e.field) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+fn changed_fields(
+    old: &SettingsView,
+    new: &SettingsView,
+    password: &SecretChange,
+    client_secret: &SecretChange,
+) -> Vec<Field> {
+    let mut fields = Vec::new();
+    let mut diff = |changed: bool, field: Field| {
+        if changed {
+            fields.push(field);
+        }
+    };
+    diff(old.auth != new.auth, Field::Auth);
+    diff(old.smtp.server != new.smtp.server, Field::SmtpServer);
+    diff(old.smtp.port != new.smtp.port, Field::SmtpPort);
+    diff(old.smtp.user != new.smtp.user, Field::SmtpUser);
+    diff(password.is_replace(), Field::SmtpPassword);
+    diff(old.smtp.ssl != new.smtp.ssl, Field::SmtpSsl);
+    diff(
+        old.oauth.provider != new.oauth.provider,
+        Field::OauthProvider,
+    );
+    diff(
+        old.oauth.client_id != new.oauth.client_id,
+        Field::OauthClientId,
+    );
+    diff(client_secret.is_replace(), Field::OauthClientSecret);
+    diff(
+        old.oauth.tenant_id != new.oauth.tenant_id,
+        Field::OauthTenantId,
+    );
+    diff(
+        old.oauth.client_secret_expires_on != new.oauth.client_secret_expires_on,
+        Field::OauthSecretExpiresOn,
+    );
+    diff(old.manager_root != new.manager_root, Field::ManagerRoot);
+    fields
+}
+
+/// Advice that does not block saving: deprecated SMTP AUTH hosts and redirect URIs the
+/// providers will refuse.
+pub fn notices(s: &SettingsView, server_ip: Option<std::net::IpAddr>) -> Vec<Notice> {
+    let mut out = Vec::new();
+    if let Some(code) = host::deprecated_smtp_auth_host(&s.smtp.server) {
+        out.push(Notice::new(Field::SmtpServer, code));
+    }
+    if let Ok(root) = ManagerRoot::parse(&s.manager_root) {
+        for provider in [Provider::Microsoft, Provider::Google] {
+            for code in root.redirect_check(provider, server_ip).problems() {
+                out.push(Notice::for_provider(Field::ManagerRoot, code, provider));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,119 @@
+//! Importing an exported settings file into the form (never saved until Save).
+
+use super::*;
+
+impl Draft {
+    /// Fills the form from an imported file. Secrets are not in files: they are cleared, and
+    /// the form asks for them.
+    fn load(self, s: &SettingsInput) {
+        self.auth.set(s.auth);
+        if let Some(smtp) = &s.smtp {
+            self.smtp_server.set(smtp.server.clone());
+            self.smtp_port
+                .set(smtp.port.map(|p| p.to_string()).unwrap_or_default());
+            self.smtp_user.set(smtp.user.clone());
+            self.smtp_ssl.set(smtp.ssl);
+        }
+        self.smtp_password.set(String::new());
+        if let Some(o) = &s.oauth {
+            self.provider.set(o.provider);
+            let d = self.oauth(o.provider);
+            d.client_id.set(o.client_id.clone());
+            d.tenant_id.set(o.tenant_id.clone());
+            d.secret_expires_on.set(o.client_secret_expires_on.clone());
+        }
+        self.microsoft.secret.set(String::new());
+        self.google.secret.set(String::new());
+        self.manager_root.set(s.manager_root.clone());
+    }
+}
+
+/// Loads an export file into the form (nothing is saved until Save).
+#[component]
+pub(super) fn ImportFile(draft: Draft, imported: RwSignal<bool>) -> impl IntoView {
+    let i18n = use_i18n();
+    let outcome = RwSignal::new(None::<ImportOutcome>);
+    let links = Links::from_context();
+    let navigate = use_navigate();
+    let apply = move |text: String| match parse_export(&text) {
+        Ok(settings) => {
+            draft.load(&settings);
+            imported.set(true);
+            outcome.set(Some(ImportOutcome::Loaded));
+            let tab = Tab::for_settings(settings.auth, draft.provider.get_untracked());
+            go_to(&navigate, &links.page(true, tab));
+        }
+        Err(e) => outcome.set(Some(ImportOutcome::Refused(e))),
+    };
+    #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+    let on_change = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast as _;
+            let Some(input) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let Some(file) = input.files().and_then(|f| f.get(0)) else {
+                return;
+            };
+            let apply = apply.clone();
+            leptos::task::spawn_local(async move {
+                let text = wasm_bindgen_futures::JsFuture::from(file.text())
+                    .await
+                    .ok()
+                    .and_then(|v| v.as_string());
+                match text {
+                    Some(text) => apply(text),
+                    None => outcome.set(Some(ImportOutcome::Refused(ImportError::NotJson))),
+                }
+            });
+            // Choosing the same file again must fire `change` again.
+            input.set_value("");
+        }
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = &apply;
+        }
+    };
+    let message = move || {
+        outcome.get().map(|o| match o {
+            ImportOutcome::Loaded => view! {
+                <div class="banner banner-info" role="status" id="import-done">
+                    <p>{t!(i18n, import_done)}</p>
+                </div>
+            }
+            .into_any(),
+            ImportOutcome::Refused(e) => {
+                let text = match e {
+                    ImportError::NotJson => t_string!(i18n, import_err_not_json),
+                    ImportError::NotAnExport => t_string!(i18n, import_err_not_export),
+                    ImportError::UnsupportedVersion => t_string!(i18n, import_err_version),
+                };
+                view! {
+                    <div class="banner banner-error" role="alert" id="import-problem">
+                        <p>{text}</p>
+                    </div>
+                }
+                .into_any()
+            }
+        })
+    };
+    view! {
+        <section class="card" aria-labelledby="import-title">
+            <h2 id="import-title">{t!(i18n, import_title)}</h2>
+            <p class="hint" id="import-help">{t!(i18n, import_help)}</p>
+            <label for="import-file">{t!(i18n, import_choose)}</label>
+            <input
+                id="import-file"
+                type="file"
+                accept="application/json,.json"
+                aria-describedby="import-help"
+                on:change=on_change
+            />
+            {message}
+        </section>
+    }
+}

@@ -1,0 +1,197 @@
+//! The SMTP panel and the OAuth panels (Microsoft, Google) of the edit form.
+
+use super::*;
+
+#[component]
+pub(super) fn SmtpForm(
+    draft: Draft,
+    stored: StoredValue<SettingsView>,
+    live_notices: Memo<Vec<crate::domain::Notice>>,
+    /// Switches to Microsoft OAuth (the SMTP block, sender included, is kept).
+    move_to_microsoft: Callback<()>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let form = expect_context::<FormState>();
+    let smtp_notices = Signal::derive(move || {
+        live_notices.with(|n| {
+            n.iter()
+                .filter(|n| n.field == Field::SmtpServer)
+                .copied()
+                .collect::<Vec<_>>()
+        })
+    });
+    // The stored password is kept only for the same server, port, SSL and user (see
+    // `domain::same_smtp_target`); once any of them changes it must be typed again.
+    let password_stored = Signal::derive(move || {
+        !imported()
+            && stored.with_value(|s| {
+                let (input, _) = draft.to_input(s.version);
+                let merged = crate::domain::merge(s, &input);
+                s.smtp.password_set && crate::domain::same_smtp_target(&s.smtp, &merged.smtp)
+            })
+    });
+    let ssl_error = move || form.error_for(Field::SmtpSsl, None);
+    // The fix for a port / SSL mismatch is one click away.
+    let fix_ssl = move |_| {
+        match ssl_error() {
+            Some(ErrorCode::Port587RequiresSsl) => draft.smtp_ssl.set(true),
+            Some(ErrorCode::Port25RequiresNoSsl) => draft.smtp_ssl.set(false),
+            _ => {}
+        }
+        form.touch(Field::SmtpSsl);
+    };
+    view! {
+        <p class="hint">{t!(i18n, smtp_only_auth_note)}</p>
+        <TextField
+            id="smtp-server"
+            field=Field::SmtpServer
+            label=Signal::derive(move || t_string!(i18n, smtp_server))
+            help=Signal::derive(move || t_string!(i18n, smtp_server_help))
+            value=draft.smtp_server
+            placeholder="smtp.example.co.jp"
+        />
+        <NoticeList notices=smtp_notices />
+        <Show when=move || smtp_notices.with(|n| n.iter().any(|n| n.code == NoticeCode::SmtpAuthDeprecatedMicrosoft))>
+            <div class="move-to-oauth">
+                <button type="button" class="button small" id="move-to-microsoft"
+                    aria-describedby="move-to-microsoft-help"
+                    on:click=move |_| move_to_microsoft.run(())>
+                    {t!(i18n, smtp_move_to_microsoft)}
+                </button>
+                <p class="hint" id="move-to-microsoft-help">{t!(i18n, smtp_move_to_microsoft_help)}</p>
+            </div>
+        </Show>
+        <TextField
+            id="smtp-port"
+            field=Field::SmtpPort
+            label=Signal::derive(move || t_string!(i18n, smtp_port))
+            help=Signal::derive(move || t_string!(i18n, smtp_port_help))
+            value=draft.smtp_port
+            inputmode="numeric"
+        />
+        <div class="field checkbox-field" class:has-error=move || ssl_error().is_some()>
+            <label>
+                <input
+                    type="checkbox"
+                    id="smtp-ssl"
+                    name="smtp.ssl"
+                    prop:checked=move || draft.smtp_ssl.get()
+                    on:change=move |ev| {
+                        draft.smtp_ssl.set(event_target_checked(&ev));
+                        form.touch(Field::SmtpSsl);
+                    }
+                    aria-describedby="smtp-ssl-error smtp-ssl-plain-note"
+                />
+                {t!(i18n, smtp_ssl)}
+            </label>
+            <Show when=move || !draft.smtp_ssl.get()>
+                <p class="hint" id="smtp-ssl-plain-note">{t!(i18n, smtp_ssl_off_note)}</p>
+            </Show>
+            <crate::ui::fields::ErrorText id="smtp-ssl-error".to_string() field=Field::SmtpSsl />
+            <Show when=move || ssl_error().is_some_and(|c| matches!(c, ErrorCode::Port587RequiresSsl | ErrorCode::Port25RequiresNoSsl))>
+                <button type="button" class="button small" id="fix-ssl" on:click=fix_ssl>
+                    {move || match ssl_error() {
+                        Some(ErrorCode::Port587RequiresSsl) => format!("SSL: {}", t_string!(i18n, smtp_ssl_on)),
+                        _ => format!("SSL: {}", t_string!(i18n, smtp_ssl_off)),
+                    }}
+                </button>
+            </Show>
+        </div>
+        <TextField
+            id="smtp-user"
+            field=Field::SmtpUser
+            label=Signal::derive(move || t_string!(i18n, smtp_user))
+            help=Signal::derive(move || t_string!(i18n, smtp_user_help))
+            value=draft.smtp_user
+            input_type="email"
+            autocomplete="email"
+            placeholder="notice@example.co.jp"
+        />
+        <SecretField
+            id="smtp-password"
+            field=Field::SmtpPassword
+            label=Signal::derive(move || t_string!(i18n, smtp_password))
+            stored=password_stored
+            value=draft.smtp_password
+        />
+    }
+}
+
+/// The OAuth fields of one provider. Both providers share the `oauth.*` fields, so their
+/// errors show only on the form of the provider that is selected.
+#[component]
+pub(super) fn OauthForm(
+    provider: Provider,
+    draft: Draft,
+    stored: StoredValue<SettingsView>,
+    server_ip: Option<std::net::IpAddr>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    provide_context(OauthScope(provider));
+    let fields = draft.oauth(provider);
+    // The stored secret is kept only for the same app (client ID and tenant, see
+    // `domain::same_oauth_client`); once either changes it must be typed again.
+    let secret_stored = Signal::derive(move || {
+        !imported()
+            && stored.with_value(|s| {
+                s.oauth.provider == provider
+                    && s.oauth.client_secret_set
+                    && s.oauth.client_id == fields.client_id.get().trim()
+                    && s.oauth
+                        .tenant_id
+                        .eq_ignore_ascii_case(fields.tenant_id.get().trim())
+            })
+    });
+    let ms = provider == Provider::Microsoft;
+    let (client_id_id, secret_id) = match provider {
+        Provider::Microsoft => ("ms-client-id", "ms-client-secret"),
+        Provider::Google => ("google-client-id", "google-client-secret"),
+    };
+    view! {
+        <Show when=move || draft.provider.get() != provider>
+            <p class="hint">{t!(i18n, other_provider_note)}</p>
+        </Show>
+        <TextField
+            id=client_id_id
+            field=Field::OauthClientId
+            label=Signal::derive(move || t_string!(i18n, client_id))
+            help=Signal::derive(move || {
+                if ms { t_string!(i18n, ms_client_id_help) } else { t_string!(i18n, google_client_id_help) }
+            })
+            value=fields.client_id
+            placeholder=if ms { "00000000-0000-0000-0000-000000000000" } else { "1234567890-abc.apps.googleusercontent.com" }
+        />
+        <SecretField
+            id=secret_id
+            field=Field::OauthClientSecret
+            label=Signal::derive(move || t_string!(i18n, client_secret))
+            help=Signal::derive(move || if ms { t_string!(i18n, ms_secret_help) } else { "" })
+            stored=secret_stored
+            value=fields.secret
+        />
+        {ms.then(|| view! {
+            <TextField
+                id="ms-tenant-id"
+                field=Field::OauthTenantId
+                label=Signal::derive(move || t_string!(i18n, tenant_id))
+                help=Signal::derive(move || t_string!(i18n, ms_tenant_help))
+                value=fields.tenant_id
+                placeholder="contoso.onmicrosoft.com"
+            />
+            <TextField
+                id="ms-secret-expires-on"
+                field=Field::OauthSecretExpiresOn
+                label=Signal::derive(move || t_string!(i18n, secret_expires_on))
+                help=Signal::derive(move || t_string!(i18n, secret_expires_on_help))
+                value=fields.secret_expires_on
+                placeholder="2027-05-31"
+            />
+        })}
+        <p class="hint">
+            {(!ms).then(|| view! { {t!(i18n, google_sender_note)} " " })}
+            {t!(i18n, oauth_connect_later)}
+        </p>
+        <RedirectInfo provider manager_root=draft.manager_root server_ip />
+        <SetupSteps provider />
+    }
+}

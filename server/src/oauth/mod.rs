@@ -1,0 +1,263 @@
+//! OAuth 2.0 with Microsoft (identity platform v2 + Graph) and Google: the authorization code
+//! flow with PKCE, the callback, and the tokens that keep the connection alive.
+//!
+//! - `state` is random, single-use, expires after 10 minutes and lives in the administrator's
+//!   server-side session, with the PKCE verifier and the settings version it was started for.
+//! - The redirect URI is the one the page shows for registration (ManagerRoot + callback path);
+//!   each provider has its own callback, which is also the defence against mix-up.
+//! - The HTTP client follows no redirects and has timeouts.
+//! - Tokens are stored only through [`Store`], sealed; they never reach a response or a log
+//!   line. Errors are classified into [`OauthCode`]s plus the provider's code.
+
+use crate::clock::now_secs;
+use crate::clock::utc_text;
+use crate::config::ProviderEndpoints;
+use crate::store::{Connection, Store, StoreError, Tokens, secret_names};
+use app::domain::{
+    ManagerRoot, OauthCode, OauthProblem, OauthStatus, Provider, SettingsView, check_settings,
+    missing_scopes, parse_date,
+};
+use oauth2::basic::{
+    BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
+};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, ErrorResponse, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+
+mod account;
+mod classify;
+mod flow;
+mod tokens;
+
+use classify::{classify_redirect_error, classify_token_error, network_outcome};
+
+/// How long the consent screen may stay open.
+pub const STATE_LIFETIME_SECS: i64 = 600;
+/// An access token this close to expiry is refreshed before use.
+const REFRESH_AHEAD_SECS: i64 = 300;
+/// The keep-alive refreshes a connection whose last refresh is older than this, so a dead
+/// refresh token is found before a notification needs it (and Microsoft's inactivity expiry
+/// never starts).
+const KEEPALIVE_AFTER_SECS: i64 = 12 * 3600;
+/// Session key of the connect attempt under way.
+pub const PENDING_KEY: &str = "oauth_pending";
+
+/// Fields of the token response beyond RFC 6749's.
+#[derive(Clone, Deserialize, Serialize)]
+pub struct IdTokenField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+}
+
+impl fmt::Debug for IdTokenField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdTokenField([REDACTED])")
+    }
+}
+
+impl ExtraTokenFields for IdTokenField {}
+
+type TokenAnswer = StandardTokenResponse<IdTokenField, BasicTokenType>;
+
+/// A token endpoint's error answer: RFC 6749 §5.2 plus Microsoft's `error_codes`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct ProviderError {
+    pub error: String,
+    #[serde(default)]
+    pub error_description: Option<String>,
+    #[serde(default)]
+    pub error_codes: Vec<u64>,
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.error, self.error_codes)
+    }
+}
+
+impl ErrorResponse for ProviderError {}
+
+type OauthClient = oauth2::Client<
+    ProviderError,
+    TokenAnswer,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// A connect attempt under way, kept in the administrator's session.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Pending {
+    state: String,
+    verifier: String,
+    provider: Provider,
+    settings_version: i64,
+    redirect_uri: String,
+    created_at: i64,
+}
+
+/// The outcome of a step, with the provider's own code for the administrator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub code: OauthCode,
+    pub detail: String,
+}
+
+impl Outcome {
+    fn new(code: OauthCode, detail: impl Into<String>) -> Self {
+        Outcome {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+pub struct OauthService {
+    store: Store,
+    endpoints: ProviderEndpoints,
+    http: reqwest::Client,
+    server_ip: Option<IpAddr>,
+    /// One refresh at a time: concurrent callers wait and reuse its result.
+    refresh_lock: tokio::sync::Mutex<()>,
+    /// Counts finished refreshes, so a caller that waited knows one happened meanwhile.
+    refreshes: std::sync::atomic::AtomicU64,
+}
+
+/// Why no access token could be handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("not connected")]
+    NotConnected,
+    #[error("the token could not be refreshed: {}", .0.code.as_str())]
+    Refresh(Outcome),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl OauthService {
+    pub fn new(store: Store, endpoints: ProviderEndpoints, server_ip: Option<IpAddr>) -> Self {
+        let http = crate::http_client::new(&endpoints);
+        OauthService {
+            store,
+            endpoints,
+            http,
+            server_ip,
+            refresh_lock: tokio::sync::Mutex::new(()),
+            refreshes: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn authorize_url(&self, s: &SettingsView) -> String {
+        match s.oauth.provider {
+            Provider::Microsoft => format!(
+                "{}/{}/oauth2/v2.0/authorize",
+                self.endpoints.microsoft_authority,
+                s.oauth.tenant_id.trim()
+            ),
+            Provider::Google => self.endpoints.google_auth.clone(),
+        }
+    }
+
+    fn token_url(&self, s: &SettingsView) -> String {
+        match s.oauth.provider {
+            Provider::Microsoft => format!(
+                "{}/{}/oauth2/v2.0/token",
+                self.endpoints.microsoft_authority,
+                s.oauth.tenant_id.trim()
+            ),
+            Provider::Google => self.endpoints.google_token.clone(),
+        }
+    }
+
+    /// The redirect URI for `provider`, exactly as the page shows it for registration.
+    pub fn redirect_uri(&self, s: &SettingsView) -> Option<String> {
+        ManagerRoot::parse(&s.manager_root)
+            .ok()
+            .map(|root| root.redirect_uri(s.oauth.provider, self.server_ip))
+    }
+
+    /// The saved OAuth settings are complete (for the saved provider), with the client secret.
+    async fn credentials(&self) -> Result<(SettingsView, SecretString), Outcome> {
+        let settings = self.store.load().await.map_err(store_outcome)?;
+        let mut as_oauth = settings.clone();
+        as_oauth.auth = app::domain::AuthType::Oauth;
+        if !check_settings(&as_oauth).is_empty() {
+            return Err(Outcome::new(OauthCode::SettingsIncomplete, ""));
+        }
+        let secret = self
+            .store
+            .secret(secret_names::OAUTH_CLIENT_SECRET)
+            .await
+            .map_err(store_outcome)?
+            .ok_or_else(|| Outcome::new(OauthCode::SettingsIncomplete, ""))?;
+        Ok((settings, secret))
+    }
+
+    fn client(
+        &self,
+        s: &SettingsView,
+        secret: &SecretString,
+        redirect_uri: Option<&str>,
+    ) -> Result<OauthClient, Outcome> {
+        let bad = |what: &str| Outcome::new(OauthCode::SettingsIncomplete, what);
+        let mut client = oauth2::Client::new(ClientId::new(s.oauth.client_id.trim().to_string()))
+            .set_client_secret(ClientSecret::new(secret.expose_secret().to_string()))
+            .set_auth_uri(AuthUrl::new(self.authorize_url(s)).map_err(|_| bad("authorize URL"))?)
+            .set_token_uri(TokenUrl::new(self.token_url(s)).map_err(|_| bad("token URL"))?)
+            // Both providers document the secret in the form body.
+            .set_auth_type(AuthType::RequestBody);
+        if let Some(uri) = redirect_uri {
+            client = client.set_redirect_uri(
+                RedirectUrl::new(uri.to_string()).map_err(|_| bad("redirect URI"))?,
+            );
+        }
+        Ok(client)
+    }
+}
+
+fn expires_at(now: i64, expires_in: Option<Duration>) -> i64 {
+    // Without `expires_in`, assume the usual hour.
+    now + expires_in.map_or(3600, |d| d.as_secs() as i64)
+}
+
+/// The callback's query: `code` and `state`, or `error` (RFC 6749 §4.1.2).
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+fn store_outcome(e: StoreError) -> Outcome {
+    let reference = crate::error::internal(&e);
+    let detail = match reference {
+        app::api::ApiError::Internal { reference } => format!("reference {reference}"),
+        _ => String::new(),
+    };
+    Outcome::new(OauthCode::ProviderError, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_utc_text() {
+        assert_eq!(utc_text(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_text(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+}

@@ -1,0 +1,254 @@
+//! The tokens that keep the connection alive: access tokens (refreshed ahead of expiry, one
+//! refresh for concurrent callers), the check, disconnect (with revocation), the status shown
+//! on the page and the keep-alive.
+
+use super::*;
+
+impl OauthService {
+    /// An access token for sending, refreshed first when it is about to expire.
+    pub async fn access_token(&self) -> Result<(SecretString, Connection), TokenError> {
+        self.token(false).await
+    }
+
+    /// A new access token now, whatever the old one's expiry (after a 401 from a mail API).
+    pub async fn fresh_token(&self) -> Result<(SecretString, Connection), TokenError> {
+        self.token(true).await
+    }
+
+    /// A real refresh, now ("Check token"): a dead token shows before a notification fails.
+    pub async fn check(&self, actor: &str) -> Result<Connection, TokenError> {
+        let result = self.token(true).await.map(|(_, c)| c);
+        let detail = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(TokenError::Refresh(o)) => format!("{}: {}", o.code.as_str(), o.detail),
+            Err(e) => e.to_string(),
+        };
+        let _ = self.store.audit(actor, "oauth.checked", &detail).await;
+        result
+    }
+
+    pub(super) async fn token(
+        &self,
+        force: bool,
+    ) -> Result<(SecretString, Connection), TokenError> {
+        use std::sync::atomic::Ordering;
+        let seen = self.refreshes.load(Ordering::SeqCst);
+        let _guard = self.refresh_lock.lock().await;
+        let connection = self
+            .store
+            .connection()
+            .await?
+            .ok_or(TokenError::NotConnected)?;
+        let now = now_secs();
+        // Someone refreshed while this caller waited: use that result.
+        let fresh_enough = self.refreshes.load(Ordering::SeqCst) != seen;
+        let valid = connection.access_expires_at - now > REFRESH_AHEAD_SECS;
+        if (fresh_enough || (!force && valid))
+            && connection.problem.is_none()
+            && let Some(access) = self.store.secret(secret_names::OAUTH_ACCESS_TOKEN).await?
+        {
+            return Ok((access, connection));
+        }
+        self.refresh(connection).await
+    }
+
+    pub(super) async fn refresh(
+        &self,
+        connection: Connection,
+    ) -> Result<(SecretString, Connection), TokenError> {
+        let outcome = async {
+            let (settings, secret) = self.credentials().await?;
+            let refresh = self
+                .store
+                .secret(secret_names::OAUTH_REFRESH_TOKEN)
+                .await
+                .map_err(store_outcome)?
+                .ok_or_else(|| Outcome::new(OauthCode::NotConnected, ""))?;
+            let client = self.client(&settings, &secret, None)?;
+            let provider = settings.oauth.provider;
+            let refresh_token = RefreshToken::new(refresh.expose_secret().to_string());
+            let mut request = client.exchange_refresh_token(&refresh_token);
+            if provider == Provider::Microsoft {
+                request =
+                    request.add_scopes(provider.scopes().iter().map(|s| Scope::new(s.to_string())));
+            }
+            let age_days = (now_secs() - connection.connected_at) / 86_400;
+            request
+                .request_async(&self.http)
+                .await
+                .map_err(|e| classify_token_error(provider, &e, true, Some(age_days)))
+        }
+        .await;
+        let now = now_secs();
+        match outcome {
+            Ok(answer) => {
+                let tokens = Tokens {
+                    access: SecretString::from(answer.access_token().secret().clone()),
+                    access_expires_at: expires_at(now, answer.expires_in()),
+                    refresh: answer
+                        .refresh_token()
+                        .map(|r| SecretString::from(r.secret().clone())),
+                };
+                if !self
+                    .store
+                    .refreshed(&tokens, now, &connection.generation)
+                    .await?
+                {
+                    // Disconnected or reconnected meanwhile: what is stored now stands, and
+                    // this refresh's tokens are dropped.
+                    tracing::info!(
+                        "the OAuth connection changed during a refresh; kept the new one"
+                    );
+                    let current = self
+                        .store
+                        .connection()
+                        .await?
+                        .ok_or(TokenError::NotConnected)?;
+                    let access = self
+                        .store
+                        .secret(secret_names::OAUTH_ACCESS_TOKEN)
+                        .await?
+                        .ok_or(TokenError::NotConnected)?;
+                    return Ok((access, current));
+                }
+                self.refreshes
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // A permission taken away since the consent shows here too.
+                if let Some(scopes) = answer.scopes() {
+                    let granted: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+                    let missing = missing_scopes(connection.provider, &granted.join(" "));
+                    if !missing.is_empty() {
+                        self.store
+                            .set_connection_problem(
+                                Some((OauthCode::ScopeMissing, &missing.join(" "))),
+                                now,
+                                &connection.generation,
+                            )
+                            .await?;
+                    }
+                }
+                tracing::info!(rotated = tokens.refresh.is_some(), "OAuth token refreshed");
+                let connection = self
+                    .store
+                    .connection()
+                    .await?
+                    .ok_or(TokenError::NotConnected)?;
+                Ok((tokens.access, connection))
+            }
+            Err(o) => {
+                tracing::warn!(code = o.code.as_str(), detail = %o.detail, "OAuth token refresh failed");
+                self.store
+                    .set_connection_problem(Some((o.code, &o.detail)), now, &connection.generation)
+                    .await?;
+                Err(TokenError::Refresh(o))
+            }
+        }
+    }
+
+    /// Revokes the grant where the provider offers it (Google), then forgets the tokens.
+    /// A failed revocation is reported but does not keep the tokens.
+    pub async fn disconnect(&self, actor: &str) -> Result<Option<Outcome>, StoreError> {
+        let _guard = self.refresh_lock.lock().await;
+        let Some(connection) = self.store.connection().await? else {
+            return Ok(None);
+        };
+        let mut revoke_problem = None;
+        if connection.provider == Provider::Google
+            && let Some(token) = self.store.secret(secret_names::OAUTH_REFRESH_TOKEN).await?
+        {
+            let answer = self
+                .http
+                .post(&self.endpoints.google_revoke)
+                .form(&[("token", token.expose_secret())])
+                .send()
+                .await;
+            match answer {
+                Ok(r) if r.status().is_success() => {}
+                // 400 invalid_token: already dead, nothing left to revoke.
+                Ok(r) if r.status() == reqwest::StatusCode::BAD_REQUEST => {}
+                Ok(r) => {
+                    revoke_problem = Some(Outcome::new(
+                        OauthCode::ProviderError,
+                        format!("revoke: HTTP {}", r.status().as_u16()),
+                    ))
+                }
+                Err(e) => revoke_problem = Some(network_outcome(&e)),
+            }
+        }
+        let reason = match &revoke_problem {
+            None => format!("{}: {}", connection.provider.as_str(), connection.account),
+            Some(o) => format!(
+                "{}: {} (revocation failed: {})",
+                connection.provider.as_str(),
+                connection.account,
+                o.detail
+            ),
+        };
+        self.store.disconnect(actor, &reason).await?;
+        tracing::info!("OAuth account disconnected");
+        Ok(revoke_problem)
+    }
+
+    /// What the page shows about the connection.
+    pub async fn status(&self, settings: &SettingsView) -> Result<OauthStatus, StoreError> {
+        let now = now_secs();
+        let secret_expires_in_days = (settings.oauth.provider == Provider::Microsoft)
+            .then(|| parse_date(&settings.oauth.client_secret_expires_on))
+            .flatten()
+            .and_then(|(y, m, d)| {
+                let month = time::Month::try_from(m).ok()?;
+                let date = time::Date::from_calendar_date(y, month, d).ok()?;
+                let today = time::OffsetDateTime::now_utc().date();
+                Some((date - today).whole_days())
+            });
+        let Some(c) = self.store.connection().await? else {
+            return Ok(OauthStatus {
+                secret_expires_in_days,
+                ..OauthStatus::default()
+            });
+        };
+        Ok(OauthStatus {
+            provider: Some(c.provider),
+            account: Some(c.account),
+            display_name: Some(c.display_name).filter(|n| !n.is_empty()),
+            connected_at: Some(utc_text(c.connected_at)),
+            connected_by: Some(c.connected_by),
+            last_refresh_at: c.last_refresh_at.map(utc_text),
+            refresh_token_age_days: Some((now - c.refresh_token_at) / 86_400),
+            scopes: c.scopes.split_whitespace().map(str::to_string).collect(),
+            problem: c.problem.map(|(code, detail, at)| OauthProblem {
+                code,
+                detail,
+                at: utc_text(at),
+            }),
+            secret_expires_in_days,
+        })
+    }
+
+    /// Keeps the connection alive in the background: refreshes when the last refresh is old,
+    /// so a dead token shows on the page before a notification needs it.
+    pub fn spawn_keepalive(
+        self: std::sync::Arc<Self>,
+        every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Ok(Some(c)) = self.store.connection().await else {
+                    continue;
+                };
+                let last = c.last_refresh_at.unwrap_or(c.connected_at);
+                // A dead grant waits for the administrator; a network problem is retried.
+                let retry = c
+                    .problem
+                    .as_ref()
+                    .is_none_or(|p| p.0 == OauthCode::Unreachable);
+                if retry && now_secs() - last > KEEPALIVE_AFTER_SECS {
+                    let _ = self.token(true).await;
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! Administrators: Argon2id hashes only.
+
+use super::*;
+
+impl Store {
+    /// How many administrators exist (0 on a first run).
+    pub async fn admin_count(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM admins")
+            .fetch_one(&self.pool)
+            .await
+            .context("Failed to count the administrators")
+    }
+    /// The stored password hash of an administrator (user names are case-insensitive).
+    pub async fn admin_password_hash(
+        &self,
+        username: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT username, password_hash FROM admins WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .context("Failed to read an administrator")?;
+        Ok(row.map(|r| (r.get("username"), r.get("password_hash"))))
+    }
+    /// Creates an administrator, or sets the password of an existing one. Returns true when
+    /// the account is new.
+    pub async fn upsert_admin(
+        &self,
+        username: &str,
+        password_hash: &str,
+        only_if_none: bool,
+    ) -> Result<Option<bool>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to start the administrator transaction")?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admins")
+            .fetch_one(&mut *tx)
+            .await
+            .context("Failed to count the administrators")?;
+        if only_if_none && count > 0 {
+            return Ok(None);
+        }
+        let existed: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM admins WHERE username = ?)")
+                .bind(username)
+                .fetch_one(&mut *tx)
+                .await
+                .context("Failed to read an administrator")?;
+        sqlx::query(
+            "INSERT INTO admins (username, password_hash, created_at, updated_at)
+             VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+             ON CONFLICT (username) DO UPDATE SET
+                 password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to store an administrator")?;
+        tx.commit()
+            .await
+            .context("Failed to commit the administrator")?;
+        Ok(Some(!existed))
+    }
+}

@@ -1,0 +1,49 @@
+//! The audit log: who changed what (field names, never values), read newest first, purged by
+//! age.
+
+use super::*;
+
+impl Store {
+    /// Records an event in the audit log (field or object names only, never secret values).
+    pub async fn audit(&self, actor: &str, action: &str, detail: &str) -> Result<(), StoreError> {
+        insert_audit(&self.pool, actor, action, detail).await
+    }
+    /// Deletes up to `limit` audit entries older than `days` days, oldest first. Returns how many.
+    pub async fn purge_audit(&self, days: u32, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM audit_log WHERE id IN (
+                 SELECT id FROM audit_log
+                 WHERE at < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ? || ' days')
+                 ORDER BY id LIMIT ?)",
+        )
+        .bind(days)
+        .bind(limit)
+        .execute(&self.pool)
+        .await
+        .context("Failed to delete old audit entries")?;
+        Ok(done.rows_affected())
+    }
+    /// The audit log, newest first: (at, actor, action, fields).
+    pub async fn audit_entries(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT at, actor, action, fields FROM audit_log ORDER BY id DESC LIMIT ?")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .context("Failed to read the audit log")?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    r.get("at"),
+                    r.get("actor"),
+                    r.get("action"),
+                    r.get("fields"),
+                )
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,213 @@
+//! The mail settings row: read (with which secrets are set) and saved in one locked
+//! transaction with its secrets and audit entry.
+
+use super::*;
+
+impl Store {
+    /// The stored settings, or the initial ones when nothing was saved yet.
+    #[tracing::instrument(skip(self))]
+    pub async fn load(&self) -> Result<SettingsView, StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .context("Failed to get a database connection")?;
+        load_with(&mut conn, &self.base_path).await
+    }
+    /// Validates against what is stored and saves in one transaction, or changes nothing.
+    /// `check` runs inside the transaction, so it sees exactly the row being replaced.
+    #[tracing::instrument(skip_all, fields(actor))]
+    pub async fn save<E>(
+        &self,
+        actor: &str,
+        expected_version: Option<i64>,
+        check: impl FnOnce(&SettingsView) -> Result<ValidatedSettings, E>,
+    ) -> Result<Result<SettingsView, E>, StoreError> {
+        // BEGIN IMMEDIATE takes the write lock first, so two saves cannot interleave. The
+        // transaction rolls back when dropped, also when the request is cancelled midway.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to start the save transaction")?;
+        let result = save_in_tx(
+            &mut tx,
+            &self.base_path,
+            &self.keys,
+            actor,
+            expected_version,
+            check,
+        )
+        .await?;
+        if result.is_ok() {
+            tx.commit().await.context("Failed to commit the settings")?;
+        }
+        Ok(result)
+    }
+}
+
+async fn save_in_tx<E>(
+    conn: &mut SqliteConnection,
+    base_path: &str,
+    keys: &Keyring,
+    actor: &str,
+    expected_version: Option<i64>,
+    check: impl FnOnce(&SettingsView) -> Result<ValidatedSettings, E>,
+) -> Result<Result<SettingsView, E>, StoreError> {
+    let stored = load_with(conn, base_path).await?;
+    if let Some(expected) = expected_version
+        && expected != stored.version
+    {
+        return Err(StoreError::Conflict {
+            current: stored.version,
+        });
+    }
+    let valid = match check(&stored) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    let s = valid.settings();
+    let new_version = stored.version + 1;
+    sqlx::query(
+        "INSERT INTO mail_settings (id, auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider,
+             oauth_client_id, oauth_tenant_id, oauth_secret_expires_on, manager_root, version,
+             updated_at, updated_by)
+         VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?)
+         ON CONFLICT (id) DO UPDATE SET
+             auth = excluded.auth, smtp_server = excluded.smtp_server, smtp_port = excluded.smtp_port,
+             smtp_user = excluded.smtp_user, smtp_ssl = excluded.smtp_ssl,
+             oauth_provider = excluded.oauth_provider, oauth_client_id = excluded.oauth_client_id,
+             oauth_tenant_id = excluded.oauth_tenant_id,
+             oauth_secret_expires_on = excluded.oauth_secret_expires_on,
+             manager_root = excluded.manager_root,
+             version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by
+         WHERE mail_settings.version = ?",
+    )
+    .bind(s.auth.as_str())
+    .bind(&s.smtp.server)
+    .bind(s.smtp.port)
+    .bind(&s.smtp.user)
+    .bind(s.smtp.ssl)
+    .bind(s.oauth.provider.as_str())
+    .bind(&s.oauth.client_id)
+    .bind(&s.oauth.tenant_id)
+    .bind(&s.oauth.client_secret_expires_on)
+    .bind(&s.manager_root)
+    .bind(new_version)
+    .bind(actor)
+    .bind(stored.version)
+    .execute(&mut *conn)
+    .await
+    .context("Failed to write the settings")?;
+
+    // A stored secret no longer counts once what it was entered for changed (another SMTP
+    // server / port / SSL / user, another provider / client / tenant; see `merge`): forget it,
+    // so it can never be sent anywhere else. The validation required a new one where needed.
+    for (name, still_valid) in [
+        (secret_names::SMTP_PASSWORD, s.smtp.password_set),
+        (secret_names::OAUTH_CLIENT_SECRET, s.oauth.client_secret_set),
+    ] {
+        if !still_valid {
+            sqlx::query("DELETE FROM secrets WHERE name = ?")
+                .bind(name)
+                .execute(&mut *conn)
+                .await
+                .context("Failed to forget a secret whose server or client changed")?;
+        }
+    }
+    put_secret(
+        conn,
+        keys,
+        secret_names::SMTP_PASSWORD,
+        valid.smtp_password(),
+    )
+    .await?;
+    put_secret(
+        conn,
+        keys,
+        secret_names::OAUTH_CLIENT_SECRET,
+        valid.oauth_client_secret(),
+    )
+    .await?;
+
+    // Tokens belong to the app that obtained them: new credentials mean a new connection.
+    let credentials_changed = valid.changed_fields().iter().any(|f| {
+        matches!(
+            f,
+            Field::OauthProvider
+                | Field::OauthClientId
+                | Field::OauthClientSecret
+                | Field::OauthTenantId
+        )
+    });
+    if credentials_changed && delete_connection(conn).await? {
+        insert_audit(
+            &mut *conn,
+            actor,
+            "oauth.disconnected",
+            "credentials changed",
+        )
+        .await?;
+    }
+
+    // New settings may fix what paused sending: the next attempt tries them.
+    sqlx::query("UPDATE queue_state SET paused_code = NULL, paused_reply = NULL, paused_at = NULL")
+        .execute(&mut *conn)
+        .await
+        .context("Failed to resume sending")?;
+
+    let fields: Vec<&str> = valid
+        .changed_fields()
+        .iter()
+        .map(|f: &Field| f.as_str())
+        .collect();
+    insert_audit(&mut *conn, actor, "settings.save", &fields.join(",")).await?;
+
+    Ok(Ok(load_with(conn, base_path).await?))
+}
+
+async fn load_with(
+    conn: &mut SqliteConnection,
+    base_path: &str,
+) -> Result<SettingsView, StoreError> {
+    let row = sqlx::query(
+        "SELECT auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider, oauth_client_id,
+                oauth_tenant_id, oauth_secret_expires_on, manager_root, version, updated_at,
+                updated_by,
+                EXISTS (SELECT 1 FROM secrets WHERE name = ?) AS password_set,
+                EXISTS (SELECT 1 FROM secrets WHERE name = ?) AS client_secret_set
+         FROM mail_settings WHERE id = 1",
+    )
+    .bind(secret_names::SMTP_PASSWORD)
+    .bind(secret_names::OAUTH_CLIENT_SECRET)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("Failed to read the settings")?;
+    let Some(row) = row else {
+        return Ok(SettingsView::initial(base_path));
+    };
+    let auth: String = row.get("auth");
+    let provider: String = row.get("oauth_provider");
+    Ok(SettingsView {
+        // The CHECK constraints keep these two columns to known values.
+        auth: AuthType::parse(&auth).unwrap_or_default(),
+        smtp: SmtpView {
+            server: row.get("smtp_server"),
+            port: row.get("smtp_port"),
+            user: row.get("smtp_user"),
+            password_set: row.get("password_set"),
+            ssl: row.get("smtp_ssl"),
+        },
+        oauth: OauthView {
+            provider: Provider::parse(&provider).unwrap_or_default(),
+            client_id: row.get("oauth_client_id"),
+            client_secret_set: row.get("client_secret_set"),
+            tenant_id: row.get("oauth_tenant_id"),
+            client_secret_expires_on: row.get("oauth_secret_expires_on"),
+        },
+        manager_root: row.get("manager_root"),
+        version: row.get("version"),
+        updated_at: Some(row.get("updated_at")),
+        updated_by: Some(row.get("updated_by")),
+    })
+}
