@@ -230,27 +230,8 @@ async fn send_test(config: &Config, to: Option<String>) -> anyhow::Result<()> {
     use app::domain::StepStatus;
     use std::sync::Arc;
     let store = open_store(config).await?;
-    let oauth = Arc::new(crate::oauth::OauthService::new(
-        store.clone(),
-        config.providers.clone(),
-        config.server_ip,
-    ));
-    let mailer = Arc::new(crate::transport::Mailer::new(
-        store.clone(),
-        oauth.clone(),
-        &config.providers,
-        config.smtp_ca_file.as_deref(),
-        config.smtp_timeout,
-        config.smtp_pool_size,
-    ));
-    let backend = crate::service::settings::AppBackend {
-        store: store.clone(),
-        base_path: config.base_path.clone(),
-        server_ip: config.server_ip,
-        oauth,
-        mailer,
-        wake_worker: Arc::new(tokio::sync::Notify::new()),
-    };
+    let backend =
+        crate::startup::backend(config, store.clone(), Arc::new(tokio::sync::Notify::new()));
     let request = app::domain::TestMailRequest {
         to: to.unwrap_or_default(),
         settings: None,

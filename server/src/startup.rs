@@ -66,31 +66,20 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(idle));
 
-    let oauth = Arc::new(oauth::OauthService::new(
-        store.clone(),
-        config.providers.clone(),
-        config.server_ip,
-    ));
+    let wake_worker = Arc::new(tokio::sync::Notify::new());
+    let backend = Arc::new(backend(config, store.clone(), wake_worker.clone()));
     tasks.add(
         "OAuth keep-alive",
-        oauth
+        backend
+            .oauth
             .clone()
             .spawn_keepalive(std::time::Duration::from_secs(600)),
     );
-    let wake_worker = Arc::new(tokio::sync::Notify::new());
-    let mailer = Arc::new(transport::Mailer::new(
-        store.clone(),
-        oauth.clone(),
-        &config.providers,
-        config.smtp_ca_file.as_deref(),
-        config.smtp_timeout,
-        config.smtp_pool_size,
-    ));
     tasks.add(
         DELIVERY_WORKER,
         outbox::Worker::new(
             store.clone(),
-            mailer.clone(),
+            backend.mailer.clone(),
             wake_worker.clone(),
             config.worker.clone(),
         )
@@ -106,14 +95,7 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         wake_worker: wake_worker.clone(),
         time_offset: config.time_offset,
         leptos_options: leptos_options.clone(),
-        backend: Arc::new(AppBackend {
-            store,
-            base_path: base.clone(),
-            server_ip: config.server_ip,
-            oauth,
-            mailer,
-            wake_worker,
-        }),
+        backend,
         base_path: base.clone(),
         access,
         session_policy: crate::http::state::SessionPolicy {
@@ -128,6 +110,37 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
     };
     let app = http::app(state, sessions);
     Ok(app)
+}
+
+/// The settings service with its OAuth client and mailer, as the configuration says: the one
+/// wiring for the server, the operator commands and the bench. `wake_worker` is notified when
+/// something is queued.
+pub fn backend(
+    config: &Config,
+    store: store::Store,
+    wake_worker: Arc<tokio::sync::Notify>,
+) -> AppBackend {
+    let oauth = Arc::new(oauth::OauthService::new(
+        store.clone(),
+        config.providers.clone(),
+        config.server_ip,
+    ));
+    let mailer = Arc::new(transport::Mailer::new(
+        store.clone(),
+        oauth.clone(),
+        &config.providers,
+        config.smtp_ca_file.as_deref(),
+        config.smtp_timeout,
+        config.smtp_pool_size,
+    ));
+    AppBackend {
+        store,
+        base_path: config.base_path.clone(),
+        server_ip: config.server_ip,
+        oauth,
+        mailer,
+        wake_worker,
+    }
 }
 
 /// Opens the store, binds the address and serves until Ctrl-C / SIGTERM.

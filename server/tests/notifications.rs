@@ -481,3 +481,58 @@ async fn the_message_id_is_on_the_senders_domain_for_every_api() {
         app.stop().await;
     }
 }
+
+/// A damaged stored row (recipients unreadable) is never sent to a guessed recipient (an empty
+/// list used to mean "the sender"): the worker marks it failed with the reason, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_stored_notification_is_failed_not_sent_to_the_sender() {
+    let smtp = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")]).await;
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let (status, body) = app
+        .put_settings(&json!({
+            "auth": "smtp",
+            "smtp": {"server": "127.0.0.1", "port": smtp.port, "user": SMTP_USER,
+                     "password": SMTP_PASSWORD, "ssl": false},
+            "manager_root": "http://{0}/ConMasManager"
+        }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let now = server::clock::now_ms();
+    for (id, recipients) in [("damaged-json", "not json"), ("damaged-empty", "[]")] {
+        sqlx::query(
+            "INSERT INTO notifications (id, actor, recipients, subject, body, message_id, status,
+                 next_attempt_at, created_at, updated_at)
+             VALUES (?, 'token:tests', ?, 's', 'b', ?, 'queued', ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(recipients)
+        .bind(format!("<{id}@example.co.jp>"))
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    }
+    eventually("both rows given up", || async {
+        let failed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM notifications
+             WHERE status = 'failed' AND last_error_code = 'stored_row_unreadable'",
+        )
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+        failed == 2
+    })
+    .await;
+    let reply: String =
+        sqlx::query_scalar("SELECT last_error_reply FROM notifications WHERE id = 'damaged-json'")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    assert!(reply.contains("recipients"), "{reply}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(smtp.messages().await.is_empty(), "nothing was sent");
+    app.stop().await;
+}

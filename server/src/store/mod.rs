@@ -47,6 +47,12 @@ pub enum StoreError {
     },
     #[error("a live API token is named \"{0}\" already; choose another name or revoke that one")]
     TokenNameTaken(String),
+    #[error("the stored {table} row {id} cannot be read ({what} is damaged)")]
+    Unreadable {
+        table: &'static str,
+        id: String,
+        what: String,
+    },
     #[error("{context}")]
     Database {
         context: &'static str,

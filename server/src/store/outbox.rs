@@ -81,18 +81,31 @@ const COLUMNS: &str = "id, actor, template_id, recipients, subject, body, messag
     attempts, next_attempt_at, last_error_code, last_error_step, last_error_reply, created_at,
     updated_at, sent_at";
 
-fn row_to(r: &sqlx::sqlite::SqliteRow) -> Notification {
+/// A stored notification, or why its row cannot be read: a damaged row is an error, never a
+/// default (an empty recipient list would send the mail to the sender).
+fn row_to(r: &sqlx::sqlite::SqliteRow) -> Result<Notification, StoreError> {
+    let id: String = r.get("id");
     let recipients: String = r.get("recipients");
     let status: String = r.get("status");
-    Notification {
-        id: r.get("id"),
+    let unreadable = |what: &str| StoreError::Unreadable {
+        table: "notifications",
+        id: id.clone(),
+        what: what.to_string(),
+    };
+    let recipients: Vec<String> = serde_json::from_str(&recipients)
+        .ok()
+        .filter(|to: &Vec<String>| !to.is_empty())
+        .ok_or_else(|| unreadable("recipients"))?;
+    let status = Status::parse(&status).ok_or_else(|| unreadable("status"))?;
+    Ok(Notification {
+        id: id.clone(),
         actor: r.get("actor"),
         template_id: r.get("template_id"),
-        recipients: serde_json::from_str(&recipients).unwrap_or_default(),
+        recipients,
         subject: r.get("subject"),
         body: r.get("body"),
         message_id: r.get("message_id"),
-        status: Status::parse(&status).unwrap_or(Status::Queued),
+        status,
         attempts: r.get("attempts"),
         next_attempt_at: r.get("next_attempt_at"),
         last_error_code: r.get("last_error_code"),
@@ -101,7 +114,7 @@ fn row_to(r: &sqlx::sqlite::SqliteRow) -> Notification {
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
         sent_at: r.get("sent_at"),
-    }
+    })
 }
 
 impl Store {
@@ -183,7 +196,28 @@ impl Store {
         .fetch_all(&mut *tx)
         .await
         .context("Failed to read the due notifications")?;
-        let claimed: Vec<Notification> = rows.iter().map(row_to).collect();
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match row_to(row) {
+                Ok(n) => claimed.push(n),
+                // Given up at once, with the reason: never sent to a guessed recipient, and
+                // never claimed again.
+                Err(e) => {
+                    tracing::error!(error = %e, "a stored notification cannot be read; marked failed");
+                    sqlx::query(
+                        "UPDATE notifications SET status = 'failed', lease_until = NULL,
+                             last_error_code = 'stored_row_unreadable', last_error_step = NULL,
+                             last_error_reply = ?, updated_at = ? WHERE id = ?",
+                    )
+                    .bind(e.to_string())
+                    .bind(now_ms)
+                    .bind(row.get::<String, _>("id"))
+                    .execute(&mut *tx)
+                    .await
+                    .context("Failed to mark an unreadable notification")?;
+                }
+            }
+        }
         for n in &claimed {
             sqlx::query(
                 "UPDATE notifications SET status = 'sending', lease_until = ?,
@@ -291,7 +325,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .context("Failed to read a notification")?;
-        Ok(row.as_ref().map(row_to))
+        row.as_ref().map(row_to).transpose()
     }
 
     /// The newest notifications, optionally of one status, `limit` from `offset`.
@@ -319,7 +353,8 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .context("Failed to count the notifications")?;
-        Ok((rows.iter().map(row_to).collect(), total))
+        let list = rows.iter().map(row_to).collect::<Result<Vec<_>, _>>()?;
+        Ok((list, total))
     }
 
     /// Notifications given up since `since_ms`.
