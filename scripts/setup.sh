@@ -18,6 +18,14 @@ else
   rustup target add wasm32-unknown-unknown
 fi
 
+# rustfmt and clippy: the test command runs `make lint`.
+if cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1; then
+  skip "rustfmt, clippy: present"
+else
+  step "Adding the rustfmt and clippy components"
+  rustup component add rustfmt clippy
+fi
+
 # cargo-leptos (builds server + wasm bundle). 0.3.10 is the newest that builds on this rustc.
 if cargo leptos --version 2>/dev/null | grep -q " ${CARGO_LEPTOS_VERSION}"; then
   skip "cargo-leptos ${CARGO_LEPTOS_VERSION}: present"
