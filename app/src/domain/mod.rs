@@ -9,6 +9,7 @@ mod export;
 mod host;
 mod mailbox;
 mod manager_root;
+mod notification;
 mod oauth;
 mod oauth_ids;
 mod port;
@@ -24,6 +25,7 @@ pub use export::{EXPORT_FORMAT, EXPORT_VERSION, ImportError, SettingsExport, par
 pub use host::Host;
 pub use mailbox::Mailbox;
 pub use manager_root::{ManagerRoot, RedirectCheck};
+pub use notification::DeliveryStatus;
 pub use oauth::{
     GOOGLE_SCOPES, MICROSOFT_SCOPES, MicrosoftCloud, OauthCode, OauthProblem, OauthStatus,
     SECRET_EXPIRY_WARNING_DAYS, missing_scopes,

@@ -3,19 +3,11 @@
 
 use super::access::SessionBar;
 use crate::api::{ApiError, LogPage, NotificationRow, delivery_action, delivery_log};
+use crate::domain::DeliveryStatus;
 use crate::i18n::*;
 use crate::messages::send_message;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
-
-const STATUSES: [&str; 6] = [
-    "queued",
-    "sending",
-    "sent",
-    "retrying",
-    "failed",
-    "cancelled",
-];
 
 #[component]
 pub fn LogPageView() -> impl IntoView {
@@ -24,7 +16,7 @@ pub fn LogPageView() -> impl IntoView {
     let status = Memo::new(move |_| {
         query
             .with(|q| q.get("status"))
-            .filter(|s| STATUSES.contains(&s.as_str()))
+            .filter(|s| DeliveryStatus::parse(s).is_some())
     });
     let page = Memo::new(move |_| {
         query
@@ -138,10 +130,10 @@ fn LogView(log: LogPage, reload: RwSignal<u32>) -> impl IntoView {
             " "
             <select id="log-status" on:change=on_filter>
                 <option value="" selected=current.is_empty()>{t!(i18n, log_all)}</option>
-                {STATUSES
+                {DeliveryStatus::ALL
                     .iter()
                     .map(|s| {
-                        let s = *s;
+                        let s = s.as_str();
                         view! {
                             <option value=s selected=current == s>{move || status_label(i18n.get_locale(), s)}</option>
                         }
@@ -178,8 +170,9 @@ fn Row(
 ) -> impl IntoView {
     let i18n = use_i18n();
     let status = row.status.clone();
-    let can_retry = matches!(status.as_str(), "failed" | "retrying");
-    let can_cancel = matches!(status.as_str(), "queued" | "retrying" | "failed");
+    let known = DeliveryStatus::parse(&status);
+    let can_retry = known.is_some_and(DeliveryStatus::can_retry);
+    let can_cancel = known.is_some_and(DeliveryStatus::can_cancel);
     let error = row.error_code.map(|code| {
         let reply = row.error_reply.clone().unwrap_or_default();
         view! {

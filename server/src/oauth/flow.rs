@@ -5,6 +5,7 @@ use super::*;
 
 impl OauthService {
     /// Starts a connection: the provider's consent URL and what the session must remember.
+    #[tracing::instrument(skip_all)]
     pub async fn begin(&self) -> Result<(String, Pending), Outcome> {
         let (settings, secret) = self.credentials().await?;
         let redirect_uri = self

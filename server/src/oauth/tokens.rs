@@ -16,6 +16,7 @@ impl OauthService {
     }
 
     /// A real refresh, now ("Check token"): a dead token shows before a notification fails.
+    #[tracing::instrument(skip_all)]
     pub async fn check(&self, actor: &str) -> Result<Connection, TokenError> {
         let result = self.token(true).await.map(|(_, c)| c);
         let detail = match &result {
@@ -52,6 +53,7 @@ impl OauthService {
         self.refresh(connection).await
     }
 
+    #[tracing::instrument(skip_all, fields(provider = connection.provider.as_str()))]
     pub(super) async fn refresh(
         &self,
         connection: Connection,
@@ -147,6 +149,7 @@ impl OauthService {
 
     /// Revokes the grant where the provider offers it (Google), then forgets the tokens.
     /// A failed revocation is reported but does not keep the tokens.
+    #[tracing::instrument(skip_all)]
     pub async fn disconnect(&self, actor: &str) -> Result<Option<Outcome>, StoreError> {
         let _guard = self.refresh_lock.lock().await;
         let Some(connection) = self.store.connection().await? else {

@@ -152,6 +152,7 @@ pub fn new_api_token() -> (SecretString, String, Vec<u8>) {
 pub const TOKEN_EXPIRY_DAYS_MAX: u32 = 3650;
 
 /// Creates an API token and records it; the token is returned once and never stored.
+#[tracing::instrument(skip(store))]
 pub async fn create_api_token(
     store: &Store,
     name: &str,
@@ -230,6 +231,7 @@ pub async fn authenticate_token(store: &Store, offered: &str) -> Result<Principa
 
 /// Creates the first administrator from `ADMIN_USER` / `ADMIN_PASSWORD` when none exists, or
 /// issues a one-time setup token and prints where to use it.
+#[tracing::instrument(skip_all)]
 pub async fn bootstrap(
     store: &Store,
     admin: Option<(String, SecretString)>,

@@ -104,6 +104,7 @@ fn refuse(code: &str, message: String, extra: serde_json::Value) -> Result<Accep
 
 /// Checks, renders and queues one submission by `actor` (the caller's rate is checked before,
 /// with [`SubmissionLimit`]). `key`: the Idempotency-Key, at most 200 characters.
+#[tracing::instrument(skip_all, fields(actor = %actor))]
 pub async fn submit(
     deps: &Submitter<'_>,
     actor: &str,

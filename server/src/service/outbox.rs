@@ -128,6 +128,7 @@ impl Worker {
     }
 
     /// Sends one; `false` when the queue had to be paused.
+    #[tracing::instrument(skip_all, fields(id = %n.id, attempt = n.attempts))]
     async fn attempt(&self, n: &Notification) -> Result<bool, crate::store::StoreError> {
         let report = self
             .mailer

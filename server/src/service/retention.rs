@@ -16,6 +16,7 @@ pub struct Purged {
 const DAY_MS: i64 = 86_400_000;
 
 /// Deletes everything past its retention, batch by batch, yielding between batches.
+#[tracing::instrument(skip_all)]
 pub async fn purge(store: &Store, retention: &Retention) -> Result<Purged, StoreError> {
     let mut purged = Purged::default();
     let limit = i64::from(retention.batch.max(1));

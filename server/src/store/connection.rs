@@ -73,6 +73,7 @@ impl Store {
 
     /// Replaces any connection with a new one and its tokens, in one transaction, but only if
     /// the settings are still at `settings_version` (a save in between wins).
+    #[tracing::instrument(skip_all)]
     pub async fn connect(
         &self,
         connection: &Connection,
@@ -146,6 +147,7 @@ impl Store {
     /// Stores refreshed tokens (a rotated refresh token replaces the old one in the same
     /// transaction) and clears any problem — only while the connection is still `generation`:
     /// a disconnect or a reconnect is never undone by a refresh that was under way.
+    #[tracing::instrument(skip_all)]
     pub async fn refreshed(
         &self,
         tokens: &Tokens,

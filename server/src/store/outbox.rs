@@ -5,43 +5,7 @@ use super::{Context, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-/// Where a notification is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Queued,
-    Sending,
-    Sent,
-    Retrying,
-    Failed,
-    Cancelled,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Queued => "queued",
-            Status::Sending => "sending",
-            Status::Sent => "sent",
-            Status::Retrying => "retrying",
-            Status::Failed => "failed",
-            Status::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        [
-            Status::Queued,
-            Status::Sending,
-            Status::Sent,
-            Status::Retrying,
-            Status::Failed,
-            Status::Cancelled,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
-    }
-}
+pub use app::domain::DeliveryStatus as Status;
 
 /// A notification ready to be stored.
 pub struct NewNotification<'a> {
@@ -120,6 +84,7 @@ fn row_to(r: &sqlx::sqlite::SqliteRow) -> Result<Notification, StoreError> {
 impl Store {
     /// Stores a notification (committed when this returns). With an idempotency key already used
     /// by the same caller, returns the earlier notification's id and `false`.
+    #[tracing::instrument(skip_all, fields(id = n.id))]
     pub async fn enqueue(&self, n: &NewNotification<'_>) -> Result<(String, bool), StoreError> {
         let recipients = serde_json::to_string(n.recipients).unwrap_or_else(|_| "[]".into());
         let inserted = sqlx::query(
@@ -173,6 +138,7 @@ impl Store {
 
     /// Takes up to `limit` due notifications for sending: they are marked `sending` with a
     /// lease; one whose lease ran out (its worker died) is due again.
+    #[tracing::instrument(skip(self))]
     pub async fn claim_due(
         &self,
         now_ms: i64,
@@ -370,10 +336,11 @@ impl Store {
 
     /// An administrator's "retry now" (failed or retrying) or "cancel" (not yet sent).
     pub async fn retry_now(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        let n = sqlx::query(
+        let n = sqlx::query(&format!(
             "UPDATE notifications SET status = 'retrying', next_attempt_at = ?, updated_at = ?
-             WHERE id = ? AND status IN ('failed', 'retrying')",
-        )
+                 WHERE id = ? AND status IN ({})",
+            Status::sql_list(Status::can_retry)
+        ))
         .bind(now_ms)
         .bind(now_ms)
         .bind(id)
@@ -385,10 +352,11 @@ impl Store {
     }
 
     pub async fn cancel(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        let n = sqlx::query(
+        let n = sqlx::query(&format!(
             "UPDATE notifications SET status = 'cancelled', updated_at = ?
-             WHERE id = ? AND status IN ('queued', 'retrying', 'failed')",
-        )
+                 WHERE id = ? AND status IN ({})",
+            Status::sql_list(Status::can_cancel)
+        ))
         .bind(now_ms)
         .bind(id)
         .execute(&self.pool)
@@ -440,12 +408,13 @@ impl Store {
     /// Deletes up to `limit` finished (sent, failed, cancelled) notifications created before
     /// `before_ms`; queued and retrying ones stay whatever their age. Returns how many.
     pub async fn purge_notifications(&self, before_ms: i64, limit: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        let done = sqlx::query(&format!(
             "DELETE FROM notifications WHERE id IN (
                  SELECT id FROM notifications
-                 WHERE created_at < ? AND status IN ('sent', 'failed', 'cancelled')
+                 WHERE created_at < ? AND status IN ({})
                  LIMIT ?)",
-        )
+            Status::sql_list(Status::is_finished)
+        ))
         .bind(before_ms)
         .bind(limit)
         .execute(&self.pool)

@@ -16,7 +16,7 @@ impl Store {
     }
     /// Validates against what is stored and saves in one transaction, or changes nothing.
     /// `check` runs inside the transaction, so it sees exactly the row being replaced.
-    #[tracing::instrument(skip_all, fields(actor))]
+    #[tracing::instrument(skip_all, fields(actor = %actor))]
     pub async fn save<E>(
         &self,
         actor: &str,

@@ -38,6 +38,7 @@ pub struct SmtpTarget<'a> {
 /// Runs every step; returns at the first failure. With a pool, an idle connection to the same
 /// server and account is reused (its first four steps then show as skipped) and the connection
 /// is kept for the next mail.
+#[tracing::instrument(skip_all, fields(host = target.host, port = target.port))]
 pub async fn deliver(
     target: &SmtpTarget<'_>,
     message: &Message,
