@@ -137,12 +137,9 @@ pub struct TemplateInput {
     pub version: Option<i64>,
 }
 
-/// Template ids: `report_submitted`: lowercase letters, digits, `_` and `-`, 1 to 64.
+/// True for a valid template id (see [`crate::domain::TemplateId`]).
 pub fn valid_template_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    crate::domain::TemplateId::parse(id).is_some()
 }
 
 impl FromServerFnError for ApiError {

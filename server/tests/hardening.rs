@@ -1258,3 +1258,27 @@ async fn rotate_key_refuses_while_a_server_uses_the_database() {
     );
     pool.close().await;
 }
+
+/// A template id that cannot exist (100 KB, or with a quote) is refused by its form, without a
+/// look-up, and the answer repeats at most 64 characters of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_template_id_is_refused_by_its_form() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    for id in [
+        "x".repeat(100_000),
+        "report' OR '1'='1".to_string(),
+        String::new(),
+    ] {
+        let (status, body) = submit(
+            &app,
+            &json!({"template": id, "to": ["user@example.co.jp"]}),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"], "template_unknown");
+        assert!(body["message"].as_str().unwrap().len() < 200, "{body}");
+    }
+    app.stop().await;
+}

@@ -38,7 +38,7 @@ pub use settings::{
 };
 pub use template::{
     Code, MAX_BODY, MAX_SUBJECT, Parsed, RENDERED_BODY_MAX, RENDERED_SUBJECT_MAX, TemplateError,
-    TemplateErrorKind, VALUE_MAX, body_value, parse_part, subject_value,
+    TemplateErrorKind, TemplateId, VALUE_MAX, body_value, parse_part, subject_value,
 };
 pub use validate::{check_settings, merge, notices, same_oauth_client, same_smtp_target, validate};
 

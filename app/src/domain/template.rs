@@ -249,6 +249,27 @@ pub fn body_value(value: &str) -> String {
         .collect()
 }
 
+/// A template's id, such as `report_submitted`: lowercase ASCII letters, digits, `_` and `-`,
+/// 1 to 64 of them. Checked wherever an id comes in (form, REST, a submission).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TemplateId(String);
+
+impl TemplateId {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(id: &str) -> Option<TemplateId> {
+        let ok = (1..=Self::MAX_LEN).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        ok.then(|| TemplateId(id.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

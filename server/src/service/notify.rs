@@ -8,8 +8,8 @@ use crate::error::internal;
 use crate::store::{NewNotification, Store};
 use app::api::ApiError;
 use app::domain::{
-    Code, Mailbox, ManagerRoot, RENDERED_BODY_MAX, RENDERED_SUBJECT_MAX, VALUE_MAX, body_value,
-    parse_part, subject_value,
+    Code, Mailbox, ManagerRoot, RENDERED_BODY_MAX, RENDERED_SUBJECT_MAX, TemplateId, VALUE_MAX,
+    body_value, parse_part, subject_value,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -177,30 +177,44 @@ pub async fn submit(
     }
 
     // The template: saved, or given inline (checked the same way).
-    let (subject_text, body_text) =
-        match (&submission.template, &submission.subject, &submission.body) {
-            (Some(id), None, None) => match store.template(id).await {
-                Ok(Some(t)) => (t.subject, t.body),
-                Ok(None) => {
-                    return refuse(
-                        "template_unknown",
-                        format!("There is no template {id:?}."),
-                        json!({}),
-                    );
-                }
-                Err(e) => {
-                    return Err(Refusal::Internal(internal(&e)));
-                }
-            },
-            (None, Some(s), Some(b)) => (s.clone(), b.clone()),
-            _ => {
+    let (subject_text, body_text) = match (
+        &submission.template,
+        &submission.subject,
+        &submission.body,
+    ) {
+        // A malformed id is not looked up (it cannot exist).
+        (Some(id), None, None) if TemplateId::parse(id).is_none() => {
+            return refuse(
+                "template_unknown",
+                format!(
+                    "There is no template {:?}: ids are 1 to 64 lowercase letters, digits, _ and -.",
+                    id.chars().take(64).collect::<String>()
+                ),
+                json!({}),
+            );
+        }
+        (Some(id), None, None) => match store.template(id).await {
+            Ok(Some(t)) => (t.subject, t.body),
+            Ok(None) => {
                 return refuse(
-                    "template_missing",
-                    "Give either `template` or both `subject` and `body`.".into(),
+                    "template_unknown",
+                    format!("There is no template {id:?}."),
                     json!({}),
                 );
             }
-        };
+            Err(e) => {
+                return Err(Refusal::Internal(internal(&e)));
+            }
+        },
+        (None, Some(s), Some(b)) => (s.clone(), b.clone()),
+        _ => {
+            return refuse(
+                "template_missing",
+                "Give either `template` or both `subject` and `body`.".into(),
+                json!({}),
+            );
+        }
+    };
     let (subject, body) = match (
         parse_part("subject", &subject_text),
         parse_part("body", &body_text),
