@@ -34,7 +34,6 @@ fn scope_allows(scope: TokenScope, base: &str, method: &Method, path: &str) -> b
     }
 }
 
-/// Paths that need no login.
 /// True when a segment of the raw path is `.` or `..`, also percent-encoded (`%2e%2e`), or
 /// hides a separator (`%2f`, `%5c`, a backslash).
 pub fn has_dot_segment(path: &str) -> bool {
@@ -50,6 +49,7 @@ pub fn has_dot_segment(path: &str) -> bool {
     })
 }
 
+/// Paths that need no login: the bundle, the sign-in and set-up pages, `GET /health`.
 fn is_public(base: &str, method: &Method, path: &str) -> bool {
     let rest = path.strip_prefix(base).unwrap_or("");
     let pkg = path.starts_with("/pkg/");

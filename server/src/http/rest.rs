@@ -258,10 +258,10 @@ fn parse_input(body: &[u8]) -> Result<(SettingsInput, Vec<String>), FieldError> 
 /// database answers and the worker runs (a paused queue is reported, and is no failure of the
 /// server); `503` otherwise, so a load balancer takes the instance out.
 pub async fn health(State(state): State<AppState>) -> Response {
-    let worker_running = !state
-        .tasks
-        .stopped()
-        .contains(&crate::tasks::DELIVERY_WORKER);
+    // Every background task runs for the life of the server: one that ended is reported; the
+    // delivery worker's end makes the instance unhealthy.
+    let stopped = state.tasks.stopped();
+    let worker_running = !stopped.contains(&crate::tasks::DELIVERY_WORKER);
     let worker = if worker_running { "running" } else { "stopped" };
     match state.backend.store.queue_paused().await {
         Ok(paused) => {
@@ -274,6 +274,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
                 "status": if worker_running { "ok" } else { "degraded" },
                 "database": "ok",
                 "worker": worker,
+                "stopped_tasks": stopped,
                 "queue": {
                     "paused": paused.is_some(),
                     "paused_code": paused.map(|(code, _, _)| code),
