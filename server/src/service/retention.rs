@@ -15,29 +15,33 @@ pub struct Purged {
 
 const DAY_MS: i64 = 86_400_000;
 
+/// Runs `batch` (a delete of at most `limit` rows) until it deletes fewer, yielding between
+/// batches; returns how many rows went.
+async fn in_batches<F, Fut>(limit: i64, mut batch: F) -> Result<u64, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, StoreError>>,
+{
+    let mut total = 0;
+    loop {
+        let n = batch().await?;
+        total += n;
+        if n < limit as u64 {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Deletes everything past its retention, batch by batch, yielding between batches.
 #[tracing::instrument(skip_all)]
 pub async fn purge(store: &Store, retention: &Retention) -> Result<Purged, StoreError> {
-    let mut purged = Purged::default();
     let limit = i64::from(retention.batch.max(1));
     let before_ms = now_ms() - i64::from(retention.notifications_days) * DAY_MS;
-    loop {
-        let n = store.purge_notifications(before_ms, limit).await?;
-        purged.notifications += n;
-        if n < limit as u64 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    let days = retention.audit_days;
-    loop {
-        let n = store.purge_audit(days, limit).await?;
-        purged.audit_entries += n;
-        if n < limit as u64 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    let purged = Purged {
+        notifications: in_batches(limit, || store.purge_notifications(before_ms, limit)).await?,
+        audit_entries: in_batches(limit, || store.purge_audit(retention.audit_days, limit)).await?,
+    };
     if purged != Purged::default() {
         tracing::info!(
             notifications = purged.notifications,
