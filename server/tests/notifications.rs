@@ -296,11 +296,7 @@ async fn a_server_killed_mid_burst_loses_nothing() {
     save_smtp(&app, smtp.port, SMTP_PASSWORD).await;
     let token = app.token.clone();
     app.stop().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(STEP)
@@ -500,20 +496,7 @@ async fn a_damaged_stored_notification_is_failed_not_sent_to_the_sender() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let now = server::clock::now_ms();
     for (id, recipients) in [("damaged-json", "not json"), ("damaged-empty", "[]")] {
-        sqlx::query(
-            "INSERT INTO notifications (id, actor, recipients, subject, body, message_id, status,
-                 next_attempt_at, created_at, updated_at)
-             VALUES (?, 'token:tests', ?, 's', 'b', ?, 'queued', ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(recipients)
-        .bind(format!("<{id}@example.co.jp>"))
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .execute(app.store.pool())
-        .await
-        .unwrap();
+        insert_notification(app.store.pool(), id, recipients, "queued", now, now).await;
     }
     eventually("both rows given up", || async {
         let failed: i64 = sqlx::query_scalar(

@@ -307,10 +307,7 @@ async fn smtp_failures_name_their_step_and_what_to_do() {
     slow_app.stop().await;
 
     // Nothing listens: refused at connect.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = free_port();
     save_smtp(&app, "127.0.0.1", closed, true, SMTP_PASSWORD).await;
     let (_, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
     let (step, code, _) = failed(&report);

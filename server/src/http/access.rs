@@ -78,30 +78,36 @@ pub fn safe_next(base: &str, next: Option<&str>) -> String {
 
 /// 401 with a JSON body that says what to do.
 fn unauthenticated(code: &str, message: &str) -> Response {
-    let mut res = (
+    bearer_refusal(
         StatusCode::UNAUTHORIZED,
-        Json(serde_json::json!({ "error": code, "message": message })),
+        "Bearer",
+        serde_json::json!({ "error": code, "message": message }),
     )
-        .into_response();
-    res.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    res
 }
 
 /// 403 for a token used outside its scope (RFC 6750 `insufficient_scope`).
 fn forbidden_scope(scope: TokenScope) -> Response {
-    let mut res = (
+    bearer_refusal(
         StatusCode::FORBIDDEN,
-        Json(serde_json::json!({
+        "Bearer error=\"insufficient_scope\"",
+        serde_json::json!({
             "error": "insufficient_scope",
             "scope": scope.as_str(),
             "message": "This API token may only submit notifications (scope notify). Settings, test mails and the OAuth connection need a token created with --scope admin, or a signed-in administrator.",
-        })),
+        }),
     )
-        .into_response();
+}
+
+/// A refusal with its `WWW-Authenticate` challenge and a JSON body that says what to do.
+fn bearer_refusal(
+    status: StatusCode,
+    challenge: &'static str,
+    body: serde_json::Value,
+) -> Response {
+    let mut res = (status, Json(body)).into_response();
     res.headers_mut().insert(
         header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+        HeaderValue::from_static(challenge),
     );
     res
 }

@@ -168,7 +168,8 @@ impl TestApp {
         // A second app on the same database gets its own "tests" token (names are unique
         // among live tokens).
         sqlx::query(
-            "UPDATE api_tokens SET revoked_at = 'x' WHERE name = 'tests' AND revoked_at IS NULL",
+            "UPDATE api_tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+             WHERE name = 'tests' AND revoked_at IS NULL",
         )
         .execute(store.pool())
         .await
@@ -307,6 +308,33 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+/// Writes a notification row as it is (`recipients` as stored, maybe damaged), created at
+/// `created_ms` and due at `due_ms`, bypassing the submission checks.
+pub async fn insert_notification(
+    pool: &sqlx::SqlitePool,
+    id: &str,
+    recipients: &str,
+    status: &str,
+    due_ms: i64,
+    created_ms: i64,
+) {
+    sqlx::query(
+        "INSERT INTO notifications (id, actor, recipients, subject, body, message_id, status,
+             next_attempt_at, created_at, updated_at)
+         VALUES (?, 'token:tests', ?, 's', 'b', ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(recipients)
+    .bind(format!("<{id}@example.co.jp>"))
+    .bind(status)
+    .bind(due_ms)
+    .bind(created_ms)
+    .bind(created_ms)
+    .execute(pool)
+    .await
+    .unwrap();
 }
 
 /// A free TCP port on 127.0.0.1 (for a server process of its own).

@@ -6,7 +6,7 @@ use super::{Recorder, failure};
 use app::domain::{SendCode, SendFailure, StepName};
 use lettre::Message;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 use secrecy::{ExposeSecret, SecretString};
@@ -105,14 +105,7 @@ async fn open(
                         ));
                     }
                     let params = tls_parameters(target.host, target.extra_roots)?;
-                    conn.starttls(params, &hello)
-                        .await
-                        .map_err(|e| classify(StepName::Starttls, &e))?;
-                    let detail = conn
-                        .peer_certificate()
-                        .ok()
-                        .map(|der| certificate_summary(&der))
-                        .unwrap_or_else(|| "encrypted".into());
+                    let detail = upgrade(&mut conn, params, &hello).await?;
                     Ok(((), detail))
                 }),
             )
@@ -131,14 +124,7 @@ async fn open(
         let started = std::time::Instant::now();
         let upgraded = within(target.timeout, StepName::Starttls, async {
             let params = opportunistic_tls_parameters(target.host)?;
-            conn.starttls(params, &hello)
-                .await
-                .map_err(|e| classify(StepName::Starttls, &e))?;
-            Ok(conn
-                .peer_certificate()
-                .ok()
-                .map(|der| certificate_summary(&der))
-                .unwrap_or_else(|| "encrypted".into()))
+            upgrade(&mut conn, params, &hello).await
         })
         .await;
         match upgraded {
@@ -199,6 +185,22 @@ async fn open(
         rec.skip(StepName::Auth, "the server offers no AUTH here");
     }
     Ok(conn)
+}
+
+/// STARTTLS on `conn` with `params`; returns the server certificate's summary for the report.
+async fn upgrade(
+    conn: &mut AsyncSmtpConnection,
+    params: TlsParameters,
+    hello: &ClientId,
+) -> Result<String, SendFailure> {
+    conn.starttls(params, hello)
+        .await
+        .map_err(|e| classify(StepName::Starttls, &e))?;
+    Ok(conn
+        .peer_certificate()
+        .ok()
+        .map(|der| certificate_summary(&der))
+        .unwrap_or_else(|| "encrypted".into()))
 }
 
 /// TCP connect and EHLO; the detail names the server and its address.
