@@ -509,3 +509,45 @@ async fn export_leaves_secrets_out_and_a_new_console_asks_for_them() {
     );
     other.stop().await;
 }
+
+/// Building a second application in the same process (as the tests, the bench and the CLI do)
+/// while pages are being rendered must not stall a render: walking the Leptos routes sets a
+/// process-wide flag that parks every resource polled meanwhile (leptos-rs/leptos#4773).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn building_another_router_never_stalls_a_page_render() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    assert_eq!(app.put_settings(&valid_smtp()).await.0, StatusCode::OK);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let walker = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut walks = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let routes = server::http::route_inventory("/ConMasManager");
+                assert!(!routes.is_empty());
+                walks += 1;
+            }
+            walks
+        })
+    };
+    for _ in 0..150 {
+        let res = app
+            .client
+            .get(app.url("/ConMasManager/System/MailSetting"))
+            .timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await
+            .expect("the page answers while another router is built");
+        assert_eq!(res.status(), StatusCode::OK);
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains("smtp.example.co.jp"),
+            "the settings are rendered"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let walks = walker.join().unwrap();
+    assert!(walks > 0, "the route list was walked during the renders");
+    app.stop().await;
+}

@@ -23,8 +23,12 @@ use axum::routing::{MethodRouter, get, post};
 use http::Method;
 use http::request::Parts;
 use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
+use leptos_axum::{
+    AxumRouteListing, LeptosRoutes, generate_route_list, handle_server_fns_with_context,
+};
+use leptos_router::SsrMode;
 pub use state::AppState;
+use std::sync::OnceLock;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::SessionManagerLayer;
@@ -53,10 +57,7 @@ where
 {
     let base = state.base_path.clone();
     let leptos_options = state.leptos_options.clone();
-    let routes = {
-        let base = base.clone();
-        generate_route_list(move || view! { <App base=base.clone() /> })
-    };
+    let routes = page_routes(&base);
 
     let context = {
         let backend = state.port();
@@ -94,6 +95,40 @@ where
             tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
         }))
         .with_state(state)
+}
+
+/// The Leptos pages under `base`.
+///
+/// The application is walked once per process, with an empty base, and the base is put in
+/// front of each path. While leptos_axum walks the application it sets a process-wide flag
+/// that makes every resource first polled meanwhile wait forever (leptos-rs/leptos#4773):
+/// a second walk while another router of the same process renders a page (the tests build
+/// many) hung that page's response.
+fn page_routes(base: &str) -> Vec<AxumRouteListing> {
+    static PAGES: OnceLock<Vec<(String, SsrMode, Vec<leptos_router::Method>)>> = OnceLock::new();
+    PAGES
+        .get_or_init(|| {
+            generate_route_list(|| view! { <App base=String::new() /> })
+                .iter()
+                .map(|r| {
+                    (
+                        r.path().to_string(),
+                        r.mode().clone(),
+                        r.methods().collect(),
+                    )
+                })
+                .collect()
+        })
+        .iter()
+        .map(|(path, mode, methods)| {
+            AxumRouteListing::new(
+                format!("{base}{path}"),
+                mode.clone(),
+                methods.iter().copied(),
+                Vec::new(),
+            )
+        })
+        .collect()
 }
 
 type OwnRoute = (&'static [Method], String, MethodRouter<AppState>);
@@ -188,10 +223,7 @@ pub fn route_inventory(base: &str) -> Vec<(Method, String)> {
         .flat_map(|(methods, path, _)| methods.iter().map(move |m| (m.clone(), path.clone())))
         .filter(|(_, path)| !path.contains('{'))
         .collect();
-    let pages = {
-        let base = base.to_string();
-        generate_route_list(move || view! { <App base=base.clone() /> })
-    };
+    let pages = page_routes(base);
     all.extend(pages.iter().map(|r| (Method::GET, r.path().to_string())));
     all.extend(
         leptos::server_fn::axum::server_fn_paths().map(|(path, method)| (method, path.to_string())),
