@@ -146,6 +146,15 @@ pub fn step_label(locale: Locale, step: StepName) -> &'static str {
     }
 }
 
+/// An internal error, with the reference under which the server log has its details.
+pub fn internal_message(locale: Locale, reference: &str) -> String {
+    format!(
+        "{} {}: {reference}",
+        td_string!(locale, err_internal),
+        td_string!(locale, reference)
+    )
+}
+
 /// The locale for a request's `Accept-Language` header: English when it prefers English,
 /// Japanese otherwise (the administrators' language).
 pub fn locale_from_accept_language(header: Option<&str>) -> Locale {

@@ -80,7 +80,11 @@ async fn every_route_refuses_callers_without_session_or_token() {
                     "{method} {path} with token {token:?}"
                 );
                 let body: serde_json::Value = res.json().await.unwrap();
-                assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+                assert!(
+                    body["errors"][0]["message"]
+                        .as_str()
+                        .is_some_and(|m| !m.is_empty())
+                );
             }
             checked += 1;
         }
@@ -282,7 +286,7 @@ async fn cross_site_requests_change_nothing() {
         let res = save(Some(origin)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{origin}");
         let body: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(body["error"], "cross_origin");
+        assert_eq!(body["errors"][0]["code"], "cross_origin");
     }
     let res = save(None)
         .header("sec-fetch-site", "cross-site")

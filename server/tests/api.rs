@@ -551,3 +551,167 @@ async fn building_another_router_never_stalls_a_page_render() {
     assert!(walks > 0, "the route list was walked during the renders");
     app.stop().await;
 }
+
+/// Every refusal of every REST route has the same body: `errors`, each entry with a `code`
+/// and a `message` (and a `field` where one member is at fault).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_has_the_one_error_body() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    assert_eq!(app.put_settings(&valid_smtp()).await.0, StatusCode::OK);
+    let notify_token = server::service::accounts::create_api_token(
+        &app.store,
+        "notify-only",
+        server::store::TokenScope::Notify,
+        None,
+        "tests",
+    )
+    .await
+    .unwrap();
+    let notify_token = secrecy::ExposeSecret::expose_secret(&notify_token).to_string();
+    let api = |path: &str| app.url(&format!("/ConMasManager/api/v1/{path}"));
+    let bearer = format!("Bearer {}", app.token);
+    let cases: Vec<(&str, reqwest::RequestBuilder, StatusCode, &str)> = vec![
+        (
+            "unknown API path",
+            app.anon
+                .get(api("nothing-here"))
+                .header("authorization", &bearer),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "wrong method",
+            app.anon
+                .delete(api("mail-settings"))
+                .header("authorization", &bearer),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "no credentials",
+            app.anon.get(api("mail-settings")),
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        ),
+        (
+            "unknown token",
+            app.anon
+                .get(api("mail-settings"))
+                .header("authorization", "Bearer mst_not-a-token"),
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        ),
+        (
+            "notify token outside its scope",
+            app.anon
+                .get(api("mail-settings"))
+                .header("authorization", format!("Bearer {notify_token}")),
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+        ),
+        (
+            "foreign Origin",
+            app.anon
+                .put(api("mail-settings"))
+                .header("origin", "https://evil.example")
+                .header("content-type", "application/json")
+                .body("{}"),
+            StatusCode::FORBIDDEN,
+            "cross_origin",
+        ),
+        (
+            "not JSON",
+            app.anon
+                .put(api("mail-settings"))
+                .header("authorization", &bearer)
+                .header("content-type", "text/plain")
+                .body("{}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_json",
+        ),
+        (
+            "invalid field",
+            app.anon
+                .put(api("mail-settings"))
+                .header("authorization", &bearer)
+                .json(&{
+                    let mut s = valid_smtp();
+                    s["smtp"]["port"] = json!(465);
+                    s
+                }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "port_465_unsupported",
+        ),
+        (
+            "stale version",
+            app.anon
+                .put(api("mail-settings"))
+                .header("authorization", &bearer)
+                .json(&{
+                    let mut s = valid_smtp();
+                    s["version"] = json!(0);
+                    s
+                }),
+            StatusCode::CONFLICT,
+            "version_conflict",
+        ),
+        (
+            "unreadable notification",
+            app.anon
+                .post(api("notifications"))
+                .header("authorization", &bearer)
+                .header("content-type", "application/json")
+                .body("[1,2"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_json",
+        ),
+        (
+            "unknown Host",
+            app.anon
+                .get(api("mail-settings"))
+                .header("authorization", &bearer)
+                .header("host", "rebound.example"),
+            StatusCode::BAD_REQUEST,
+            "host_unknown",
+        ),
+    ];
+    for (what, request, status, code) in cases {
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status(), status, "{what}");
+        let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{what}: {content_type}"
+        );
+        let body: Value = res.json().await.unwrap();
+        let first = &body["errors"][0];
+        assert_eq!(first["code"], code, "{what}: {body}");
+        assert!(
+            first["message"].as_str().is_some_and(|m| m.len() > 10),
+            "{what}: {body}"
+        );
+    }
+
+    // A body larger than the server takes, refused from its declared length alone.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /ConMasManager/api/v1/notifications HTTP/1.1\r\nhost: {}\r\n\
+         authorization: {bearer}\r\ncontent-type: application/json\r\n\
+         content-length: 3000000\r\n\r\n",
+        app.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(STEP, stream.read_to_end(&mut answer))
+        .await
+        .expect("the refusal comes before the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let json_start = answer.find("{\"errors\"").expect("a JSON error body");
+    let body: Value = serde_json::from_str(&answer[json_start..]).unwrap();
+    assert_eq!(body["errors"][0]["code"], "body_too_large");
+    app.stop().await;
+}

@@ -384,8 +384,8 @@ async fn a_notification_that_would_render_huge_is_refused_before_rendering() {
     let refused_in = started.elapsed();
     eprintln!("the largest rendering (80 MB) refused in {refused_in:?}");
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["error"], "body_too_long");
-    assert_eq!(body["bytes"], 10_000 * 8 * 1024);
+    assert_eq!(body["errors"][0]["code"], "body_too_long");
+    assert_eq!(body["errors"][0]["bytes"], 10_000 * 8 * 1024);
 
     // A 200 KB value is refused as such.
     let (status, body) = submit(
@@ -395,8 +395,8 @@ async fn a_notification_that_would_render_huge_is_refused_before_rendering() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["error"], "value_too_long");
-    assert_eq!(body["field"], "rep_id");
+    assert_eq!(body["errors"][0]["code"], "value_too_long");
+    assert_eq!(body["errors"][0]["field"], "rep_id");
 
     // The subject is one header line: at most 998 bytes once rendered.
     let (status, body) = submit(
@@ -406,7 +406,7 @@ async fn a_notification_that_would_render_huge_is_refused_before_rendering() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["error"], "subject_too_long");
+    assert_eq!(body["errors"][0]["code"], "subject_too_long");
 
     // A body over the request limit is refused by its Content-Length before it is read: 413,
     // and the connection is closed, so the client may see the close before the answer.
@@ -774,7 +774,7 @@ async fn a_report_path_cannot_move_the_link_to_another_host() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "{hostile}: {body}"
         );
-        assert_eq!(body["error"], "rep_path_invalid", "{hostile}");
+        assert_eq!(body["errors"][0]["code"], "rep_path_invalid", "{hostile}");
     }
     let (status, body) = submit(&app, &with_path("/Report/7"), None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
@@ -916,8 +916,16 @@ async fn a_notify_token_only_submits_and_tokens_expire() {
                 .contains("insufficient_scope")
         );
         let body: Value = res.json().await.unwrap();
-        assert_eq!(body["error"], "insufficient_scope", "{method} {path}");
-        assert!(body["message"].as_str().unwrap().contains("--scope admin"));
+        assert_eq!(
+            body["errors"][0]["code"], "insufficient_scope",
+            "{method} {path}"
+        );
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("--scope admin")
+        );
     }
     app.get_settings().await; // an admin token still reads them
     let res = app
@@ -959,7 +967,7 @@ async fn a_notify_token_only_submits_and_tokens_expire() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"], "token_expired");
+    assert_eq!(body["errors"][0]["code"], "token_expired");
 
     // A revoked name can be used again; the default scope stays admin (old scripts keep working).
     let id = notify.split('_').nth(1).unwrap();
@@ -1279,8 +1287,11 @@ async fn a_malformed_template_id_is_refused_by_its_form() {
         )
         .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert_eq!(body["error"], "template_unknown");
-        assert!(body["message"].as_str().unwrap().len() < 200, "{body}");
+        assert_eq!(body["errors"][0]["code"], "template_unknown");
+        assert!(
+            body["errors"][0]["message"].as_str().unwrap().len() < 200,
+            "{body}"
+        );
     }
     app.stop().await;
 }

@@ -228,8 +228,8 @@ async fn bad_submissions_are_refused_with_the_reason() {
     bad["body"] = json!("{rep_nam} {sys_date");
     let (status, body) = submit(&app, bad, None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["error"], "template_invalid");
-    let kinds: Vec<&str> = body["template_errors"]
+    assert_eq!(body["errors"][0]["code"], "template_invalid");
+    let kinds: Vec<&str> = body["errors"][0]["template_errors"]
         .as_array()
         .unwrap()
         .iter()
@@ -240,7 +240,7 @@ async fn bad_submissions_are_refused_with_the_reason() {
     bad["to"] = json!(["not an address"]);
     let (status, body) = submit(&app, bad, None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["error"], "recipient_invalid");
+    assert_eq!(body["errors"][0]["code"], "recipient_invalid");
     let mut bad = notification(1);
     bad["to"] = json!(
         (0..101)
@@ -258,7 +258,7 @@ async fn bad_submissions_are_refused_with_the_reason() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["error"], "template_unknown");
+    assert_eq!(body["errors"][0]["code"], "template_unknown");
     // Only with a token or a session.
     let res = app
         .anon

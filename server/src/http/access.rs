@@ -3,6 +3,7 @@
 //! and first set-up handlers.
 
 use crate::clock::now_secs;
+use crate::http::problem::{Problem, ProblemItem};
 use crate::http::state::{AppState, SessionPolicy};
 use crate::service::accounts::{
     Principal, TokenRefusal, authenticate_token, check_new_password, check_username, dummy_hash,
@@ -10,7 +11,6 @@ use crate::service::accounts::{
 };
 use crate::service::throttle::{Attempt, Throttle, loggable_name};
 use crate::store::TokenScope;
-use axum::Json;
 use axum::extract::{ConnectInfo, Form, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -78,38 +78,26 @@ pub fn safe_next(base: &str, next: Option<&str>) -> String {
 
 /// 401 with a JSON body that says what to do.
 fn unauthenticated(code: &str, message: &str) -> Response {
-    bearer_refusal(
-        StatusCode::UNAUTHORIZED,
-        "Bearer",
-        serde_json::json!({ "error": code, "message": message }),
-    )
+    Problem::new(StatusCode::UNAUTHORIZED, code, message)
+        .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+        .into_response()
 }
 
 /// 403 for a token used outside its scope (RFC 6750 `insufficient_scope`).
 fn forbidden_scope(scope: TokenScope) -> Response {
-    bearer_refusal(
+    Problem::of(
         StatusCode::FORBIDDEN,
-        "Bearer error=\"insufficient_scope\"",
-        serde_json::json!({
-            "error": "insufficient_scope",
-            "scope": scope.as_str(),
-            "message": "This API token may only submit notifications (scope notify). Settings, test mails and the OAuth connection need a token created with --scope admin, or a signed-in administrator.",
-        }),
+        vec![ProblemItem::new(
+            "insufficient_scope",
+            "This API token may only submit notifications (scope notify). Settings, test mails and the OAuth connection need a token created with --scope admin, or a signed-in administrator.",
+        )
+        .with("scope", scope.as_str())],
     )
-}
-
-/// A refusal with its `WWW-Authenticate` challenge and a JSON body that says what to do.
-fn bearer_refusal(
-    status: StatusCode,
-    challenge: &'static str,
-    body: serde_json::Value,
-) -> Response {
-    let mut res = (status, Json(body)).into_response();
-    res.headers_mut().insert(
+    .header(
         header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(challenge),
-    );
-    res
+        HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+    )
+    .into_response()
 }
 
 /// Lets a request through only with a valid session (pages, server functions, REST) or a valid
@@ -125,7 +113,12 @@ pub async fn require_login(
     // `/pkg/../ConMasManager/System/MailSetting` would pass as a bundle file here and be
     // resolved to a page later: paths with dot segments are refused before any decision.
     if has_dot_segment(&path) {
-        return (StatusCode::BAD_REQUEST, "The path has a . or .. segment.").into_response();
+        return Problem::new(
+            StatusCode::BAD_REQUEST,
+            "path_dot_segment",
+            "The path has a . or .. segment (perhaps percent-encoded); request the path itself.",
+        )
+        .into_response();
     }
     if is_public(base, req.method(), &path) {
         // The set-up page exists only while there is no administrator.

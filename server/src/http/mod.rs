@@ -6,6 +6,7 @@ pub mod access;
 pub mod hosts;
 pub mod notify;
 pub mod oauth_callback;
+pub mod problem;
 pub mod rest;
 pub mod security;
 pub mod server;
@@ -82,7 +83,9 @@ where
             let base = base.clone();
             move |options: LeptosOptions| shell(options, base.clone())
         }))
-        // Outermost last: trace → headers → host → compression → session → origin → login.
+        // Outermost last: trace → headers → host → compression → session → origin → login →
+        // one error body.
+        .layer(from_fn_with_state(state.clone(), problem::json_errors))
         .layer(from_fn_with_state(state.clone(), access::require_login))
         .layer(from_fn_with_state(state.clone(), security::check_origin))
         .layer(sessions)

@@ -1,6 +1,7 @@
 //! `POST {base}/api/v1/notifications`: the caller's rate, the JSON body and the
 //! Idempotency-Key here; the submission itself in [`crate::service::notify`].
 
+use crate::http::problem::{Problem, ProblemItem};
 use crate::http::state::AppState;
 use crate::service::accounts::Principal;
 use crate::service::notify;
@@ -11,12 +12,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-fn problem(status: StatusCode, code: &str, message: String, extra: serde_json::Value) -> Response {
-    let mut body = json!({"error": code, "message": message});
-    if let (Some(obj), Some(more)) = (body.as_object_mut(), extra.as_object()) {
-        obj.extend(more.clone());
-    }
-    (status, Json(body)).into_response()
+/// A refused submission: one entry with the code, the text and its details.
+fn problem(status: StatusCode, code: &str, message: String, details: serde_json::Value) -> Problem {
+    Problem::of(
+        status,
+        vec![ProblemItem::new(code, message).with_all(details)],
+    )
 }
 
 /// `POST {base}/api/v1/notifications`.
@@ -29,16 +30,15 @@ pub async fn submit(
     let actor = principal.actor();
     // The caller's rate first: a flood costs a counter, nothing more.
     if let Err(wait) = state.notify_limit.check(&actor) {
-        let mut res = problem(
+        return problem(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!("Too many notifications from this token; try again in {wait} s."),
-            json!({ "retry_after": wait }),
-        );
-        if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
-            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
-        }
-        return res;
+            json!({}),
+        )
+        .with("retry_after", wait)
+        .header(axum::http::header::RETRY_AFTER, wait.into())
+        .into_response();
     }
     let submission: notify::Submission = match serde_json::from_slice(&body) {
         Ok(s) => s,
@@ -48,7 +48,8 @@ pub async fn submit(
                 "invalid_json",
                 format!("The body is not a notification: {e}"),
                 json!({}),
-            );
+            )
+            .into_response();
         }
     };
     let key = headers
@@ -75,7 +76,7 @@ pub async fn submit(
             code,
             message,
             extra,
-        }) => problem(StatusCode::UNPROCESSABLE_ENTITY, &code, message, extra),
+        }) => problem(StatusCode::UNPROCESSABLE_ENTITY, &code, message, extra).into_response(),
         Err(notify::Refusal::Internal(e)) => {
             crate::http::rest::error_response(app::i18n::Locale::en, e)
         }

@@ -1,6 +1,7 @@
 //! REST API for scripts and operations: `GET`/`PUT {base}/api/v1/mail-settings`, same types as
 //! the server functions.
 
+use crate::http::problem::{Problem, ProblemItem};
 use crate::http::state::AppState;
 use crate::service::accounts::Principal;
 use app::api::{ApiError, OauthActionResult};
@@ -12,40 +13,12 @@ use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-
-#[derive(Serialize)]
-struct ErrorItem {
-    /// The field's path (`smtp.port`); for `unknown_field`, the unknown member's path.
-    field: String,
-    code: ErrorCode,
-    message: &'static str,
-}
 
 fn field_path(field: Field) -> String {
     match serde_json::to_value(field) {
         Ok(serde_json::Value::String(path)) => path,
         _ => "body".into(),
     }
-}
-
-#[derive(Serialize)]
-struct ErrorBody {
-    errors: Vec<ErrorItem>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    current_version: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reference: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    oauth: Option<OauthItem>,
-}
-
-/// An OAuth outcome for scripts: the stable code, the provider's detail and the text.
-#[derive(Serialize)]
-struct OauthItem {
-    code: OauthCode,
-    detail: String,
-    message: &'static str,
 }
 
 fn locale(headers: &HeaderMap) -> Locale {
@@ -56,82 +29,65 @@ fn locale(headers: &HeaderMap) -> Locale {
     )
 }
 
-fn field_errors(locale: Locale, errors: Vec<FieldError>) -> Vec<ErrorItem> {
+fn field_errors(locale: Locale, errors: Vec<FieldError>) -> Vec<ProblemItem> {
     errors
         .into_iter()
-        .map(|e| ErrorItem {
-            field: field_path(e.field),
-            code: e.code,
-            message: error_message(locale, e.code),
+        .map(|e| {
+            ProblemItem::new(e.code.as_str(), error_message(locale, e.code))
+                .field(field_path(e.field))
         })
         .collect()
 }
 
-/// The response for an [`ApiError`]: 422 field errors, 409 conflict, 500 with a reference.
+/// The answer for an [`ApiError`]: 422 field errors, 409 conflict, 502 an OAuth provider's
+/// refusal, 500 with a reference.
 pub fn error_response(locale: Locale, error: ApiError) -> Response {
-    let (status, body) = match error {
-        ApiError::Invalid(errors) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorBody {
-                errors: field_errors(locale, errors),
-                current_version: None,
-                reference: None,
-                oauth: None,
-            },
-        ),
-        ApiError::Conflict { current_version } => (
-            StatusCode::CONFLICT,
-            ErrorBody {
-                errors: field_errors(
-                    locale,
-                    vec![FieldError::new(Field::Version, ErrorCode::VersionConflict)],
-                ),
-                current_version: Some(current_version),
-                reference: None,
-                oauth: None,
-            },
-        ),
-        ApiError::Internal { reference } => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorBody {
-                errors: Vec::new(),
-                current_version: None,
-                reference: Some(reference),
-                oauth: None,
-            },
-        ),
-        ApiError::Transport => (
-            StatusCode::BAD_GATEWAY,
-            ErrorBody {
-                errors: Vec::new(),
-                current_version: None,
-                reference: None,
-                oauth: None,
-            },
-        ),
-        ApiError::Template(errors) => {
-            let body = serde_json::json!({"error": "template_invalid", "template_errors": errors});
-            return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+    problem_of(locale, error).into_response()
+}
+
+/// The [`Problem`] for an [`ApiError`].
+pub fn problem_of(locale: Locale, error: ApiError) -> Problem {
+    match error {
+        ApiError::Invalid(errors) => {
+            Problem::of(StatusCode::UNPROCESSABLE_ENTITY, field_errors(locale, errors))
         }
-        ApiError::Oauth { code, detail } => (
+        ApiError::Conflict { current_version } => Problem::of(
+            StatusCode::CONFLICT,
+            field_errors(
+                locale,
+                vec![FieldError::new(Field::Version, ErrorCode::VersionConflict)],
+            ),
+        )
+        .with("current_version", current_version),
+        ApiError::Internal { reference } => {
+            let message = app::messages::internal_message(locale, &reference);
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+                .with("reference", reference)
+        }
+        ApiError::Transport => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "transport",
+            "The answer of an upstream service could not be read. Try again.",
+        ),
+        ApiError::Template(errors) => Problem::of(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![
+                ProblemItem::new(
+                    "template_invalid",
+                    "The template has errors: each entry of template_errors names the part, the position and the text.",
+                )
+                .with("template_errors", errors),
+            ],
+        ),
+        ApiError::Oauth { code, detail } => Problem::of(
             if code == OauthCode::SettingsIncomplete {
                 StatusCode::UNPROCESSABLE_ENTITY
             } else {
                 StatusCode::BAD_GATEWAY
             },
-            ErrorBody {
-                errors: Vec::new(),
-                current_version: None,
-                reference: None,
-                oauth: Some(OauthItem {
-                    code,
-                    detail,
-                    message: oauth_message(locale, code),
-                }),
-            },
+            vec![ProblemItem::new(code.as_str(), oauth_message(locale, code)).with("detail", detail)],
         ),
-    };
-    (status, Json(body)).into_response()
+    }
 }
 
 pub async fn get_settings(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -157,37 +113,28 @@ pub async fn put_settings(
                 .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
         });
     if !is_json {
-        return (
+        return Problem::of(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Json(ErrorBody {
-                errors: field_errors(
-                    locale,
-                    vec![FieldError::new(Field::Body, ErrorCode::InvalidJson)],
-                ),
-                current_version: None,
-                reference: None,
-                oauth: None,
-            }),
+            field_errors(
+                locale,
+                vec![FieldError::new(Field::Body, ErrorCode::InvalidJson)],
+            ),
         )
-            .into_response();
+        .into_response();
     }
     let input = match parse_input(&body) {
         Ok((_, unknown)) if !unknown.is_empty() => {
             let errors = unknown
                 .into_iter()
-                .map(|field| ErrorItem {
-                    field,
-                    code: ErrorCode::UnknownField,
-                    message: error_message(locale, ErrorCode::UnknownField),
+                .map(|field| {
+                    ProblemItem::new(
+                        ErrorCode::UnknownField.as_str(),
+                        error_message(locale, ErrorCode::UnknownField),
+                    )
+                    .field(field)
                 })
                 .collect();
-            let body = ErrorBody {
-                errors,
-                current_version: None,
-                reference: None,
-                oauth: None,
-            };
-            return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+            return Problem::of(StatusCode::UNPROCESSABLE_ENTITY, errors).into_response();
         }
         Ok((input, _)) => input,
         Err(error) => return error_response(locale, ApiError::Invalid(vec![error])),
@@ -280,19 +227,32 @@ pub async fn health(State(state): State<AppState>) -> Response {
                     "paused_code": paused.map(|(code, _, _)| code),
                 },
             });
-            (status, Json(body)).into_response()
+            if worker_running {
+                return (status, Json(body)).into_response();
+            }
+            Problem::new(
+                status,
+                "worker_stopped",
+                "The delivery worker has stopped: notifications are kept but not sent. \
+                 The server log says why; restart this instance.",
+            )
+            .with_report(body)
+            .into_response()
         }
         Err(e) => {
             let _ = crate::error::internal(&e);
-            (
+            Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({
-                    "status": "degraded",
-                    "database": "unavailable",
-                    "worker": worker,
-                })),
+                "database_unavailable",
+                "The database does not answer. The server log says why (disk full, file \
+                 permissions, PostgreSQL down …).",
             )
-                .into_response()
+            .with_report(serde_json::json!({
+                "status": "degraded",
+                "database": "unavailable",
+                "worker": worker,
+            }))
+            .into_response()
         }
     }
 }
@@ -336,18 +296,25 @@ pub async fn export_settings(
 fn oauth_result(locale: Locale, result: Result<OauthActionResult, ApiError>) -> Response {
     match result {
         Ok(r) => {
-            let status = if r.code.is_success() {
-                StatusCode::OK
-            } else {
-                StatusCode::BAD_GATEWAY
-            };
             let body = serde_json::json!({
                 "code": r.code,
                 "detail": r.detail,
                 "message": oauth_message(locale, r.code),
                 "status": r.status,
             });
-            (status, Json(body)).into_response()
+            if r.code.is_success() {
+                return Json(body).into_response();
+            }
+            // The outcome as on success, and the reason as every error answer gives it.
+            Problem::of(
+                StatusCode::BAD_GATEWAY,
+                vec![
+                    ProblemItem::new(r.code.as_str(), oauth_message(locale, r.code))
+                        .with("detail", &r.detail),
+                ],
+            )
+            .with_report(body)
+            .into_response()
         }
         Err(e) => error_response(locale, e),
     }
@@ -409,20 +376,27 @@ pub async fn test_mail(
         .await
     {
         Ok(report) => {
-            let status = if report.ok {
-                StatusCode::OK
-            } else {
-                StatusCode::BAD_GATEWAY
-            };
-            let message = report
+            let mut value = serde_json::to_value(&report).unwrap_or_default();
+            if report.ok {
+                return Json(value).into_response();
+            }
+            let (code, step) = report
                 .failure
                 .as_ref()
-                .map(|f| app::messages::send_message(locale, f.code));
-            let mut value = serde_json::to_value(&report).unwrap_or_default();
-            if let (Some(m), Some(obj)) = (message, value.as_object_mut()) {
-                obj.insert("message".into(), serde_json::Value::from(m));
+                .map_or((app::domain::SendCode::Other, None), |f| {
+                    (f.code, Some(f.step))
+                });
+            let message = app::messages::send_message(locale, code);
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("message".into(), serde_json::Value::from(message));
             }
-            (status, Json(value)).into_response()
+            // The report as on success, and the failed step as every error answer gives it.
+            Problem::of(
+                StatusCode::BAD_GATEWAY,
+                vec![ProblemItem::new(code.as_str(), message).with("step", step)],
+            )
+            .with_report(value)
+            .into_response()
         }
         Err(e) => error_response(locale, e),
     }

@@ -2,8 +2,8 @@
 //! inline scripts, and the `Origin` check that stops cross-site requests from changing anything.
 
 use crate::http::hosts::origin_authority;
+use crate::http::problem::Problem;
 use crate::http::state::AppState;
-use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -121,14 +121,12 @@ pub async fn check_origin(State(state): State<AppState>, req: Request, next: Nex
         path = req.uri().path(),
         "refused a cross-origin request"
     );
-    (
+    Problem::new(
         StatusCode::FORBIDDEN,
-        Json(serde_json::json!({
-            "error": "cross_origin",
-            "message": "This request did not come from the console's own pages (Origin missing or foreign), so it was refused. Use the console, or send an API token as `Authorization: Bearer …`. Behind a proxy, set PUBLIC_ORIGIN to the address administrators use.",
-        })),
+        "cross_origin",
+        "This request did not come from the console's own pages (Origin missing or foreign), so it was refused. Use the console, or send an API token as `Authorization: Bearer …`. Behind a proxy, set PUBLIC_ORIGIN to the address administrators use.",
     )
-        .into_response()
+    .into_response()
 }
 
 /// Refuses requests whose `Host` is not one of the console's names (400, saying what to set).
@@ -143,15 +141,16 @@ pub async fn check_host(State(state): State<AppState>, req: Request, next: Next)
         Some(host) if !state.allowed_hosts.allows(host) => {
             let shown: String = host.chars().filter(|c| !c.is_control()).take(100).collect();
             tracing::warn!(host = %shown, "request for a host name this console does not serve");
-            (
+            Problem::new(
                 StatusCode::BAD_REQUEST,
+                "host_unknown",
                 format!(
                     "This console is not served under the name {shown:?}. If administrators reach it \
                      under this name, add its address to PUBLIC_ORIGIN (for example \
-                     PUBLIC_ORIGIN=https://{shown}) and restart the server.\n"
+                     PUBLIC_ORIGIN=https://{shown}) and restart the server."
                 ),
             )
-                .into_response()
+            .into_response()
         }
         _ => next.run(req).await,
     }

@@ -9,10 +9,12 @@
 //! - no request body is read past [`BODY_MAX`]; routes set smaller limits of their own.
 
 use crate::config::HttpLimits;
+use crate::http::problem::Problem;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, Response, StatusCode, header};
+use axum::response::IntoResponse as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -127,10 +129,11 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > BODY_MAX as u64) {
-        return plain(
+        return closing(Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "The request body is too large.",
-        );
+            "body_too_large",
+            format!("The request body is larger than {BODY_MAX} bytes; nothing was done."),
+        ));
     }
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(ConnectInfo(peer));
@@ -141,21 +144,19 @@ async fn handle(
         Ok(Err(never)) => match never {},
         Err(_) => {
             tracing::warn!(%peer, "request timed out");
-            plain(
+            closing(Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "The request took too long and was stopped.",
-            )
+                "request_timeout",
+                "The request took too long and was stopped. Try again; a request must arrive \
+                 and be answered within the server's request time limit.",
+            ))
         }
     }
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut res = Response::new(Body::from(text));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+/// An error answer after which the connection is closed.
+fn closing(problem: Problem) -> Response<Body> {
+    let mut res = problem.into_response();
     res.headers_mut().insert(
         header::CONNECTION,
         header::HeaderValue::from_static("close"),
