@@ -1,5 +1,5 @@
-//! The clock, in the two units the database uses: Unix seconds (OAuth connection, sessions)
-//! and Unix milliseconds (outbox, server heartbeats); text times are ISO 8601 UTC.
+//! The clock. The database keeps every time as Unix milliseconds (UTC); people and the API
+//! read ISO 8601 UTC text ([`utc_text`]).
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
@@ -11,9 +11,12 @@ pub fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// `2026-11-27T05:12:00Z`.
-pub fn utc_text(secs: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(secs) {
+/// One day in milliseconds.
+pub const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// `2026-11-27T05:12:00Z` for a time in Unix milliseconds.
+pub fn utc_text(ms: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) {
         Ok(t) => format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
             t.year(),

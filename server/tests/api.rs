@@ -715,3 +715,92 @@ async fn every_refusal_has_the_one_error_body() {
     assert_eq!(body["errors"][0]["code"], "body_too_large");
     app.stop().await;
 }
+
+/// A database written before migration 0008 (text times, OAuth seconds) keeps every time:
+/// after the upgrade each is in milliseconds and reads back as the same instant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_databases_keep_their_times_in_the_one_representation() {
+    let (_dir, db) = fresh_db();
+    let url = format!("sqlite://{}", db.display());
+    {
+        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+            .unwrap()
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let mut before = sqlx::migrate!("./migrations");
+        before.migrations = std::borrow::Cow::Owned(
+            before
+                .migrations
+                .iter()
+                .filter(|m| m.version <= 7)
+                .cloned()
+                .collect(),
+        );
+        before.run(&pool).await.unwrap();
+        for statement in [
+            "INSERT INTO mail_settings (id, auth, smtp_server, smtp_port, smtp_user, smtp_ssl,
+                 oauth_provider, oauth_client_id, oauth_tenant_id, manager_root, version,
+                 updated_at, updated_by)
+             VALUES (1, 'smtp', 'smtp.example.co.jp', 587, 'notice@example.co.jp', 1,
+                 'microsoft', '', '', 'http://{0}/ConMasManager', 4,
+                 '2026-11-01T09:30:15Z', 'admin')",
+            "INSERT INTO audit_log (at, actor, action, fields)
+             VALUES ('2026-10-02T01:02:03Z', 'admin', 'settings.save', 'smtp.port')",
+            "INSERT INTO api_tokens (name, prefix, token_hash, created_by, created_at,
+                 last_used_at, revoked_at, scope, expires_at)
+             VALUES ('reports', 'mst_abc', x'00', 'admin', '2026-09-01T00:00:00Z',
+                 '2026-09-02T12:00:00Z', NULL, 'notify', '2027-01-01T00:00:00Z')",
+            "INSERT INTO oauth_connection (id, provider, account, display_name, account_id,
+                 scopes, connected_at, connected_by, refresh_token_at, access_expires_at,
+                 last_refresh_at, generation)
+             VALUES (1, 'microsoft', 'notice@example.co.jp', '', 'tid/oid', 'Mail.Send',
+                 1790000000, 'admin', 1790000000, 1790003600, 1790001000, 'g1')",
+        ] {
+            sqlx::query(statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+    let keys = server::secrets::Keyring::load(&test_config(&db).secret_key).unwrap();
+    let store = server::store::Store::open(&url, "/ConMasManager", keys)
+        .await
+        .expect("the upgrade runs");
+    let types: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT typeof(t) FROM (
+             SELECT updated_at AS t FROM mail_settings UNION ALL SELECT at FROM audit_log
+             UNION ALL SELECT created_at FROM api_tokens UNION ALL SELECT expires_at FROM api_tokens
+             UNION ALL SELECT connected_at FROM oauth_connection)",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(types, vec!["integer"], "every time is a number now");
+    let settings = store.load().await.unwrap();
+    assert_eq!(settings.updated_at.as_deref(), Some("2026-11-01T09:30:15Z"));
+    assert_eq!(settings.version, 4);
+    let audit = store.audit_entries(10).await.unwrap();
+    assert_eq!(audit[0].0, "2026-10-02T01:02:03Z");
+    let tokens = store.tokens().await.unwrap();
+    assert_eq!(tokens[0].created_at, "2026-09-01T00:00:00Z");
+    assert_eq!(
+        tokens[0].last_used_at.as_deref(),
+        Some("2026-09-02T12:00:00Z")
+    );
+    assert_eq!(
+        tokens[0].expires_at.as_deref(),
+        Some("2027-01-01T00:00:00Z")
+    );
+    assert_eq!(tokens[0].revoked_at, None);
+    let connection = store.connection().await.unwrap().unwrap();
+    assert_eq!(connection.connected_at, 1_790_000_000_000);
+    assert_eq!(connection.access_expires_at, 1_790_003_600_000);
+    assert_eq!(connection.last_refresh_at, Some(1_790_001_000_000));
+    // The live-name rule of the tokens survived the rebuild of their table.
+    let duplicate = sqlx::query(
+        "INSERT INTO api_tokens (name, prefix, token_hash, created_by, created_at, scope)
+         VALUES ('REPORTS', 'mst_def', x'00', 'admin', 0, 'admin')",
+    )
+    .execute(store.pool())
+    .await;
+    assert!(duplicate.is_err(), "names stay unique among live tokens");
+    store.close().await;
+}

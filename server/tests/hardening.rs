@@ -953,7 +953,7 @@ async fn a_notify_token_only_submits_and_tokens_expire() {
     assert!(!list.contains(&notify[4..]), "the list shows no token");
 
     // Expiry: the same token once its date has passed.
-    sqlx::query("UPDATE api_tokens SET expires_at = '2020-01-01T00:00:00Z' WHERE name = 'reports'")
+    sqlx::query("UPDATE api_tokens SET expires_at = 1577836800000 WHERE name = 'reports'")
         .execute(app.store.pool())
         .await
         .unwrap();
@@ -1020,9 +1020,9 @@ async fn old_notifications_and_audit_entries_are_purged_in_batches() {
         for _ in 0..n {
             sqlx::query(
                 "INSERT INTO audit_log (at, actor, action, fields)
-                 VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?), 'tests', 'old', '')",
+                 VALUES (?, 'tests', 'old', '')",
             )
-            .bind(format!("-{days} days"))
+            .bind(now - days * day)
             .execute(pool)
             .await
             .unwrap();

@@ -268,7 +268,7 @@ pub async fn export_settings(
         Ok(view) => view,
         Err(e) => return error_response(locale(&headers), crate::error::internal(&e)),
     };
-    let now = crate::clock::utc_text(crate::clock::now_secs());
+    let now = crate::clock::utc_text(crate::clock::now_ms());
     // `mail-settings-20261127.json`: the date part of the export time.
     let disposition = format!(
         "attachment; filename=\"mail-settings-{}.json\"",

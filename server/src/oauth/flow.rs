@@ -135,7 +135,7 @@ impl OauthService {
             Ok(a) => a,
             Err(o) => return o,
         };
-        let now = now_secs();
+        let now = now_ms();
         let missing = missing_scopes(provider, &granted);
         let problem =
             (!missing.is_empty()).then(|| (OauthCode::ScopeMissing, missing.join(" "), now));

@@ -9,8 +9,8 @@
 //! - Tokens are stored only through [`Store`], sealed; they never reach a response or a log
 //!   line. Errors are classified into [`OauthCode`]s plus the provider's code.
 
-use crate::clock::now_secs;
 use crate::clock::utc_text;
+use crate::clock::{DAY_MS, now_ms, now_secs};
 use crate::config::ProviderEndpoints;
 use crate::store::{Connection, Store, StoreError, Tokens, secret_names};
 use app::domain::{
@@ -42,11 +42,11 @@ use classify::{classify_redirect_error, classify_token_error, network_outcome};
 /// How long the consent screen may stay open.
 pub const STATE_LIFETIME_SECS: i64 = 600;
 /// An access token this close to expiry is refreshed before use.
-const REFRESH_AHEAD_SECS: i64 = 300;
+const REFRESH_AHEAD_MS: i64 = 300_000;
 /// The keep-alive refreshes a connection whose last refresh is older than this, so a dead
 /// refresh token is found before a notification needs it (and Microsoft's inactivity expiry
 /// never starts).
-const KEEPALIVE_AFTER_SECS: i64 = 12 * 3600;
+const KEEPALIVE_AFTER_MS: i64 = 12 * 3600 * 1000;
 /// Session key of the connect attempt under way.
 pub const PENDING_KEY: &str = "oauth_pending";
 
@@ -228,9 +228,10 @@ impl OauthService {
     }
 }
 
+/// When an access token given at `now` (ms) expires (ms).
 fn expires_at(now: i64, expires_in: Option<Duration>) -> i64 {
     // Without `expires_in`, assume the usual hour.
-    now + expires_in.map_or(3600, |d| d.as_secs() as i64)
+    now + expires_in.map_or(3600, |d| d.as_secs() as i64) * 1000
 }
 
 /// The callback's query: `code` and `state`, or `error` (RFC 6749 §4.1.2).
@@ -258,6 +259,6 @@ mod tests {
     #[test]
     fn times_are_utc_text() {
         assert_eq!(utc_text(0), "1970-01-01T00:00:00Z");
-        assert_eq!(utc_text(1_795_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(utc_text(1_795_000_000_123), "2026-11-18T11:06:40Z");
     }
 }

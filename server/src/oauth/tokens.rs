@@ -40,10 +40,10 @@ impl OauthService {
             .connection()
             .await?
             .ok_or(TokenError::NotConnected)?;
-        let now = now_secs();
+        let now = now_ms();
         // Someone refreshed while this caller waited: use that result.
         let fresh_enough = self.refreshes.load(Ordering::SeqCst) != seen;
-        let valid = connection.access_expires_at - now > REFRESH_AHEAD_SECS;
+        let valid = connection.access_expires_at - now > REFRESH_AHEAD_MS;
         if (fresh_enough || (!force && valid))
             && connection.problem.is_none()
             && let Some(access) = self.store.secret(secret_names::OAUTH_ACCESS_TOKEN).await?
@@ -74,14 +74,14 @@ impl OauthService {
                 request =
                     request.add_scopes(provider.scopes().iter().map(|s| Scope::new(s.to_string())));
             }
-            let age_days = (now_secs() - connection.connected_at) / 86_400;
+            let age_days = (now_ms() - connection.connected_at) / DAY_MS;
             request
                 .request_async(&self.http)
                 .await
                 .map_err(|e| classify_token_error(provider, &e, true, Some(age_days)))
         }
         .await;
-        let now = now_secs();
+        let now = now_ms();
         match outcome {
             Ok(answer) => {
                 let tokens = Tokens {
@@ -194,7 +194,7 @@ impl OauthService {
 
     /// What the page shows about the connection.
     pub async fn status(&self, settings: &SettingsView) -> Result<OauthStatus, StoreError> {
-        let now = now_secs();
+        let now = now_ms();
         let secret_expires_in_days = (settings.oauth.provider == Provider::Microsoft)
             .then(|| parse_date(&settings.oauth.client_secret_expires_on))
             .flatten()
@@ -217,7 +217,7 @@ impl OauthService {
             connected_at: Some(utc_text(c.connected_at)),
             connected_by: Some(c.connected_by),
             last_refresh_at: c.last_refresh_at.map(utc_text),
-            refresh_token_age_days: Some((now - c.refresh_token_at) / 86_400),
+            refresh_token_age_days: Some((now - c.refresh_token_at) / DAY_MS),
             scopes: c.scopes.split_whitespace().map(str::to_string).collect(),
             problem: c.problem.map(|(code, detail, at)| OauthProblem {
                 code,
@@ -248,7 +248,7 @@ impl OauthService {
                     .problem
                     .as_ref()
                     .is_none_or(|p| p.0 == OauthCode::Unreachable);
-                if retry && now_secs() - last > KEEPALIVE_AFTER_SECS {
+                if retry && now_ms() - last > KEEPALIVE_AFTER_MS {
                     let _ = self.token(true).await;
                 }
             }

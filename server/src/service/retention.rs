@@ -1,8 +1,9 @@
 //! Retention: finished notifications and the audit log are deleted once older than their
-//! retention period, a small batch per statement so the database is never held for long.
-//! Expired sessions are deleted by the session store's own sweeper (every 10 minutes).
+//! retention period, a small batch per statement so the database is never held for long; the
+//! heartbeat rows of servers gone for a day (killed, crashed) go too. Expired sessions are
+//! deleted by the session store's own sweeper (every 10 minutes).
 
-use crate::clock::now_ms;
+use crate::clock::{DAY_MS, now_ms};
 use crate::config::Retention;
 use crate::store::{Store, StoreError};
 
@@ -12,8 +13,6 @@ pub struct Purged {
     pub notifications: u64,
     pub audit_entries: u64,
 }
-
-const DAY_MS: i64 = 86_400_000;
 
 /// Runs `batch` (a delete of at most `limit` rows) until it deletes fewer, yielding between
 /// batches; returns how many rows went.
@@ -37,11 +36,17 @@ where
 #[tracing::instrument(skip_all)]
 pub async fn purge(store: &Store, retention: &Retention) -> Result<Purged, StoreError> {
     let limit = i64::from(retention.batch.max(1));
-    let before_ms = now_ms() - i64::from(retention.notifications_days) * DAY_MS;
+    let now = now_ms();
+    let notifications_before = now - i64::from(retention.notifications_days) * DAY_MS;
+    let audit_before = now - i64::from(retention.audit_days) * DAY_MS;
     let purged = Purged {
-        notifications: in_batches(limit, || store.purge_notifications(before_ms, limit)).await?,
-        audit_entries: in_batches(limit, || store.purge_audit(retention.audit_days, limit)).await?,
+        notifications: in_batches(limit, || {
+            store.purge_notifications(notifications_before, limit)
+        })
+        .await?,
+        audit_entries: in_batches(limit, || store.purge_audit(audit_before, limit)).await?,
     };
+    store.purge_gone_instances(now - DAY_MS).await?;
     if purged != Purged::default() {
         tracing::info!(
             notifications = purged.notifications,

@@ -33,7 +33,7 @@ pub struct AppBackend {
 const LOG_PAGE: i64 = 50;
 
 fn ms_text(ms: i64) -> String {
-    crate::clock::utc_text(ms / 1000)
+    crate::clock::utc_text(ms)
 }
 
 fn send_code(text: &str) -> Option<app::domain::SendCode> {
@@ -346,7 +346,7 @@ pub fn test_mail_text(settings: &SettingsView, actor: &str) -> (String, String) 
         ),
         AuthType::Oauth => format!("OAuth {}", settings.oauth.provider.as_str()),
     };
-    let at = crate::clock::utc_text(crate::clock::now_secs());
+    let at = crate::clock::utc_text(crate::clock::now_ms());
     (
         "テストメール（メール基本設定） / Test mail (mail settings)".to_string(),
         format!(

@@ -50,12 +50,14 @@ impl Store {
                 .context("Failed to read an administrator")?;
         sqlx::query(
             "INSERT INTO admins (username, password_hash, created_at, updated_at)
-             VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+             VALUES (?, ?, ?, ?)
              ON CONFLICT (username) DO UPDATE SET
                  password_hash = excluded.password_hash, updated_at = excluded.updated_at",
         )
         .bind(username)
         .bind(password_hash)
+        .bind(crate::clock::now_ms())
+        .bind(crate::clock::now_ms())
         .execute(&mut *tx)
         .await
         .context("Failed to store an administrator")?;

@@ -8,15 +8,16 @@ impl Store {
     pub async fn audit(&self, actor: &str, action: &str, detail: &str) -> Result<(), StoreError> {
         insert_audit(&self.pool, actor, action, detail).await
     }
-    /// Deletes up to `limit` audit entries older than `days` days, oldest first. Returns how many.
-    pub async fn purge_audit(&self, days: u32, limit: i64) -> Result<u64, StoreError> {
+    /// Deletes up to `limit` audit entries written before `before_ms`, oldest first. Returns
+    /// how many.
+    pub async fn purge_audit(&self, before_ms: i64, limit: i64) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "DELETE FROM audit_log WHERE id IN (
                  SELECT id FROM audit_log
-                 WHERE at < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ? || ' days')
+                 WHERE at < ?
                  ORDER BY id LIMIT ?)",
         )
-        .bind(days)
+        .bind(before_ms)
         .bind(limit)
         .execute(&self.pool)
         .await
@@ -38,7 +39,7 @@ impl Store {
             .into_iter()
             .map(|r| {
                 (
-                    r.get("at"),
+                    crate::clock::utc_text(r.get("at")),
                     r.get("actor"),
                     r.get("action"),
                     r.get("fields"),

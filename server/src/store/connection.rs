@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use sqlx::{Row, SqliteConnection};
 
 /// The stored connection (no token values).
+/// The OAuth connection; times in Unix milliseconds, as everywhere in the database.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
     pub provider: Provider,
@@ -235,11 +236,12 @@ impl Store {
         value: &SecretString,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO secrets (name, value, updated_at) VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+            "INSERT INTO secrets (name, value, updated_at) VALUES (?, ?, ?)
              ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
         )
         .bind(name)
         .bind(self.keys.seal(name, value))
+        .bind(crate::clock::now_ms())
         .execute(&mut *conn)
         .await
         .context("Failed to store a token")?;

@@ -29,13 +29,18 @@ impl Store {
         .execute(&self.pool)
         .await
         .context("Failed to record the server's heartbeat")?;
-        // Rows of servers gone for a day (killed, crashed) are cleared here.
-        sqlx::query("DELETE FROM server_instances WHERE seen_at < ?")
-            .bind(now - 86_400_000)
+        Ok(())
+    }
+
+    /// Deletes the rows of servers last seen before `before_ms` (killed, crashed: a clean stop
+    /// removes its own row). Returns how many.
+    pub async fn purge_gone_instances(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM server_instances WHERE seen_at < ?")
+            .bind(before_ms)
             .execute(&self.pool)
             .await
             .context("Failed to clear old server rows")?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 
     /// Removes this process's row at a clean shutdown.

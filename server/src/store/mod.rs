@@ -214,8 +214,9 @@ async fn insert_audit<'e>(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_log (at, actor, action, fields)
-         VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?, ?, ?)",
+         VALUES (?, ?, ?, ?)",
     )
+    .bind(crate::clock::now_ms())
     .bind(actor)
     .bind(action)
     .bind(detail)
@@ -237,11 +238,12 @@ async fn put_secret(
     };
     let value = SecretString::from(value.expose().to_owned());
     sqlx::query(
-        "INSERT INTO secrets (name, value, updated_at) VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+        "INSERT INTO secrets (name, value, updated_at) VALUES (?, ?, ?)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
     )
     .bind(name)
     .bind(keys.seal(name, &value))
+    .bind(crate::clock::now_ms())
     .execute(&mut *conn)
     .await
     .context("Failed to store a secret")?;

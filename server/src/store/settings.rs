@@ -72,7 +72,7 @@ async fn save_in_tx<E>(
         "INSERT INTO mail_settings (id, auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider,
              oauth_client_id, oauth_tenant_id, oauth_secret_expires_on, manager_root, version,
              updated_at, updated_by)
-         VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?)
+         VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET
              auth = excluded.auth, smtp_server = excluded.smtp_server, smtp_port = excluded.smtp_port,
              smtp_user = excluded.smtp_user, smtp_ssl = excluded.smtp_ssl,
@@ -94,6 +94,7 @@ async fn save_in_tx<E>(
     .bind(&s.oauth.client_secret_expires_on)
     .bind(&s.manager_root)
     .bind(new_version)
+    .bind(crate::clock::now_ms())
     .bind(actor)
     .bind(stored.version)
     .execute(&mut *conn)
@@ -207,7 +208,7 @@ async fn load_with(
         },
         manager_root: row.get("manager_root"),
         version: row.get("version"),
-        updated_at: Some(row.get("updated_at")),
+        updated_at: Some(crate::clock::utc_text(row.get("updated_at"))),
         updated_by: Some(row.get("updated_by")),
     })
 }

@@ -11,6 +11,7 @@ pub struct Template {
     pub subject: String,
     pub body: String,
     pub version: i64,
+    /// ISO 8601 UTC.
     pub updated_at: String,
     pub updated_by: String,
 }
@@ -22,7 +23,7 @@ fn row_to_template(r: &sqlx::sqlite::SqliteRow) -> Template {
         subject: r.get("subject"),
         body: r.get("body"),
         version: r.get("version"),
-        updated_at: r.get("updated_at"),
+        updated_at: crate::clock::utc_text(r.get("updated_at")),
         updated_by: r.get("updated_by"),
     }
 }
@@ -79,7 +80,7 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO templates (id, name, subject, body, version, updated_at, updated_by)
-             VALUES (?, ?, ?, ?, 1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?)
+             VALUES (?, ?, ?, ?, 1, ?, ?)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, subject = excluded.subject,
                  body = excluded.body, version = templates.version + 1,
                  updated_at = excluded.updated_at, updated_by = excluded.updated_by",
@@ -88,6 +89,7 @@ impl Store {
         .bind(name)
         .bind(subject)
         .bind(body)
+        .bind(crate::clock::now_ms())
         .bind(actor)
         .execute(&mut *tx)
         .await

@@ -63,19 +63,22 @@ pub struct TokenListing {
 impl Store {
     /// Stores a new API token (its hash only).
     pub async fn insert_token(&self, token: &NewToken<'_>) -> Result<(), StoreError> {
+        let now = crate::clock::now_ms();
         let done = sqlx::query(
             "INSERT INTO api_tokens (name, prefix, token_hash, created_by, created_at, scope, expires_at)
-             VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?,
-                     CASE WHEN ? IS NULL THEN NULL
-                          ELSE strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+' || ? || ' days') END)",
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(token.name)
         .bind(token.prefix)
         .bind(token.hash)
         .bind(token.created_by)
+        .bind(now)
         .bind(token.scope.as_str())
-        .bind(token.expires_days)
-        .bind(token.expires_days)
+        .bind(
+            token
+                .expires_days
+                .map(|days| now + i64::from(days) * crate::clock::DAY_MS),
+        )
         .execute(&self.pool)
         .await;
         match done {
@@ -93,9 +96,10 @@ impl Store {
     pub async fn live_token(&self, prefix: &str) -> Result<Option<StoredToken>, StoreError> {
         let row = sqlx::query(
             "SELECT name, token_hash, scope, expires_at,
-                    expires_at IS NOT NULL AND expires_at <= strftime('%Y-%m-%dT%H:%M:%SZ', 'now') AS expired
+                    expires_at IS NOT NULL AND expires_at <= ? AS expired
              FROM api_tokens WHERE prefix = ? AND revoked_at IS NULL",
         )
+        .bind(crate::clock::now_ms())
         .bind(prefix)
         .fetch_optional(&self.pool)
         .await
@@ -113,10 +117,10 @@ impl Store {
     /// busy script does not write a row per request.
     pub async fn touch_token(&self, prefix: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE api_tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
-             WHERE prefix = ? AND (last_used_at IS NULL
-                 OR last_used_at < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-60 seconds'))",
+            "UPDATE api_tokens SET last_used_at = ?1
+             WHERE prefix = ?2 AND (last_used_at IS NULL OR last_used_at < ?1 - 60000)",
         )
+        .bind(crate::clock::now_ms())
         .bind(prefix)
         .execute(&self.pool)
         .await
@@ -140,10 +144,16 @@ impl Store {
                 name: r.get("name"),
                 scope: r.get("scope"),
                 created_by: r.get("created_by"),
-                created_at: r.get("created_at"),
-                expires_at: r.get("expires_at"),
-                last_used_at: r.get("last_used_at"),
-                revoked_at: r.get("revoked_at"),
+                created_at: crate::clock::utc_text(r.get("created_at")),
+                expires_at: r
+                    .get::<Option<i64>, _>("expires_at")
+                    .map(crate::clock::utc_text),
+                last_used_at: r
+                    .get::<Option<i64>, _>("last_used_at")
+                    .map(crate::clock::utc_text),
+                revoked_at: r
+                    .get::<Option<i64>, _>("revoked_at")
+                    .map(crate::clock::utc_text),
             })
             .collect())
     }
@@ -151,9 +161,10 @@ impl Store {
     /// Revokes a token by its prefix; false when no live token has it.
     pub async fn revoke_token(&self, prefix: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+            "UPDATE api_tokens SET revoked_at = ?
              WHERE prefix = ? AND revoked_at IS NULL",
         )
+        .bind(crate::clock::now_ms())
         .bind(prefix)
         .execute(&self.pool)
         .await

@@ -168,9 +168,10 @@ impl TestApp {
         // A second app on the same database gets its own "tests" token (names are unique
         // among live tokens).
         sqlx::query(
-            "UPDATE api_tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+            "UPDATE api_tokens SET revoked_at = ?
              WHERE name = 'tests' AND revoked_at IS NULL",
         )
+        .bind(server::clock::now_ms())
         .execute(store.pool())
         .await
         .unwrap();
