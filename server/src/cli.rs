@@ -296,10 +296,11 @@ async fn refuse_while_a_server_runs(store: &Store) -> anyhow::Result<()> {
 async fn rotate_key(config: &Config) -> anyhow::Result<()> {
     // A running server still holds the old key: secrets it writes after the rotation (a
     // refreshed OAuth token) would be sealed with a key the next start no longer has.
-    let probe = open_store(config).await?;
-    let running = refuse_while_a_server_runs(&probe).await;
-    probe.close().await;
-    running?;
+    let store = open_store(config).await?;
+    if let Err(running) = refuse_while_a_server_runs(&store).await {
+        store.close().await;
+        return Err(running);
+    }
     let keys = Keyring::load(&config.secret_key)?;
     let old_id = keys.current_id();
     // The key to move to: a key file's rotation writes it to `<file>.new` first (or finds it
@@ -329,7 +330,7 @@ async fn rotate_key(config: &Config) -> anyhow::Result<()> {
     };
     let rotated = keys.rotated_to(next.expose_secret())?;
     let new_id = rotated.current_id();
-    let store = Store::open(&config.database_url, &config.base_path, rotated).await?;
+    let store = store.with_keys(rotated);
     let n = store.reencrypt_all_current().await?;
     store.audit("cli", "key_rotated", &new_id).await?;
     store.close().await;

@@ -29,3 +29,15 @@ pub fn utc_text(ms: i64) -> String {
         Err(_) => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::utc_text;
+
+    #[test]
+    fn milliseconds_read_as_utc_text() {
+        assert_eq!(utc_text(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_text(1_795_000_000_123), "2026-11-18T11:06:40Z");
+        assert_eq!(utc_text(-1), "1969-12-31T23:59:59Z");
+    }
+}

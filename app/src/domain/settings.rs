@@ -1,7 +1,7 @@
 //! The mail settings as stored and shown ([`SettingsView`]), as sent for saving
 //! ([`SettingsInput`]), and once validated ([`ValidatedSettings`]). Secrets are typed, never shown.
 
-use super::*;
+use super::{AuthType, Field, Provider, Tab};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -1,7 +1,12 @@
 //! The save rules: merging an input into the stored settings, every field's check, which
 //! fields changed (for the audit log), and the advice shown beside the form.
 
-use super::*;
+use super::{
+    AuthType, ErrorCode, Field, FieldError, GoogleClientId, Host, MAX_FIELD_LEN, Mailbox,
+    ManagerRoot, MicrosoftClientId, MicrosoftTenant, Notice, OauthView, Port, Provider,
+    SecretChange, SettingsInput, SettingsView, SmtpView, TypedSecret, ValidatedSettings, host,
+    parse_date,
+};
 
 /// Applies a save request to the stored settings: omitted blocks and secrets stay as stored.
 /// Text is trimmed here, once, at the boundary.

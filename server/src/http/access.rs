@@ -6,10 +6,9 @@ use crate::clock::now_secs;
 use crate::http::problem::{Problem, ProblemItem};
 use crate::http::state::{AppState, SessionPolicy};
 use crate::service::accounts::{
-    Principal, TokenRefusal, authenticate_token, check_new_password, check_username, dummy_hash,
-    hash_password, verify_password,
+    Principal, TokenRefusal, authenticate_token, check_new_password, check_username, hash_password,
 };
-use crate::service::throttle::{Attempt, Throttle, loggable_name};
+use crate::service::sign_in::{SignIn, sign_in};
 use crate::store::TokenScope;
 use axum::extract::{ConnectInfo, Form, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -226,14 +225,10 @@ fn login_page(base: &str, error: &str, next: Option<&str>) -> String {
 
 /// Largest sign-in form accepted (the body is refused with 413 before it is read further).
 pub const LOGIN_BODY_MAX: usize = 8 * 1024;
-/// Longest user name and password looked at; longer ones fail at once, without a database
-/// look-up or a hash.
-pub const USERNAME_INPUT_MAX: usize = 256;
-pub const PASSWORD_INPUT_MAX: usize = 1024;
 
-/// `POST {base}/System/Login`: checks the password, starts a fresh session (new id) and returns
-/// to the page that was asked for. Every failure gets the same answer. The throttle decides
-/// first (see [`Throttle`]); sizes are capped before any work.
+/// `POST {base}/System/Login`: the sign-in ([`sign_in`], in its fixed order), then a fresh
+/// session (new id) and back to the page that was asked for. Every failure of the same kind
+/// gets the same answer.
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -241,85 +236,22 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let base = state.base_path.as_str();
-    let store = &state.backend.store;
-    let throttle = &state.access.throttle;
-    let address = Throttle::client_key(peer.ip());
-    let username = form.username.trim().to_string();
-    let shown = loggable_name(&username);
     let next = form.next.as_deref().filter(|n| !n.is_empty());
-    let throttled = |account_known: bool| {
-        tracing::warn!(user = %shown, %address, "login throttled");
-        let audit = throttle.audit_throttled(address);
-        let shown = shown.clone();
-        async move {
-            // One audit row a minute per address, whatever the flood.
-            if audit {
-                let detail = if account_known {
-                    address.to_string()
-                } else {
-                    format!("{address} (unknown or oversized name)")
-                };
-                let _ = store.audit(&shown, "login_throttled", &detail).await;
-            }
-            Redirect::to(&login_page(base, "throttled", next)).into_response()
+    let deps = SignIn {
+        store: &state.backend.store,
+        throttle: &state.access.throttle,
+        hashing: &state.access.hashing,
+    };
+    let user = match sign_in(&deps, &form.username, form.password, peer.ip()).await {
+        Ok(user) => user,
+        Err(refused) => {
+            return Redirect::to(&login_page(base, refused.code(), next)).into_response();
         }
-    };
-    if !throttle.address_allows(address) {
-        return throttled(false).await;
-    }
-    if username.len() > USERNAME_INPUT_MAX
-        || form.password.expose_secret().len() > PASSWORD_INPUT_MAX
-    {
-        throttle.failed(address);
-        tracing::info!(user = %shown, %address, "login failed: oversized input");
-        let _ = store
-            .audit(&shown, "login_failed", &format!("{address} (oversized)"))
-            .await;
-        return Redirect::to(&login_page(base, "invalid", next)).into_response();
-    }
-    let account_busy = match throttle.attempt(&username, address) {
-        Attempt::Refused => return throttled(true).await,
-        // The account's own limit is spent (guessing from many addresses): only an address
-        // without recent failures may still try, so its owner is never locked out.
-        Attempt::Check { account_busy: true } if throttle.failed_recently(address) => {
-            return throttled(true).await;
-        }
-        Attempt::Check { account_busy } => account_busy,
-    };
-    // An unknown user is checked against a dummy hash: both failures take as long.
-    let (user, hash) = match store.admin_password_hash(&username).await {
-        Ok(Some((user, hash))) => (Some(user), hash),
-        Ok(None) => (None, dummy_hash().to_string()),
-        Err(e) => {
-            // Logged with its cause chain under a reference.
-            crate::error::internal(&e);
-            return Redirect::to(&login_page(base, "internal", next)).into_response();
-        }
-    };
-    let password = form.password;
-    // A few password checks at a time: each costs 19 MiB and tens of milliseconds of CPU, and
-    // a flood must not take every blocking thread.
-    let Ok(_permit) = state.access.hashing.acquire().await else {
-        return Redirect::to(&login_page(base, "internal", next)).into_response();
-    };
-    let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-        .await
-        .unwrap_or(false);
-    let Some(user) = user.filter(|_| ok) else {
-        throttle.failed(address);
-        tracing::info!(user = %shown, %address, "login failed");
-        let _ = store
-            .audit(&shown, "login_failed", &address.to_string())
-            .await;
-        let error = if account_busy { "throttled" } else { "invalid" };
-        return Redirect::to(&login_page(base, error, next)).into_response();
     };
     if let Err(e) = start_session(&session, &user).await {
         tracing::error!(error = %e, "could not start a session");
         return Redirect::to(&login_page(base, "internal", next)).into_response();
     }
-    tracing::info!(user, "logged in");
-    let _ = store.audit(&user, "login", &peer.ip().to_string()).await;
     Redirect::to(&safe_next(base, next)).into_response()
 }
 

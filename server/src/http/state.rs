@@ -54,7 +54,7 @@ pub struct SessionPolicy {
 pub struct AccessState {
     pub throttle: Throttle,
     pub setup: SetupToken,
-    /// Password checks running at once (see [`login`]).
+    /// Password checks running at once (see [`crate::service::sign_in`]).
     pub hashing: tokio::sync::Semaphore,
 }
 

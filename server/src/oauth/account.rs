@@ -1,7 +1,11 @@
 //! Who was connected: the account read from Microsoft Graph `/me` or Google's userinfo, and
 //! the claims of the ID token.
 
-use super::*;
+use super::classify::network_outcome;
+use super::{OauthService, Outcome};
+use app::domain::{OauthCode, Provider};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 
 impl OauthService {
     /// Who consented: Microsoft through Graph `GET /me` (the ID token of these scopes need not

@@ -1,7 +1,18 @@
 //! The authorization code flow: the consent link (PKCE, single-use `state`) and the callback
 //! that exchanges the code and stores the connection.
 
-use super::*;
+use super::classify::{classify_redirect_error, classify_token_error};
+use super::{
+    CallbackQuery, OauthService, Outcome, Pending, STATE_LIFETIME_SECS, expires_at, store_outcome,
+};
+use crate::clock::{now_ms, now_secs};
+use crate::store::{Connection, Tokens};
+use app::domain::{OauthCode, Provider, missing_scopes};
+use oauth2::{
+    AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, Scope, TokenResponse,
+};
+use secrecy::SecretString;
+use subtle::ConstantTimeEq;
 
 impl OauthService {
     /// Starts a connection: the provider's consent URL and what the session must remember.

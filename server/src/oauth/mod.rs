@@ -9,35 +9,26 @@
 //! - Tokens are stored only through [`Store`], sealed; they never reach a response or a log
 //!   line. Errors are classified into [`OauthCode`]s plus the provider's code.
 
-use crate::clock::utc_text;
-use crate::clock::{DAY_MS, now_ms, now_secs};
 use crate::config::ProviderEndpoints;
-use crate::store::{Connection, Store, StoreError, Tokens, secret_names};
-use app::domain::{
-    ManagerRoot, OauthCode, OauthProblem, OauthStatus, Provider, SettingsView, check_settings,
-    missing_scopes, parse_date,
-};
+use crate::store::{Store, StoreError, secret_names};
+use app::domain::{ManagerRoot, OauthCode, Provider, SettingsView, check_settings};
 use oauth2::basic::{
     BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
 };
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, ErrorResponse, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, ErrorResponse,
+    ExtraTokenFields, RedirectUrl, StandardRevocableToken, StandardTokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
-use subtle::ConstantTimeEq;
 
 mod account;
 mod classify;
 mod flow;
 mod tokens;
-
-use classify::{classify_redirect_error, classify_token_error, network_outcome};
 
 /// How long the consent screen may stay open.
 pub const STATE_LIFETIME_SECS: i64 = 600;
@@ -250,15 +241,4 @@ fn store_outcome(e: StoreError) -> Outcome {
         _ => String::new(),
     };
     Outcome::new(OauthCode::ProviderError, detail)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_utc_text() {
-        assert_eq!(utc_text(0), "1970-01-01T00:00:00Z");
-        assert_eq!(utc_text(1_795_000_000_123), "2026-11-18T11:06:40Z");
-    }
 }

@@ -2,7 +2,20 @@
 //! refresh for concurrent callers), the check, disconnect (with revocation), the status shown
 //! on the page and the keep-alive.
 
-use super::*;
+use super::classify::{classify_token_error, network_outcome};
+use super::{
+    KEEPALIVE_AFTER_MS, OauthService, Outcome, REFRESH_AHEAD_MS, TokenError, expires_at,
+    store_outcome,
+};
+use crate::clock::utc_text;
+use crate::clock::{DAY_MS, now_ms};
+use crate::store::{Connection, StoreError, Tokens, secret_names};
+use app::domain::{
+    OauthCode, OauthProblem, OauthStatus, Provider, SettingsView, missing_scopes, parse_date,
+};
+use oauth2::{RefreshToken, Scope, TokenResponse};
+use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
 
 impl OauthService {
     /// An access token for sending, refreshed first when it is about to expire.

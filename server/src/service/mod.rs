@@ -6,4 +6,5 @@ pub mod notify;
 pub mod outbox;
 pub mod retention;
 pub mod settings;
+pub mod sign_in;
 pub mod throttle;

@@ -1,6 +1,7 @@
 //! Administrators: Argon2id hashes only.
 
-use super::*;
+use super::{Context, Store, StoreError};
+use sqlx::Row;
 
 impl Store {
     /// How many administrators exist (0 on a first run).

@@ -1,7 +1,8 @@
 //! The audit log: who changed what (field names, never values), read newest first, purged by
 //! age.
 
-use super::*;
+use super::{Context, Store, StoreError, insert_audit};
+use sqlx::Row;
 
 impl Store {
     /// Records an event in the audit log (field or object names only, never secret values).

@@ -1,8 +1,6 @@
 //! Storage: SQLite through sqlx, migrations embedded and run at start-up, WAL mode.
 
-use app::domain::{
-    AuthType, Field, OauthView, Provider, SecretChange, SettingsView, SmtpView, ValidatedSettings,
-};
+use app::domain::SecretChange;
 use secrecy::SecretString;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -134,6 +132,14 @@ impl Store {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The same database with another keyring (a key rotation seals with the new key).
+    pub fn with_keys(self, keys: Keyring) -> Store {
+        Store {
+            keys: Arc::new(keys),
+            ..self
+        }
     }
 
     pub async fn close(&self) {

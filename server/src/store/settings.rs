@@ -1,7 +1,15 @@
 //! The mail settings row: read (with which secrets are set) and saved in one locked
 //! transaction with its secrets and audit entry.
 
-use super::*;
+use super::{
+    Context, Store, StoreError, delete_connection, insert_audit, put_secret, secret_names,
+};
+use app::domain::{
+    AuthType, Field, OauthView, Provider, SettingsView, SmtpView, ValidatedSettings,
+};
+use sqlx::{Row, SqliteConnection};
+
+use crate::secrets::Keyring;
 
 impl Store {
     /// The stored settings, or the initial ones when nothing was saved yet.

@@ -1,6 +1,11 @@
 //! Importing an exported settings file into the form (never saved until Save).
 
-use super::*;
+use super::{Draft, ImportOutcome};
+use crate::domain::{ImportError, SettingsInput, Tab, parse_export};
+use crate::i18n::*;
+use crate::ui::{Links, go_to};
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
 
 impl Draft {
     /// Fills the form from an imported file. Secrets are not in files: they are cleared, and

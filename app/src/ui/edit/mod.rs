@@ -2,15 +2,12 @@
 
 mod import;
 mod panels;
-use super::fields::{
-    FormState, ManagerRootInfo, NoticeList, OauthScope, RedirectInfo, SecretField, SetupSteps,
-    TextField,
-};
+use super::fields::{FormState, ManagerRootInfo, TextField};
 use super::{Flash, FlashKind, Links, TabBar, go_to, provider_of, use_tab};
 use crate::api::{ApiError, PageData, save_mail_settings};
 use crate::domain::{
-    AuthType, ErrorCode, Field, FieldError, ImportError, NoticeCode, OauthInput, Port, Provider,
-    SettingsInput, SettingsView, SmtpInput, Tab, TypedSecret, notices, parse_export, validate,
+    AuthType, Field, FieldError, ImportError, OauthInput, Port, Provider, SettingsInput,
+    SettingsView, SmtpInput, Tab, TypedSecret, notices, validate,
 };
 use crate::i18n::*;
 use import::ImportFile;

@@ -1,6 +1,12 @@
 //! The SMTP panel and the OAuth panels (Microsoft, Google) of the edit form.
 
-use super::*;
+use super::{Draft, imported};
+use crate::domain::{ErrorCode, Field, NoticeCode, Provider, SettingsView};
+use crate::i18n::*;
+use crate::ui::fields::{
+    FormState, NoticeList, OauthScope, RedirectInfo, SecretField, SetupSteps, TextField,
+};
+use leptos::prelude::*;
 
 #[component]
 pub(super) fn SmtpForm(
