@@ -5,6 +5,8 @@
 #  2. per page (view, edit, templates, log): the first load, signed in, empty cache, in
 #     Chromium, everything until the network is idle, as counted on the wire
 #     -> target/first-load.txt
+#  3. Lighthouse (mobile and desktop presets) on the settings page, signed in
+#     -> target/lighthouse.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -18,4 +20,9 @@ out=target/bundle-size.txt
       "$(stat -c %s "$f.gz")" "$(stat -c %s "$f.br")"
   done
 } | tee "$out"
+# Lighthouse is only for this report: installed here (not in package.json, so the test
+# command's `npm ci` does not fetch it), at a fixed version.
+if [ ! -d end2end/node_modules/lighthouse ]; then
+  (cd end2end && npm install --no-save --no-audit --no-fund lighthouse@12.8.2)
+fi
 SKIP_BUILD=1 scripts/e2e.sh --config=playwright.bench.config.ts

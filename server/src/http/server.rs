@@ -140,6 +140,15 @@ async fn handle(
     let body = Body::new(http_body_util::Limited::new(body, BODY_MAX));
     let req = Request::from_parts(parts, body);
     match tokio::time::timeout(limit, app.oneshot(req)).await {
+        // A body refused by a route's limit was not read to its end: the connection cannot
+        // carry another request, and the client must know before it reuses it.
+        Ok(Ok(mut res)) if res.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            res.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            res
+        }
         Ok(Ok(res)) => res,
         Ok(Err(never)) => match never {},
         Err(_) => {

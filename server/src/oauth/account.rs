@@ -10,6 +10,7 @@ use serde::Deserialize;
 impl OauthService {
     /// Who consented: Microsoft through Graph `GET /me` (the ID token of these scopes need not
     /// carry an address), Google from the ID token or the userinfo endpoint.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn read_account(
         &self,
         provider: Provider,
@@ -59,6 +60,7 @@ impl OauthService {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         url: &str,

@@ -89,6 +89,7 @@ impl OauthService {
         outcome
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn finish_inner(
         &self,
         pending: Option<Pending>,

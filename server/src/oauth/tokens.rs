@@ -19,11 +19,13 @@ use std::time::Duration;
 
 impl OauthService {
     /// An access token for sending, refreshed first when it is about to expire.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn access_token(&self) -> Result<(SecretString, Connection), TokenError> {
         self.token(false).await
     }
 
     /// A new access token now, whatever the old one's expiry (after a 401 from a mail API).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn fresh_token(&self) -> Result<(SecretString, Connection), TokenError> {
         self.token(true).await
     }
@@ -41,6 +43,7 @@ impl OauthService {
         result
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn token(
         &self,
         force: bool,
@@ -206,6 +209,7 @@ impl OauthService {
     }
 
     /// What the page shows about the connection.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn status(&self, settings: &SettingsView) -> Result<OauthStatus, StoreError> {
         let now = now_ms();
         let secret_expires_in_days = (settings.oauth.provider == Provider::Microsoft)

@@ -5,6 +5,7 @@ use sqlx::Row;
 
 impl Store {
     /// How many administrators exist (0 on a first run).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn admin_count(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar("SELECT COUNT(*) FROM admins")
             .fetch_one(&self.pool)
@@ -12,6 +13,7 @@ impl Store {
             .context("Failed to count the administrators")
     }
     /// The stored password hash of an administrator (user names are case-insensitive).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn admin_password_hash(
         &self,
         username: &str,
@@ -25,6 +27,7 @@ impl Store {
     }
     /// Creates an administrator, or sets the password of an existing one. Returns true when
     /// the account is new.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn upsert_admin(
         &self,
         username: &str,

@@ -6,11 +6,13 @@ use sqlx::Row;
 
 impl Store {
     /// Records an event in the audit log (field or object names only, never secret values).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn audit(&self, actor: &str, action: &str, detail: &str) -> Result<(), StoreError> {
         insert_audit(&self.pool, actor, action, detail).await
     }
     /// Deletes up to `limit` audit entries written before `before_ms`, oldest first. Returns
     /// how many.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn purge_audit(&self, before_ms: i64, limit: i64) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "DELETE FROM audit_log WHERE id IN (
@@ -26,6 +28,7 @@ impl Store {
         Ok(done.rows_affected())
     }
     /// The audit log, newest first: (at, actor, action, fields).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn audit_entries(
         &self,
         limit: i64,

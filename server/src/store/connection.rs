@@ -35,6 +35,7 @@ pub struct Tokens {
 
 impl Store {
     /// The connection, if an account is connected.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn connection(&self) -> Result<Option<Connection>, StoreError> {
         let row = sqlx::query(
             "SELECT provider, account, display_name, account_id, scopes, connected_at, connected_by,
@@ -192,6 +193,7 @@ impl Store {
 
     /// Records why the connection `generation` does not work (or clears it with `None`); a
     /// newer connection is left alone.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_connection_problem(
         &self,
         problem: Option<(OauthCode, &str)>,
@@ -213,6 +215,7 @@ impl Store {
     }
 
     /// Removes the connection and its tokens. Returns whether there was one.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn disconnect(&self, actor: &str, reason: &str) -> Result<bool, StoreError> {
         let mut tx = self
             .pool
@@ -229,6 +232,7 @@ impl Store {
         Ok(existed)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn put_token(
         &self,
         conn: &mut SqliteConnection,
@@ -250,6 +254,7 @@ impl Store {
 }
 
 /// Deletes the connection row and both tokens. Returns whether a connection existed.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(super) async fn delete_connection(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
     let deleted = sqlx::query("DELETE FROM oauth_connection WHERE id = 1")
         .execute(&mut *conn)

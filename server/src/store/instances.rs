@@ -15,6 +15,7 @@ pub struct LiveInstance {
 
 impl Store {
     /// Records this process (again): its heartbeat.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn heartbeat(&self, id: &str, host: &str, pid: u32) -> Result<(), StoreError> {
         let now = now_ms();
         sqlx::query(
@@ -34,6 +35,7 @@ impl Store {
 
     /// Deletes the rows of servers last seen before `before_ms` (killed, crashed: a clean stop
     /// removes its own row). Returns how many.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn purge_gone_instances(&self, before_ms: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM server_instances WHERE seen_at < ?")
             .bind(before_ms)
@@ -44,6 +46,7 @@ impl Store {
     }
 
     /// Removes this process's row at a clean shutdown.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn unregister(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM server_instances WHERE id = ?")
             .bind(id)
@@ -54,6 +57,7 @@ impl Store {
     }
 
     /// Servers with a heartbeat in the last `within_ms`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn live_instances(&self, within_ms: i64) -> Result<Vec<LiveInstance>, StoreError> {
         let now = now_ms();
         let rows = sqlx::query(

@@ -80,6 +80,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating it if needed) the database and runs the migrations. A failed migration
     /// stops the start with its cause.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn open(database_url: &str, base_path: &str, keys: Keyring) -> anyhow::Result<Store> {
         use anyhow::Context as _;
         let dir = sqlite_file_path(database_url)
@@ -142,11 +143,13 @@ impl Store {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn close(&self) {
         self.pool.close().await;
     }
 
     /// A stored secret, for the transports (later) and tests. `None` when not set.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn secret(&self, name: &str) -> Result<Option<SecretString>, StoreError> {
         let row = sqlx::query("SELECT value FROM secrets WHERE name = ?")
             .bind(name)
@@ -167,6 +170,7 @@ impl Store {
 
     /// Re-encrypts, in one transaction, every stored secret not yet under the current key.
     /// Returns how many values were rewritten.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn reencrypt_all_current(&self) -> Result<usize, StoreError> {
         let keys = &self.keys;
         let mut tx = self
@@ -212,6 +216,7 @@ impl Store {
 }
 
 /// One audit log row, on the pool or inside a transaction.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn insert_audit<'e>(
     executor: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
     actor: &str,
@@ -233,6 +238,7 @@ async fn insert_audit<'e>(
 }
 
 /// Stores a replaced secret, encrypted; `Keep` leaves it as it is.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn put_secret(
     conn: &mut SqliteConnection,
     keys: &Keyring,

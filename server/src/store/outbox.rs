@@ -123,6 +123,7 @@ impl Store {
     }
 
     /// The id of the notification `actor` submitted with this idempotency key, if any.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn notification_by_key(
         &self,
         actor: &str,
@@ -209,6 +210,7 @@ impl Store {
 
     /// At start-up: what a killed process was sending is due again (at-least-once; the
     /// Message-ID stays the same). Returns how many.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn recover_sending(&self, now_ms: i64) -> Result<u64, StoreError> {
         Ok(sqlx::query(
             "UPDATE notifications SET status = 'retrying', next_attempt_at = ?, lease_until = NULL,
@@ -223,6 +225,7 @@ impl Store {
         .rows_affected())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn mark_sent(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE notifications SET status = 'sent', sent_at = ?, updated_at = ?,
@@ -240,6 +243,7 @@ impl Store {
     }
 
     /// Records a failed attempt: `retry_at` schedules the next one, `None` gives up.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn mark_failed(
         &self,
         id: &str,
@@ -270,6 +274,7 @@ impl Store {
     }
 
     /// Puts a claimed notification back without counting the attempt (the queue was paused).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn release(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE notifications SET status = 'retrying', attempts = MAX(attempts - 1, 0),
@@ -285,6 +290,7 @@ impl Store {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn notification(&self, id: &str) -> Result<Option<Notification>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM notifications WHERE id = ?"))
             .bind(id)
@@ -295,6 +301,7 @@ impl Store {
     }
 
     /// The newest notifications, optionally of one status, `limit` from `offset`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn notifications(
         &self,
         status: Option<Status>,
@@ -324,6 +331,7 @@ impl Store {
     }
 
     /// Notifications given up since `since_ms`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn failures_since(&self, since_ms: i64) -> Result<i64, StoreError> {
         sqlx::query_scalar(
             "SELECT COUNT(*) FROM notifications WHERE status = 'failed' AND updated_at >= ?",
@@ -335,6 +343,7 @@ impl Store {
     }
 
     /// An administrator's "retry now" (failed or retrying) or "cancel" (not yet sent).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn retry_now(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
         let n = sqlx::query(&format!(
             "UPDATE notifications SET status = 'retrying', next_attempt_at = ?, updated_at = ?
@@ -351,6 +360,7 @@ impl Store {
         Ok(n == 1)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn cancel(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
         let n = sqlx::query(&format!(
             "UPDATE notifications SET status = 'cancelled', updated_at = ?
@@ -367,6 +377,7 @@ impl Store {
     }
 
     /// Why sending is paused, if it is: `(code, reply, since)`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn queue_paused(&self) -> Result<Option<(String, String, i64)>, StoreError> {
         let row = sqlx::query(
             "SELECT paused_code, paused_reply, paused_at FROM queue_state
@@ -386,6 +397,7 @@ impl Store {
     }
 
     /// Pauses sending (`Some`) or resumes it (`None`).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_queue_paused(
         &self,
         pause: Option<(&str, &str)>,
@@ -407,6 +419,7 @@ impl Store {
 
     /// Deletes up to `limit` finished (sent, failed, cancelled) notifications created before
     /// `before_ms`; queued and retrying ones stay whatever their age. Returns how many.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn purge_notifications(&self, before_ms: i64, limit: i64) -> Result<u64, StoreError> {
         let done = sqlx::query(&format!(
             "DELETE FROM notifications WHERE id IN (

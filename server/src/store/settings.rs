@@ -54,6 +54,7 @@ impl Store {
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 async fn save_in_tx<E>(
     conn: &mut SqliteConnection,
     base_path: &str,
@@ -175,6 +176,7 @@ async fn save_in_tx<E>(
     Ok(Ok(load_with(conn, base_path).await?))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 async fn load_with(
     conn: &mut SqliteConnection,
     base_path: &str,

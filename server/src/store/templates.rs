@@ -29,6 +29,7 @@ fn row_to_template(r: &sqlx::sqlite::SqliteRow) -> Template {
 }
 
 impl Store {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn template(&self, id: &str) -> Result<Option<Template>, StoreError> {
         let row = sqlx::query(
             "SELECT id, name, subject, body, version, updated_at, updated_by FROM templates
@@ -41,6 +42,7 @@ impl Store {
         Ok(row.as_ref().map(row_to_template))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn templates(&self) -> Result<Vec<Template>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, name, subject, body, version, updated_at, updated_by FROM templates
@@ -54,6 +56,7 @@ impl Store {
 
     /// Creates or replaces a template (already checked); `expected_version` guards against
     /// overwriting someone else's edit. Returns the stored template, or `Conflict`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn save_template(
         &self,
         id: &str,

@@ -62,6 +62,7 @@ pub struct TokenListing {
 
 impl Store {
     /// Stores a new API token (its hash only).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_token(&self, token: &NewToken<'_>) -> Result<(), StoreError> {
         let now = crate::clock::now_ms();
         let done = sqlx::query(
@@ -93,6 +94,7 @@ impl Store {
     }
 
     /// The token with this prefix, unless revoked.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn live_token(&self, prefix: &str) -> Result<Option<StoredToken>, StoreError> {
         let row = sqlx::query(
             "SELECT name, token_hash, scope, expires_at,
@@ -115,6 +117,7 @@ impl Store {
 
     /// Notes the last use of a token (shown by `server token list`), at most once a minute so a
     /// busy script does not write a row per request.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn touch_token(&self, prefix: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE api_tokens SET last_used_at = ?1
@@ -129,6 +132,7 @@ impl Store {
     }
 
     /// Every token, newest first, for `server token list` (no hashes).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn tokens(&self) -> Result<Vec<TokenListing>, StoreError> {
         let rows = sqlx::query(
             "SELECT prefix, name, scope, created_by, created_at, expires_at, last_used_at, revoked_at
@@ -159,6 +163,7 @@ impl Store {
     }
 
     /// Revokes a token by its prefix; false when no live token has it.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_token(&self, prefix: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE api_tokens SET revoked_at = ?

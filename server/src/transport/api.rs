@@ -66,6 +66,7 @@ impl MailApis {
     }
 
     /// Sends; `Ok` carries the answer for the report.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn send(
         &self,
         provider: Provider,

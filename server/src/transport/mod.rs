@@ -39,6 +39,7 @@ pub struct Recorder {
 
 impl Recorder {
     /// Runs one step; its `Ok` carries the value and a detail line for the report.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn step<T>(
         &mut self,
         name: StepName,
@@ -140,6 +141,7 @@ impl Mailer {
     }
 
     /// Sends with the saved settings and the stored secrets, reusing idle SMTP connections.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn send_saved(&self, mail: &Outgoing<'_>) -> DeliveryReport {
         let settings = match self.store.load().await {
             Ok(s) => s,
@@ -162,6 +164,7 @@ impl Mailer {
 
     /// Sends with `settings` (saved or being edited) on fresh connections, every step shown;
     /// `smtp_password` replaces the stored one.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn send(
         &self,
         settings: &SettingsView,
@@ -174,6 +177,7 @@ impl Mailer {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn send_smtp(
         &self,
         settings: &SettingsView,
@@ -238,6 +242,7 @@ impl Mailer {
         finish("smtp", &from, &to, rec, result)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn send_api(&self, provider: Provider, mail: &Outgoing<'_>) -> DeliveryReport {
         let transport = match provider {
             Provider::Microsoft => "microsoft_graph",

@@ -76,6 +76,7 @@ pub async fn deliver(
 }
 
 /// Resolve, connect, STARTTLS, AUTH.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn open(
     target: &SmtpTarget<'_>,
     rec: &mut Recorder,
@@ -188,6 +189,7 @@ async fn open(
 }
 
 /// STARTTLS on `conn` with `params`; returns the server certificate's summary for the report.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn upgrade(
     conn: &mut AsyncSmtpConnection,
     params: TlsParameters,
@@ -204,6 +206,7 @@ async fn upgrade(
 }
 
 /// TCP connect and EHLO; the detail names the server and its address.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn connect(
     target: &SmtpTarget<'_>,
     addrs: &[SocketAddr],
@@ -221,6 +224,7 @@ async fn connect(
 }
 
 /// MAIL FROM / RCPT TO, then DATA.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn transmit(
     conn: &mut AsyncSmtpConnection,
     message: &Message,
@@ -292,12 +296,14 @@ impl std::fmt::Display for DataBlock<'_> {
 }
 
 /// Says QUIT if the server still listens, and closes; never waits long on a dead server.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(super) async fn abort(conn: &mut AsyncSmtpConnection) {
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.abort()).await;
 }
 
 /// A step that does not finish in time fails as a timeout (lettre's own timeout covers only
 /// parts of the exchange).
+#[tracing::instrument(level = "debug", skip_all)]
 async fn within<T>(
     limit: Duration,
     step: StepName,
@@ -314,6 +320,7 @@ async fn within<T>(
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 async fn resolve(host: &str, port: u16) -> Result<(Vec<SocketAddr>, String), SendFailure> {
     if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
         return Ok((

@@ -30,6 +30,7 @@ impl Pool {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn take(&self, key: &str) -> Option<AsyncSmtpConnection> {
         loop {
             let found = {
@@ -49,6 +50,7 @@ impl Pool {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn put(&self, key: String, mut conn: AsyncSmtpConnection) {
         if conn
             .command(lettre::transport::smtp::commands::Rset)

@@ -1,0 +1,82 @@
+import { test } from "@playwright/test";
+import * as fs from "fs";
+import * as path from "path";
+
+/** Lighthouse (mobile and desktop presets) on the settings page, signed in, on the release
+ * build: the scores and the load metrics of issue 10. Writes target/lighthouse.txt. A report
+ * for `make bench-size` (scripts/bundle-size.sh installs Lighthouse for it); it asserts only
+ * that it measured. Over loopback: the mobile preset's simulated slow 4G and 4x CPU
+ * slowdown make it comparable with a real phone, the desktop preset with a desktop. */
+const PAGE = "/ConMasManager/System/MailSetting";
+
+test("lighthouse on the settings page", async ({ browser, baseURL }) => {
+  test.setTimeout(240_000);
+  // The session of global-setup, handed to Lighthouse's own Chromium as a header.
+  const context = await browser.newContext();
+  const cookies = await context.cookies(baseURL);
+  await context.close();
+  const cookie = cookies.map((c) => `${c.name}=${c.value}`).join("; ");
+  if (!cookie) throw new Error("no session cookie from global-setup");
+
+  const lighthouse = (await import("lighthouse")).default;
+  const desktop = (await import("lighthouse/core/config/desktop-config.js")).default;
+  const chromeLauncher = await import("chrome-launcher");
+  const lines: string[] = [];
+  for (const [name, config] of [
+    ["mobile", undefined],
+    ["desktop", desktop],
+  ] as const) {
+    const chrome = await chromeLauncher.launch({
+      chromePath: "/usr/bin/chromium",
+      chromeFlags: [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
+    });
+    try {
+      const result = await lighthouse(
+        `${baseURL}${PAGE}`,
+        {
+          port: chrome.port,
+          output: "json",
+          logLevel: "error",
+          extraHeaders: { Cookie: cookie },
+          onlyCategories: ["performance", "accessibility", "best-practices"],
+        },
+        config,
+      );
+      if (!result) throw new Error(`Lighthouse gave no result (${name})`);
+      const { categories, audits } = result.lhr;
+      const score = (id: string) => Math.round((categories[id]?.score ?? 0) * 100);
+      const ms = (id: string) => `${Math.round(audits[id]?.numericValue ?? 0)} ms`;
+      lines.push(
+        `${name.padEnd(8)} performance ${score("performance")}, accessibility ${score(
+          "accessibility",
+        )}, best practices ${score("best-practices")}; FCP ${ms(
+          "first-contentful-paint",
+        )}, LCP ${ms("largest-contentful-paint")}, TBT ${ms("total-blocking-time")}, TTI ${ms(
+          "interactive",
+        )}, CLS ${(audits["cumulative-layout-shift"]?.numericValue ?? 0).toFixed(3)}`,
+      );
+      // What keeps a category below 100, so the report says what to fix.
+      for (const id of ["accessibility", "best-practices"]) {
+        for (const ref of categories[id]?.auditRefs ?? []) {
+          const audit = audits[ref.id];
+          if (ref.weight > 0 && audit && audit.score !== null && audit.score < 1) {
+            lines.push(`    ${id}: ${audit.id} — ${audit.title}`);
+          }
+        }
+      }
+    } finally {
+      await chrome.kill();
+    }
+  }
+  const out = path.join(__dirname, "..", "..", "target", "lighthouse.txt");
+  fs.writeFileSync(out, lines.join("\n") + "\n");
+  console.log(lines.join("\n"));
+});
