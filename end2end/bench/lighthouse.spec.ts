@@ -51,7 +51,10 @@ test("lighthouse on the settings page", async ({ browser, baseURL }) => {
         config,
       );
       if (!result) throw new Error(`Lighthouse gave no result (${name})`);
-      const { categories, audits } = result.lhr;
+      const { categories, audits, finalDisplayedUrl } = result.lhr;
+      if (!finalDisplayedUrl.includes(PAGE)) {
+        throw new Error(`Lighthouse measured ${finalDisplayedUrl}, not the settings page`);
+      }
       const score = (id: string) => Math.round((categories[id]?.score ?? 0) * 100);
       const ms = (id: string) => `${Math.round(audits[id]?.numericValue ?? 0)} ms`;
       lines.push(
@@ -63,6 +66,16 @@ test("lighthouse on the settings page", async ({ browser, baseURL }) => {
           "interactive",
         )}, CLS ${(audits["cumulative-layout-shift"]?.numericValue ?? 0).toFixed(3)}`,
       );
+      // The element Lighthouse took for the largest paint, and what its time was spent on.
+      const lcp = audits["largest-contentful-paint-element"]?.details as
+        | { items?: { items?: { node?: { snippet?: string }; phase?: string; timing?: number }[] }[] }
+        | undefined;
+      for (const table of lcp?.items ?? []) {
+        for (const row of table.items ?? []) {
+          if (row.node?.snippet) lines.push(`    LCP element: ${row.node.snippet.slice(0, 120)}`);
+          if (row.phase) lines.push(`    LCP ${row.phase}: ${Math.round(row.timing ?? 0)} ms`);
+        }
+      }
       // What keeps a category below 100, so the report says what to fix.
       for (const id of ["accessibility", "best-practices"]) {
         for (const ref of categories[id]?.auditRefs ?? []) {
