@@ -34,7 +34,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from OpenSSL import crypto
 
 DATA_DELAY = 0.0
-state = {"messages": [], "replies": {}, "connections": 0}
+state = {"messages": [], "replies": {}, "connections": 0, "in_data": 0, "peak_data": 0}
 lock = threading.Lock()
 
 
@@ -102,8 +102,16 @@ class Handler:
         reply = reply_for("DATA")
         if reply:
             return reply
-        if DATA_DELAY:
-            await asyncio.sleep(DATA_DELAY)
+        # How many messages are being received at once (the sender's concurrency).
+        with lock:
+            state["in_data"] += 1
+            state["peak_data"] = max(state["peak_data"], state["in_data"])
+        try:
+            if DATA_DELAY:
+                await asyncio.sleep(DATA_DELAY)
+        finally:
+            with lock:
+                state["in_data"] -= 1
         with lock:
             state["messages"].append(
                 {
@@ -155,7 +163,9 @@ class Control(BaseHTTPRequestHandler):
                 return self.answer(state["messages"])
         if self.path == "/stats":
             with lock:
-                return self.answer({"connections": state["connections"]})
+                return self.answer(
+                    {"connections": state["connections"], "peak_data": state["peak_data"]}
+                )
         self.answer({"error": "not_found"}, 404)
 
     def do_POST(self):
@@ -168,6 +178,7 @@ class Control(BaseHTTPRequestHandler):
                 state["messages"] = []
                 state["replies"] = {}
                 state["connections"] = 0
+                state["peak_data"] = 0
             else:
                 return self.answer({"error": "not_found"}, 404)
         self.answer({"ok": True})

@@ -519,3 +519,42 @@ async fn a_damaged_stored_notification_is_failed_not_sent_to_the_sender() {
     assert!(smtp.messages().await.is_empty(), "nothing was sent");
     app.stop().await;
 }
+
+/// The worker sends several notifications at once, one per pooled SMTP connection and never
+/// more: a slow server (300 ms per message) receives up to `SMTP_POOL_SIZE` messages at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_goes_out_over_several_connections_at_once_within_the_pool_size() {
+    let smtp = SmtpServer::start(&[
+        "--auth",
+        &format!("{SMTP_USER}:{SMTP_PASSWORD}"),
+        "--data-delay-ms",
+        "300",
+    ])
+    .await;
+    let (_dir, db) = fresh_db();
+    let mut config = test_config(&db);
+    config.smtp_pool_size = 3;
+    let app = TestApp::spawn_with(config).await;
+    save_smtp(&app, smtp.port, SMTP_PASSWORD).await;
+    for n in 0..12 {
+        let (status, body) = submit(&app, notification(n), None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    eventually("12 mails at the SMTP server", || async {
+        smtp.messages().await.len() == 12
+    })
+    .await;
+    let peak = smtp.peak_concurrent_messages().await;
+    assert!(peak >= 2, "sent one at a time (peak {peak})");
+    assert!(peak <= 3, "more at once than the pool size: {peak}");
+    let mut seen: Vec<String> = smtp
+        .messages()
+        .await
+        .iter()
+        .map(|m| m["rcpt_tos"][0].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 12, "each exactly once");
+    app.stop().await;
+}

@@ -8,7 +8,9 @@ use crate::config::WorkerConfig;
 use crate::store::{Notification, Store};
 use crate::transport::{Mailer, Outgoing};
 use app::domain::{SendCode, SendFailure};
+use futures_util::stream::{self, StreamExt};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -103,7 +105,9 @@ impl Worker {
         })
     }
 
-    /// One round: claims what is due and tries each. Returns how many were tried.
+    /// One round: claims what is due and tries each, several at once (one per pooled SMTP
+    /// connection; at most [`crate::transport::API_CONCURRENCY`] on a mail API). Returns how
+    /// many were claimed.
     pub async fn round(&self) -> Result<usize, crate::store::StoreError> {
         if self.store.queue_paused().await?.is_some() {
             return Ok(0);
@@ -114,16 +118,30 @@ impl Worker {
             .claim_due(now, self.config.lease.as_millis() as i64, self.config.batch)
             .await?;
         let count = due.len();
-        let mut rest = due.into_iter();
-        while let Some(n) = rest.next() {
-            if !self.attempt(&n).await? {
-                // Paused: what was claimed goes back untouched.
-                self.store.release(&n.id, now_ms()).await?;
-                for other in rest.by_ref() {
-                    self.store.release(&other.id, now_ms()).await?;
-                }
-            }
+        if count == 0 {
+            return Ok(0);
         }
+        let width = self.mailer.concurrency(self.store.load().await?.auth);
+        let paused = AtomicBool::new(false);
+        let outcomes: Vec<Result<(), crate::store::StoreError>> = stream::iter(due)
+            .map(|n| {
+                let paused = &paused;
+                async move {
+                    // Paused meanwhile: what was claimed goes back untouched.
+                    if paused.load(Ordering::SeqCst) {
+                        return self.store.release(&n.id, now_ms()).await;
+                    }
+                    if !self.attempt(&n).await? {
+                        paused.store(true, Ordering::SeqCst);
+                        self.store.release(&n.id, now_ms()).await?;
+                    }
+                    Ok(())
+                }
+            })
+            .buffer_unordered(width)
+            .collect()
+            .await;
+        outcomes.into_iter().collect::<Result<(), _>>()?;
         Ok(count)
     }
 
@@ -151,6 +169,11 @@ impl Worker {
             f.reply.clone(),
         );
         if pauses_queue(&f) {
+            // Another send of the same round may have paused the queue already: one pause,
+            // one audit entry.
+            if self.store.queue_paused().await?.is_some() {
+                return Ok(false);
+            }
             tracing::warn!(id = %n.id, code = %error.0, "sending paused: credentials refused");
             self.store
                 .set_queue_paused(Some((&error.0, &error.2)), now)

@@ -121,6 +121,10 @@ pub struct Mailer {
     smtp_timeout: std::time::Duration,
 }
 
+/// Requests in flight at once per mailbox on the mail APIs: Microsoft Graph allows 4
+/// concurrent requests per mailbox (more get 429, "ApplicationThrottled").
+pub const API_CONCURRENCY: usize = 4;
+
 impl Mailer {
     pub fn new(
         store: Store,
@@ -137,6 +141,16 @@ impl Mailer {
             smtp_ca_file: smtp_ca_file.map(|p| p.to_path_buf()),
             pool: smtp::Pool::new(smtp_pool_size),
             smtp_timeout,
+        }
+    }
+
+    /// How many notifications may be sent at once over `auth`: one per pooled SMTP connection
+    /// (at least one), and for the mail APIs at most [`API_CONCURRENCY`].
+    pub fn concurrency(&self, auth: AuthType) -> usize {
+        let smtp = self.pool.size().max(1);
+        match auth {
+            AuthType::Smtp => smtp,
+            AuthType::Oauth => smtp.min(API_CONCURRENCY),
         }
     }
 

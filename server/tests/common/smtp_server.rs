@@ -72,6 +72,20 @@ impl SmtpServer {
             .unwrap()
     }
 
+    /// The most messages the server was receiving at once.
+    pub async fn peak_concurrent_messages(&self) -> u64 {
+        let v: Value = self
+            .http
+            .get(format!("{}/stats", self.control))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["peak_data"].as_u64().unwrap()
+    }
+
     /// How many connections the server saw.
     pub async fn connections(&self) -> u64 {
         let v: Value = self

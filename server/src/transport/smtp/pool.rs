@@ -30,6 +30,11 @@ impl Pool {
         }
     }
 
+    /// Connections kept at most.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
     #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn take(&self, key: &str) -> Option<AsyncSmtpConnection> {
         loop {
