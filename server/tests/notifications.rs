@@ -359,6 +359,13 @@ async fn a_server_killed_mid_burst_loses_nothing() {
         ids.values().all(|set| set.len() == 1),
         "one Message-ID per notification"
     );
+    // Only what the killed process had claimed (one round, at most a batch) comes twice.
+    let batch = server::config::WorkerConfig::default().batch as usize;
+    assert!(
+        messages.len() - total <= batch,
+        "{} duplicates, more than one round of {batch}",
+        messages.len() - total
+    );
     drop(server);
     drop(dir);
 }

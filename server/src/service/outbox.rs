@@ -59,6 +59,16 @@ fn rand_u64() -> u64 {
     u64::from_le_bytes(b)
 }
 
+/// What one attempt did.
+enum Attempted {
+    /// Delivered; the round marks it sent.
+    Sent,
+    /// Failed, and the retry or the end is recorded.
+    Recorded,
+    /// Credentials refused: the queue is paused and this one goes back untouched.
+    Paused,
+}
+
 pub struct Worker {
     store: Store,
     mailer: Arc<Mailer>,
@@ -123,31 +133,52 @@ impl Worker {
         }
         let width = self.mailer.concurrency(self.store.load().await?.auth);
         let paused = AtomicBool::new(false);
-        let outcomes: Vec<Result<(), crate::store::StoreError>> = stream::iter(due)
+        let outcomes: Vec<Result<Option<String>, crate::store::StoreError>> = stream::iter(due)
             .map(|n| {
                 let paused = &paused;
                 async move {
                     // Paused meanwhile: what was claimed goes back untouched.
                     if paused.load(Ordering::SeqCst) {
-                        return self.store.release(&n.id, now_ms()).await;
-                    }
-                    if !self.attempt(&n).await? {
-                        paused.store(true, Ordering::SeqCst);
                         self.store.release(&n.id, now_ms()).await?;
+                        return Ok(None);
                     }
-                    Ok(())
+                    match self.attempt(&n).await? {
+                        Attempted::Sent => Ok(Some(n.id)),
+                        Attempted::Recorded => Ok(None),
+                        Attempted::Paused => {
+                            paused.store(true, Ordering::SeqCst);
+                            self.store.release(&n.id, now_ms()).await?;
+                            Ok(None)
+                        }
+                    }
                 }
             })
             .buffer_unordered(width)
             .collect()
             .await;
-        outcomes.into_iter().collect::<Result<(), _>>()?;
-        Ok(count)
+        // One commit for the round's sent notifications: a crash before it sends them again
+        // (same Message-ID), never loses one.
+        let mut sent = Vec::new();
+        let mut first_error = None;
+        for outcome in outcomes {
+            match outcome {
+                Ok(Some(id)) => sent.push(id),
+                Ok(None) => {}
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        self.store.mark_sent_all(&sent, now_ms()).await?;
+        tracing::info!(count = sent.len(), "notifications sent");
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(count),
+        }
     }
 
-    /// Sends one; `false` when the queue had to be paused.
+    /// Sends one. A failure is recorded at once; a success is left to the round, which marks
+    /// all of its sent notifications in one commit.
     #[tracing::instrument(skip_all, fields(id = %n.id, attempt = n.attempts))]
-    async fn attempt(&self, n: &Notification) -> Result<bool, crate::store::StoreError> {
+    async fn attempt(&self, n: &Notification) -> Result<Attempted, crate::store::StoreError> {
         let report = self
             .mailer
             .send_saved(&Outgoing {
@@ -159,9 +190,8 @@ impl Worker {
             .await;
         let now = now_ms();
         let Some(f) = report.failure else {
-            self.store.mark_sent(&n.id, now).await?;
-            tracing::info!(id = %n.id, attempts = n.attempts, "notification sent");
-            return Ok(true);
+            tracing::debug!(id = %n.id, attempts = n.attempts, "notification sent");
+            return Ok(Attempted::Sent);
         };
         let error = (
             f.code.as_str(),
@@ -172,7 +202,7 @@ impl Worker {
             // Another send of the same round may have paused the queue already: one pause,
             // one audit entry.
             if self.store.queue_paused().await?.is_some() {
-                return Ok(false);
+                return Ok(Attempted::Paused);
             }
             tracing::warn!(id = %n.id, code = %error.0, "sending paused: credentials refused");
             self.store
@@ -185,7 +215,7 @@ impl Worker {
                     &format!("{}: {}", error.0, error.2),
                 )
                 .await?;
-            return Ok(false);
+            return Ok(Attempted::Paused);
         }
         let retry_at = (f.retryable && n.attempts < self.config.max_attempts).then(|| {
             now + backoff(&self.config, n.attempts - 1, f.retry_after_secs).as_millis() as i64
@@ -200,7 +230,7 @@ impl Worker {
         self.store
             .mark_failed(&n.id, (&error.0, &error.1, &error.2), retry_at, now)
             .await?;
-        Ok(true)
+        Ok(Attempted::Recorded)
     }
 }
 

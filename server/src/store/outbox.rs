@@ -225,20 +225,34 @@ impl Store {
         .rows_affected())
     }
 
+    /// Marks several sent in one transaction: one durable commit for a round of sends.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn mark_sent(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE notifications SET status = 'sent', sent_at = ?, updated_at = ?,
-                 lease_until = NULL, last_error_code = NULL, last_error_step = NULL,
-                 last_error_reply = NULL
-             WHERE id = ? AND status = 'sending'",
-        )
-        .bind(now_ms)
-        .bind(now_ms)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .context("Failed to mark a notification sent")?;
+    pub async fn mark_sent_all(&self, ids: &[String], now_ms: i64) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to mark notifications sent")?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE notifications SET status = 'sent', sent_at = ?, updated_at = ?,
+                     lease_until = NULL, last_error_code = NULL, last_error_step = NULL,
+                     last_error_reply = NULL
+                 WHERE id = ? AND status = 'sending'",
+            )
+            .bind(now_ms)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to mark a notification sent")?;
+        }
+        tx.commit()
+            .await
+            .context("Failed to mark notifications sent")?;
         Ok(())
     }
 
