@@ -38,6 +38,17 @@ async fn submit(app: &TestApp, body: Value, key: Option<&str>) -> (StatusCode, V
     (status, res.json().await.unwrap())
 }
 
+/// An SMTP server with this test's account that takes `ms` to receive each message.
+async fn slow_smtp(ms: u32) -> SmtpServer {
+    SmtpServer::start(&[
+        "--auth",
+        &format!("{SMTP_USER}:{SMTP_PASSWORD}"),
+        "--data-delay-ms",
+        &ms.to_string(),
+    ])
+    .await
+}
+
 fn notification(n: usize) -> Value {
     json!({
         "subject": "[{rep_name}] が提出されました",
@@ -283,13 +294,7 @@ async fn bad_submissions_are_refused_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_burst_loses_nothing() {
     // A slow server (30 ms per message), so the kill lands in the middle of the burst.
-    let smtp = SmtpServer::start(&[
-        "--auth",
-        &format!("{SMTP_USER}:{SMTP_PASSWORD}"),
-        "--data-delay-ms",
-        "30",
-    ])
-    .await;
+    let smtp = slow_smtp(30).await;
     let (dir, db) = fresh_db();
     // Settings and a token through the test app, then the real binary on the same database.
     let app = TestApp::spawn(&db).await;
@@ -531,13 +536,7 @@ async fn a_damaged_stored_notification_is_failed_not_sent_to_the_sender() {
 /// more: a slow server (300 ms per message) receives up to `SMTP_POOL_SIZE` messages at a time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_goes_out_over_several_connections_at_once_within_the_pool_size() {
-    let smtp = SmtpServer::start(&[
-        "--auth",
-        &format!("{SMTP_USER}:{SMTP_PASSWORD}"),
-        "--data-delay-ms",
-        "300",
-    ])
-    .await;
+    let smtp = slow_smtp(300).await;
     let (_dir, db) = fresh_db();
     let mut config = test_config(&db);
     config.smtp_pool_size = 3;

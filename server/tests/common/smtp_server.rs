@@ -72,32 +72,26 @@ impl SmtpServer {
             .unwrap()
     }
 
-    /// The most messages the server was receiving at once.
-    pub async fn peak_concurrent_messages(&self) -> u64 {
-        let v: Value = self
-            .http
+    /// The server's counters: `{connections, peak_data}`.
+    async fn stats(&self) -> Value {
+        self.http
             .get(format!("{}/stats", self.control))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
-        v["peak_data"].as_u64().unwrap()
+            .unwrap()
+    }
+
+    /// The most messages the server was receiving at once.
+    pub async fn peak_concurrent_messages(&self) -> u64 {
+        self.stats().await["peak_data"].as_u64().unwrap()
     }
 
     /// How many connections the server saw.
     pub async fn connections(&self) -> u64 {
-        let v: Value = self
-            .http
-            .get(format!("{}/stats", self.control))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["connections"].as_u64().unwrap()
+        self.stats().await["connections"].as_u64().unwrap()
     }
 
     /// Replies sent instead of success: `{"AUTH": "535 5.7.139 …", "RCPT": …}`.
