@@ -1,6 +1,9 @@
 import { test } from "@playwright/test";
 import * as fs from "fs";
 import * as path from "path";
+import config from "../playwright.config";
+
+const launchOptions = config.use?.launchOptions;
 
 /** Lighthouse (mobile and desktop presets) on the settings page, signed in, on the release
  * build: the scores and the load metrics of issue 10. Writes target/lighthouse.txt. A report
@@ -26,17 +29,10 @@ test("lighthouse on the settings page", async ({ browser, baseURL }) => {
     ["mobile", undefined],
     ["desktop", desktop],
   ] as const) {
+    // The browser tests' Chromium and flags, headless.
     const chrome = await chromeLauncher.launch({
-      chromePath: "/usr/bin/chromium",
-      chromeFlags: [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
+      chromePath: launchOptions?.executablePath,
+      chromeFlags: ["--headless=new", ...(launchOptions?.args ?? [])],
     });
     try {
       const result = await lighthouse(

@@ -49,6 +49,16 @@ async fn slow_smtp(ms: u32) -> SmtpServer {
     .await
 }
 
+/// The first recipient of each message the SMTP server received, sorted.
+fn first_recipients(messages: &[Value]) -> Vec<String> {
+    let mut seen: Vec<String> = messages
+        .iter()
+        .map(|m| m["rcpt_tos"][0].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    seen
+}
+
 fn notification(n: usize) -> Value {
     json!({
         "subject": "[{rep_name}] が提出されました",
@@ -81,11 +91,7 @@ async fn a_burst_arrives_complete_and_rendered() {
         assert_eq!(n.attempts, 1);
     }
     let messages = smtp.messages().await;
-    let mut seen: Vec<String> = messages
-        .iter()
-        .map(|m| m["rcpt_tos"][0].as_str().unwrap().to_string())
-        .collect();
-    seen.sort();
+    let seen = first_recipients(&messages);
     let mut expected: Vec<String> = (0..20).map(|n| format!("user{n}@example.co.jp")).collect();
     expected.sort();
     assert_eq!(seen, expected, "each exactly once");
@@ -333,13 +339,7 @@ async fn a_server_killed_mid_burst_loses_nothing() {
     let server = ServerProcess::start(&db, port);
     server.ready(&http).await;
     eventually("every notification delivered", || async {
-        let mut seen: Vec<String> = smtp
-            .messages()
-            .await
-            .iter()
-            .map(|m| m["rcpt_tos"][0].as_str().unwrap().to_string())
-            .collect();
-        seen.sort();
+        let mut seen = first_recipients(&smtp.messages().await);
         seen.dedup();
         seen.len() == total
     })
@@ -553,13 +553,7 @@ async fn a_burst_goes_out_over_several_connections_at_once_within_the_pool_size(
     let peak = smtp.peak_concurrent_messages().await;
     assert!(peak >= 2, "sent one at a time (peak {peak})");
     assert!(peak <= 3, "more at once than the pool size: {peak}");
-    let mut seen: Vec<String> = smtp
-        .messages()
-        .await
-        .iter()
-        .map(|m| m["rcpt_tos"][0].as_str().unwrap().to_string())
-        .collect();
-    seen.sort();
+    let mut seen = first_recipients(&smtp.messages().await);
     seen.dedup();
     assert_eq!(seen.len(), 12, "each exactly once");
     app.stop().await;

@@ -142,11 +142,10 @@ impl Worker {
                         self.store.release(&n.id, now_ms()).await?;
                         return Ok(None);
                     }
-                    match self.attempt(&n).await? {
+                    match self.attempt(&n, paused).await? {
                         Attempted::Sent => Ok(Some(n.id)),
                         Attempted::Recorded => Ok(None),
                         Attempted::Paused => {
-                            paused.store(true, Ordering::SeqCst);
                             self.store.release(&n.id, now_ms()).await?;
                             Ok(None)
                         }
@@ -167,8 +166,10 @@ impl Worker {
                 Err(e) => first_error = first_error.or(Some(e)),
             }
         }
-        self.store.mark_sent_all(&sent, now_ms()).await?;
-        tracing::info!(count = sent.len(), "notifications sent");
+        if !sent.is_empty() {
+            self.store.mark_sent_all(&sent, now_ms()).await?;
+            tracing::info!(count = sent.len(), "notifications sent");
+        }
         match first_error {
             Some(e) => Err(e),
             None => Ok(count),
@@ -176,9 +177,14 @@ impl Worker {
     }
 
     /// Sends one. A failure is recorded at once; a success is left to the round, which marks
-    /// all of its sent notifications in one commit.
+    /// all of its sent notifications in one commit. `paused`: set by the first send of the
+    /// round whose credentials are refused.
     #[tracing::instrument(skip_all, fields(id = %n.id, attempt = n.attempts))]
-    async fn attempt(&self, n: &Notification) -> Result<Attempted, crate::store::StoreError> {
+    async fn attempt(
+        &self,
+        n: &Notification,
+        paused: &AtomicBool,
+    ) -> Result<Attempted, crate::store::StoreError> {
         let report = self
             .mailer
             .send_saved(&Outgoing {
@@ -201,7 +207,7 @@ impl Worker {
         if pauses_queue(&f) {
             // Another send of the same round may have paused the queue already: one pause,
             // one audit entry.
-            if self.store.queue_paused().await?.is_some() {
+            if paused.swap(true, Ordering::SeqCst) {
                 return Ok(Attempted::Paused);
             }
             tracing::warn!(id = %n.id, code = %error.0, "sending paused: credentials refused");

@@ -52,6 +52,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await
                 .context("Failed to read an administrator")?;
+        let now = crate::clock::now_ms();
         sqlx::query(
             "INSERT INTO admins (username, password_hash, created_at, updated_at)
              VALUES (?, ?, ?, ?)
@@ -60,8 +61,8 @@ impl Store {
         )
         .bind(username)
         .bind(password_hash)
-        .bind(crate::clock::now_ms())
-        .bind(crate::clock::now_ms())
+        .bind(now)
+        .bind(now)
         .execute(&mut *tx)
         .await
         .context("Failed to store an administrator")?;
