@@ -7,6 +7,7 @@ use crate::domain::{
     TemplateError, TestMailRequest,
 };
 use leptos::prelude::*;
+use leptos::server::codee;
 use leptos::server_fn::codec::{Json, JsonEncoding};
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
@@ -150,6 +151,44 @@ impl FromServerFnError for ApiError {
         // needs to know that the request itself failed.
         ApiError::Transport
     }
+}
+
+/// The codec of the pages' resources (what the server render hands to the browser): JSON as
+/// leptos' default, but decoded with `serde_json::from_slice`, as server functions decode their
+/// answers. Each answer type's decoder is then compiled into the browser bundle once, not a
+/// second time for `from_str`.
+pub struct PageJson;
+
+impl<T: Serialize> codee::Encoder<T> for PageJson {
+    type Error = serde_json::Error;
+    type Encoded = String;
+
+    fn encode(val: &T) -> Result<String, Self::Error> {
+        serde_json::to_string(val)
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> codee::Decoder<T> for PageJson {
+    type Error = serde_json::Error;
+    type Encoded = str;
+
+    fn decode(val: &str) -> Result<T, Self::Error> {
+        serde_json::from_slice(val.as_bytes())
+    }
+}
+
+/// A page's data: loaded by `fetcher` whenever `source` changes, rendered on the server and
+/// handed to the browser in [`PageJson`].
+pub fn page_resource<S, T, Fut>(
+    source: impl Fn() -> S + Send + Sync + 'static,
+    fetcher: impl Fn(S) -> Fut + Send + Sync + 'static,
+) -> Resource<Result<T, ApiError>, PageJson>
+where
+    S: PartialEq + Clone + Send + Sync + 'static,
+    T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, ApiError>> + Send + 'static,
+{
+    Resource::new_with_options(source, fetcher, false)
 }
 
 /// Loads the settings as stored (secrets only as "set" / "not set").

@@ -1,9 +1,9 @@
 //! ManagerRoot: the console's public base URL, used for links in mail (`rep_url`) and for the
 //! OAuth redirect URIs. `{0}` may stand for the host and is replaced by the server's IP address.
 
+use super::web_url::WebUrl;
 use super::{ErrorCode, NoticeCode, Provider};
 use std::net::IpAddr;
-use url::{Host as UrlHost, Url};
 
 const PLACEHOLDER: &str = "{0}";
 /// Longest `rep_path` accepted for `{rep_url}`.
@@ -15,7 +15,7 @@ const PLACEHOLDER_HOST: &str = "server-ip.invalid";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ManagerRoot {
     raw: String,
-    url: Url,
+    url: WebUrl,
     uses_placeholder: bool,
 }
 
@@ -53,9 +53,15 @@ impl ManagerRoot {
         if !uses_placeholder && authority.contains(['{', '}']) {
             return Err(ErrorCode::ManagerRootPlaceholderPosition);
         }
+        // Characters the URL standard forbids in a host, refused here so that the verdict does
+        // not depend on the parser: Chromium's `URL` escapes a space in a host (`exa%20mple`)
+        // where the standard and the server's parser refuse it.
+        if !uses_placeholder && host_part.chars().any(forbidden_in_host) {
+            return Err(ErrorCode::ManagerRootInvalid);
+        }
         let checked = raw.replacen(PLACEHOLDER, PLACEHOLDER_HOST, 1);
-        let url = Url::parse(&checked).map_err(|_| ErrorCode::ManagerRootInvalid)?;
-        if url.host().is_none() || authority.is_empty() {
+        let url = WebUrl::parse(&checked).ok_or(ErrorCode::ManagerRootInvalid)?;
+        if authority.is_empty() {
             return Err(ErrorCode::ManagerRootInvalid);
         }
         Ok(ManagerRoot {
@@ -103,14 +109,11 @@ impl ManagerRoot {
             return None;
         }
         let joined = format!("{root}{rep_path}");
-        match (Url::parse(root), Url::parse(&joined)) {
-            (Ok(a), Ok(b)) => (a.scheme() == b.scheme()
-                && a.host_str() == b.host_str()
-                && a.port_or_known_default() == b.port_or_known_default())
-            .then_some(joined),
+        match (WebUrl::parse(root), WebUrl::parse(&joined)) {
+            (Some(a), Some(b)) => a.same_origin(&b).then_some(joined),
             // `{0}` left unresolved (no server address known): the checks above keep the host.
-            (Err(_), _) => Some(joined),
-            (Ok(_), Err(_)) => None,
+            (None, _) => Some(joined),
+            (Some(_), None) => None,
         }
     }
 
@@ -125,20 +128,15 @@ impl ManagerRoot {
         let ip: Option<IpAddr> = if self.uses_placeholder {
             server_ip
         } else {
-            match self.url.host() {
-                Some(UrlHost::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-                Some(UrlHost::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-                _ => None,
-            }
+            self.url.ip()
         };
-        let is_localhost = match (self.url.host(), ip) {
-            (_, Some(ip)) => ip.is_loopback(),
-            (Some(UrlHost::Domain(d)), None) => d.eq_ignore_ascii_case("localhost"),
-            _ => false,
+        let is_localhost = match ip {
+            Some(ip) => ip.is_loopback(),
+            None => self.url.host.eq_ignore_ascii_case("localhost"),
         };
         let is_ip = ip.is_some() || self.uses_placeholder;
         RedirectCheck {
-            https_required: self.url.scheme() == "http" && !is_localhost,
+            https_required: self.url.scheme == "http" && !is_localhost,
             ip_not_allowed: provider == Provider::Google && is_ip && !is_localhost,
             private_address: ip.is_some_and(|ip| !is_publicly_routable(ip)) && !is_localhost,
         }
@@ -171,6 +169,16 @@ impl RedirectCheck {
     pub fn is_ok(self) -> bool {
         self == RedirectCheck::default()
     }
+}
+
+/// The URL standard's forbidden domain code points, less `[`, `]` and `:` (an IPv6 address in
+/// brackets), plus `%` (a percent-encoded host has no place in a console's address).
+fn forbidden_in_host(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            ' ' | '#' | '/' | '<' | '>' | '?' | '@' | '\\' | '^' | '|' | '%'
+        )
 }
 
 /// Whether browsers elsewhere could reach the address: not private, loopback, link-local,

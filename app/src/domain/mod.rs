@@ -16,6 +16,7 @@ mod port;
 mod settings;
 mod template;
 mod validate;
+mod web_url;
 
 pub use codes::{ErrorCode, Field, FieldError, Notice, NoticeCode};
 pub use delivery::{

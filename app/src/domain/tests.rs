@@ -710,3 +710,32 @@ fn report_links_stay_on_the_manager_root_host() {
         None
     );
 }
+
+/// The cases the browser test (`end2end/tests/manager-root.spec.ts`) types into the edit page:
+/// the server's `url` crate and the browser's `URL` must give the same verdicts.
+#[test]
+fn manager_root_cases_shared_with_the_browser_test() {
+    #[derive(serde::Deserialize)]
+    struct Case {
+        root: String,
+        #[serde(default)]
+        microsoft: Vec<NoticeCode>,
+        error: Option<ErrorCode>,
+        uri: Option<String>,
+    }
+    let cases: Vec<Case> = serde_json::from_str(include_str!("manager_root_cases.json")).unwrap();
+    assert!(cases.len() >= 10);
+    for case in cases {
+        match ManagerRoot::parse(&case.root) {
+            Ok(root) => {
+                assert_eq!(case.error, None, "{} should be refused", case.root);
+                let problems = root.redirect_check(Provider::Microsoft, None).problems();
+                assert_eq!(problems, case.microsoft, "{}", case.root);
+                if let Some(uri) = case.uri {
+                    assert_eq!(root.redirect_uri(Provider::Microsoft, None), uri);
+                }
+            }
+            Err(code) => assert_eq!(Some(code), case.error, "{}", case.root),
+        }
+    }
+}

@@ -66,7 +66,13 @@ pub fn ErrorText(id: String, field: Field) -> impl IntoView {
     let form = expect_context::<FormState>();
     let scope = use_context::<OauthScope>();
     view! {
-        <p class="error" id=id aria-live="polite" data-field=field.as_str()>
+        <p
+            class="error"
+            id=id
+            aria-live="polite"
+            data-field=field.as_str()
+            data-code=move || form.error_for(field, scope).map(ErrorCode::as_str)
+        >
             {move || form.error_for(field, scope).map(|code| error_message(i18n.get_locale(), code))}
         </p>
     }

@@ -2,7 +2,9 @@
 //! error in plain words; retry and cancel; the queue's pause with a way to resume.
 
 use super::access::SessionBar;
-use crate::api::{ApiError, LogPage, NotificationRow, delivery_action, delivery_log};
+use crate::api::{
+    ApiError, LogPage, NotificationRow, delivery_action, delivery_log, page_resource,
+};
 use crate::domain::DeliveryStatus;
 use crate::i18n::*;
 use crate::messages::send_message;
@@ -26,7 +28,7 @@ pub fn LogPageView() -> impl IntoView {
             .max(1)
     });
     let reload = RwSignal::new(0u32);
-    let data = Resource::new(
+    let data = page_resource(
         move || (status.get(), page.get(), reload.get()),
         |(status, page, _)| delivery_log(status, page),
     );

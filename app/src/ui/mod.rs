@@ -4,12 +4,13 @@ mod access;
 mod connection;
 mod edit;
 mod fields;
+pub mod language;
 mod log;
 mod templates;
 mod test_mail;
 mod view;
 
-use crate::api::{ApiError, PageData, get_mail_settings};
+use crate::api::{ApiError, PageData, get_mail_settings, page_resource};
 use crate::domain::{Provider, Tab};
 use crate::i18n::*;
 use leptos::prelude::*;
@@ -78,12 +79,9 @@ pub fn App(base: String) -> impl IntoView {
     provide_context(BasePath(base.clone()));
     provide_context(Flash(RwSignal::new(None)));
 
-    // One language cookie for the whole console. Without a Path the browser scopes the cookie
-    // to the page's folder, and the view and edit pages would each keep their own choice.
-    let cookie_options =
-        leptos_i18n::context::CookieOptions::<Locale>::default().path("/".to_string());
     view! {
-        <I18nContextProvider cookie_options>
+        <I18nContextProvider ssr_lang_header_getter=language::request_languages()>
+            <language::RememberLanguage />
             <Header />
             <Router base>
                 <main id="main" class="page">
@@ -222,7 +220,7 @@ impl LazyRoute for TemplatesRoute {
 #[component]
 fn SettingsPage(body: Callback<PageData, AnyView>) -> impl IntoView {
     let i18n = use_i18n();
-    let data = Resource::new(|| (), |_| get_mail_settings());
+    let data = page_resource(|| (), |_| get_mail_settings());
     view! {
         <nav class="breadcrumb" aria-label="breadcrumb">
             <ol>

@@ -4,7 +4,8 @@
 
 use super::access::SessionBar;
 use crate::api::{
-    ApiError, TemplateInput, TemplateView, list_templates, save_template, valid_template_id,
+    ApiError, TemplateInput, TemplateView, list_templates, page_resource, save_template,
+    valid_template_id,
 };
 use crate::domain::{
     Code, TemplateError, TemplateErrorKind, body_value, parse_part, subject_value,
@@ -49,7 +50,7 @@ fn error_text(locale: Locale, kind: TemplateErrorKind) -> &'static str {
 #[component]
 pub fn TemplatesPage() -> impl IntoView {
     let i18n = use_i18n();
-    let data = Resource::new(|| (), |_| list_templates());
+    let data = page_resource(|| (), |_| list_templates());
     view! {
         <nav class="breadcrumb" aria-label="breadcrumb">
             <ol>
