@@ -6,7 +6,7 @@
 use crate::clock::now_ms;
 use crate::config::WorkerConfig;
 use crate::store::{Notification, Store};
-use crate::transport::{Mailer, Outgoing};
+use crate::transport::{Mailer, Outgoing, SavedTransport};
 use app::domain::{SendCode, SendFailure};
 use futures_util::stream::{self, StreamExt};
 use std::sync::Arc;
@@ -131,18 +131,29 @@ impl Worker {
         if count == 0 {
             return Ok(0);
         }
-        let width = self.mailer.concurrency(self.store.load().await?.auth);
+        // The settings and the password once for the round, not once per notification.
+        let saved = match self.mailer.load_saved().await {
+            Ok(saved) => saved,
+            Err(e) => {
+                for n in &due {
+                    self.store.release(&n.id, now_ms()).await?;
+                }
+                return Err(e);
+            }
+        };
+        let width = self.mailer.concurrency(saved.auth());
         let paused = AtomicBool::new(false);
         let outcomes: Vec<Result<Option<String>, crate::store::StoreError>> = stream::iter(due)
             .map(|n| {
                 let paused = &paused;
+                let saved = &saved;
                 async move {
                     // Paused meanwhile: what was claimed goes back untouched.
                     if paused.load(Ordering::SeqCst) {
                         self.store.release(&n.id, now_ms()).await?;
                         return Ok(None);
                     }
-                    match self.attempt(&n, paused).await? {
+                    match self.attempt(&n, saved, paused).await? {
                         Attempted::Sent => Ok(Some(n.id)),
                         Attempted::Recorded => Ok(None),
                         Attempted::Paused => {
@@ -183,16 +194,20 @@ impl Worker {
     async fn attempt(
         &self,
         n: &Notification,
+        saved: &SavedTransport,
         paused: &AtomicBool,
     ) -> Result<Attempted, crate::store::StoreError> {
         let report = self
             .mailer
-            .send_saved(&Outgoing {
-                to: &n.recipients,
-                subject: &n.subject,
-                body: &n.body,
-                message_id: Some(&n.message_id),
-            })
+            .send_with(
+                saved,
+                &Outgoing {
+                    to: &n.recipients,
+                    subject: &n.subject,
+                    body: &n.body,
+                    message_id: Some(&n.message_id),
+                },
+            )
             .await;
         let now = now_ms();
         let Some(f) = report.failure else {

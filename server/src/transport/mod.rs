@@ -6,7 +6,7 @@ mod api;
 mod smtp;
 
 use crate::oauth::{OauthService, TokenError};
-use crate::store::{Store, secret_names};
+use crate::store::{Store, StoreError, secret_names};
 use app::domain::{
     AuthType, DeliveryReport, Mailbox, Provider, SendCode, SendFailure, SettingsView, Step,
     StepName, StepStatus,
@@ -121,6 +121,20 @@ pub struct Mailer {
     smtp_timeout: std::time::Duration,
 }
 
+/// The saved settings and the stored SMTP password, read once for a round of the delivery
+/// worker rather than once per notification: a change saved meanwhile applies from the next
+/// round (a round is at most one batch).
+pub struct SavedTransport {
+    settings: SettingsView,
+    smtp_password: Option<SecretString>,
+}
+
+impl SavedTransport {
+    pub fn auth(&self) -> AuthType {
+        self.settings.auth
+    }
+}
+
 /// Requests in flight at once per mailbox on the mail APIs: Microsoft Graph allows 4
 /// concurrent requests per mailbox (more get 429, "ApplicationThrottled").
 pub const API_CONCURRENCY: usize = 4;
@@ -154,25 +168,53 @@ impl Mailer {
         }
     }
 
+    /// Reads what the worker sends a round with: the saved settings and, for SMTP, the stored
+    /// password (an unreadable password counts as none, which the send reports as such).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn load_saved(&self) -> Result<SavedTransport, StoreError> {
+        let settings = self.store.load().await?;
+        let smtp_password = match settings.auth {
+            AuthType::Smtp => self
+                .store
+                .secret(secret_names::SMTP_PASSWORD)
+                .await
+                .ok()
+                .flatten(),
+            AuthType::Oauth => None,
+        };
+        Ok(SavedTransport {
+            settings,
+            smtp_password,
+        })
+    }
+
     /// Sends with the saved settings and the stored secrets, reusing idle SMTP connections.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn send_saved(&self, mail: &Outgoing<'_>) -> DeliveryReport {
-        let settings = match self.store.load().await {
-            Ok(s) => s,
+        match self.load_saved().await {
+            Ok(saved) => self.send_with(&saved, mail).await,
             Err(e) => {
                 let _ = crate::error::internal(&e);
-                return report_failed(
+                report_failed(
                     "",
                     "",
                     "",
                     Vec::new(),
                     failure(SendCode::Other, StepName::Connect, "database", true),
-                );
+                )
             }
-        };
-        match settings.auth {
-            AuthType::Smtp => self.send_smtp(&settings, None, mail, true).await,
-            AuthType::Oauth => self.send_api(settings.oauth.provider, mail).await,
+        }
+    }
+
+    /// Sends with settings read by [`Mailer::load_saved`], reusing idle SMTP connections.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn send_with(&self, saved: &SavedTransport, mail: &Outgoing<'_>) -> DeliveryReport {
+        match saved.settings.auth {
+            AuthType::Smtp => {
+                let password = saved.smtp_password.clone();
+                self.send_smtp(&saved.settings, password, mail, true).await
+            }
+            AuthType::Oauth => self.send_api(saved.settings.oauth.provider, mail).await,
         }
     }
 
