@@ -22,7 +22,8 @@ sleep 0.5
 out=target/bench.txt
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cores, ${COUNT} notifications, release build"
-  for pool in 4 0; do
+  # Pool 8: as many sessions as smtp-source below; 4 is the default pool; 0 is no pooling.
+  for pool in 8 4 0; do
     target/release/examples/bench_notify --smtp-port "$port" --count "$COUNT" --concurrency 8 --pool "$pool"
   done
   start=$(date +%s.%N)
