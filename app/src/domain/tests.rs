@@ -534,6 +534,11 @@ fn error_codes_have_stable_wire_names() {
         Field::from_path("oauth.client_id"),
         Some(Field::OauthClientId)
     );
+    // The REST error's `field` is `as_str`; the JSON of a `FieldError` is serde's name.
+    for field in Field::ALL {
+        let wire = serde_json::to_value(field).unwrap();
+        assert_eq!(wire.as_str(), Some(field.as_str()), "{field:?}");
+    }
 }
 
 #[test]

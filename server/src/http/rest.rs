@@ -14,13 +14,6 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-fn field_path(field: Field) -> String {
-    match serde_json::to_value(field) {
-        Ok(serde_json::Value::String(path)) => path,
-        _ => "body".into(),
-    }
-}
-
 fn locale(headers: &HeaderMap) -> Locale {
     locale_from_accept_language(
         headers
@@ -33,8 +26,7 @@ fn field_errors(locale: Locale, errors: Vec<FieldError>) -> Vec<ProblemItem> {
     errors
         .into_iter()
         .map(|e| {
-            ProblemItem::new(e.code.as_str(), error_message(locale, e.code))
-                .field(field_path(e.field))
+            ProblemItem::new(e.code.as_str(), error_message(locale, e.code)).field(e.field.as_str())
         })
         .collect()
 }
