@@ -65,15 +65,17 @@ pub fn ErrorText(id: String, field: Field) -> impl IntoView {
     let i18n = use_i18n();
     let form = expect_context::<FormState>();
     let scope = use_context::<OauthScope>();
+    // One look-up for the code and the text.
+    let error = Memo::new(move |_| form.error_for(field, scope));
     view! {
         <p
             class="error"
             id=id
             aria-live="polite"
             data-field=field.as_str()
-            data-code=move || form.error_for(field, scope).map(ErrorCode::as_str)
+            data-code=move || error.get().map(ErrorCode::as_str)
         >
-            {move || form.error_for(field, scope).map(|code| error_message(i18n.get_locale(), code))}
+            {move || error.get().map(|code| error_message(i18n.get_locale(), code))}
         </p>
     }
 }

@@ -14,7 +14,7 @@ use leptos_i18n::context::UseLocalesOptions;
 pub const COOKIE: &str = "i18n_pref_locale";
 
 /// How long the choice is remembered: a year.
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+#[cfg(feature = "hydrate")]
 const MAX_AGE_SECS: u32 = 365 * 24 * 60 * 60;
 
 /// Where the server finds the request's languages, for leptos_i18n: the remembered choice
