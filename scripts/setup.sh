@@ -56,6 +56,9 @@ if [ "${need_browser}" = 1 ]; then
   # The tests' real SMTP server (end2end/fakes/smtp_server.py) runs on Debian's Python.
   /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing+=(python3-aiosmtpd)
   /usr/bin/python3 -c 'import OpenSSL' 2>/dev/null || missing+=(python3-openssl)
+  # PostgreSQL server binaries: the tests run every integration test on a throwaway cluster
+  # too (scripts/postgres.sh).
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   step "Installing Debian packages: ${missing[*]}"

@@ -24,9 +24,21 @@ printf '\033[1m==> Rust unit and integration tests (release profile)\033[0m\n'
 # leptos_config reads LEPTOS_OUTPUT_NAME at compile time and cargo-leptos sets it: the same
 # value here lets the tests reuse the release build's leptos instead of compiling it again.
 LEPTOS_OUTPUT_NAME=mail-settings cargo test --release --workspace --exclude frontend --features app/ssr
+sqlite_tested=$(date +%s)
+printf '\033[1m==> The server integration tests again, on PostgreSQL (a throwaway cluster)\033[0m\n'
+# Every integration test but two that are about SQLite itself (its files' permissions, its own
+# older migrations). Each test gets a database of its own in the cluster.
+pg_dir=$(mktemp -d)
+trap 'scripts/postgres.sh stop "${pg_dir}"; rm -rf "${pg_dir}"' EXIT
+TEST_POSTGRES=$(PG_FSYNC=off scripts/postgres.sh start "${pg_dir}")
+export TEST_POSTGRES
+LEPTOS_OUTPUT_NAME=mail-settings cargo test --release -p server --features app/ssr --tests -- \
+  --skip the_database_files_are_private \
+  --skip older_databases_keep_their_times_in_the_one_representation
+unset TEST_POSTGRES
 tested=$(date +%s)
 printf '\033[1m==> Browser tests (Playwright, Chromium) against the release build\033[0m\n'
 SKIP_BUILD=1 scripts/e2e.sh
 done_at=$(date +%s)
-printf 'timings: release build (with clippy) %ss, Rust tests %ss, browser tests %ss\n' \
-  $((built - start)) $((tested - built)) $((done_at - tested))
+printf 'timings: release build (with clippy) %ss, Rust tests %ss, on PostgreSQL %ss, browser tests %ss\n' \
+  $((built - start)) $((sqlite_tested - built)) $((tested - sqlite_tested)) $((done_at - tested))

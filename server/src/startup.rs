@@ -14,7 +14,6 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::SqliteStore;
 
 /// Builds the whole application on an open store: creates the first administrator (or the
 /// one-time setup link) and the session table.
@@ -34,13 +33,7 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         .await
         .context("Failed to prepare the first administrator")?;
 
-    let session_store = SqliteStore::new(store.pool().clone())
-        .with_table_name("sessions")
-        .map_err(|e| anyhow::anyhow!("invalid session table name: {e}"))?;
-    session_store
-        .migrate()
-        .await
-        .context("Failed to create the session table")?;
+    let session_store = sessions::DbSessions::open(&config.database_url).await?;
     let tasks = Arc::new(Tasks::default());
     {
         use tower_sessions::session_store::ExpiredDeletion as _;
@@ -65,6 +58,46 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         .with_secure(config.cookie_secure)
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(idle));
+
+    // This process's heartbeat, from before the worker's first claim: other processes on the
+    // database leave its leases alone while it beats. Rows of earlier processes on this host
+    // that are gone are forgotten first, so their unsent mail is recovered at once.
+    let host = instance_host();
+    store
+        .forget_gone_local_instances(&host, *PROCESS_STARTED_MS)
+        .await
+        .context("Failed to read the server rows")?;
+    store
+        .heartbeat(store.instance(), &host, std::process::id())
+        .await
+        .context("Failed to record the server's heartbeat")?;
+    {
+        let store = store.clone();
+        tasks.add(
+            "heartbeat",
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = store
+                        .heartbeat(store.instance(), &host, std::process::id())
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not record the server's heartbeat");
+                    }
+                    // A server on this host that died leaves its leases to the others within
+                    // a beat, not only when its heartbeat goes stale.
+                    if let Err(e) = store
+                        .forget_gone_local_instances(&host, *PROCESS_STARTED_MS)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not read the server rows");
+                    }
+                }
+            }),
+        );
+    }
 
     let wake_worker = Arc::new(tokio::sync::Notify::new());
     let backend = Arc::new(backend(config, store.clone(), wake_worker.clone()));
@@ -158,23 +191,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         listener.local_addr()?,
         config.base_path
     );
-    let instance = secrets::random_text(16);
-    let heartbeat = {
-        let (store, instance) = (store.clone(), instance.clone());
-        let host = instance_host();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
-            loop {
-                tick.tick().await;
-                if let Err(e) = store.heartbeat(&instance, &host, std::process::id()).await {
-                    tracing::warn!(error = %e, "could not record the server's heartbeat");
-                }
-            }
-        })
-    };
     let served = http::server::serve(listener, app, config.http.clone(), shutdown_signal()).await;
-    heartbeat.abort();
-    if let Err(e) = store.unregister(&instance).await {
+    // The application (and its heartbeat task) has ended with the server.
+    if let Err(e) = store.unregister(store.instance()).await {
         tracing::warn!(error = %e, "could not remove the server's row");
     }
     served.context("The HTTP server stopped with an error")?;
@@ -184,8 +203,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// How often a running server notes that it is alive in the database.
 pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-/// A server whose heartbeat is older than this is taken to be gone.
+/// A server whose heartbeat is older than this is taken to be gone: operator commands may run,
+/// and other servers take over what it was sending.
 pub const HEARTBEAT_STALE_MS: i64 = 30_000;
+
+/// When this process started (its first use of this value, early in the start-up), to tell its
+/// own earlier incarnations (same pid, after a container restart) from servers in this process.
+static PROCESS_STARTED_MS: std::sync::LazyLock<i64> =
+    std::sync::LazyLock::new(crate::clock::now_ms);
 
 /// This machine's name, for the operator's message (the kernel's, else "unknown").
 fn instance_host() -> String {

@@ -727,7 +727,7 @@ async fn older_databases_keep_their_times_in_the_one_representation() {
             .unwrap()
             .create_if_missing(true);
         let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        let mut before = sqlx::migrate!("./migrations");
+        let mut before = sqlx::migrate!("./migrations/sqlite");
         before.migrations = std::borrow::Cow::Owned(
             before
                 .migrations

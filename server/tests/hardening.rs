@@ -819,7 +819,7 @@ fn cli(db: &std::path::Path, args: &[&str]) -> (bool, String, String) {
 fn cli_with(db: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
         .args(args)
-        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("DATABASE_URL", common::database_url(db))
         .env("MAIL_SECRET_KEY", KEY)
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())
@@ -1020,7 +1020,7 @@ async fn old_notifications_and_audit_entries_are_purged_in_batches() {
         for _ in 0..n {
             sqlx::query(
                 "INSERT INTO audit_log (at, actor, action, fields)
-                 VALUES (?, 'tests', 'old', '')",
+                 VALUES ($1, 'tests', 'old', '')",
             )
             .bind(now - days * day)
             .execute(pool)
@@ -1179,7 +1179,12 @@ async fn session_ids_are_stored_hashed() {
         .unwrap()
         .to_string();
     let id = cookie.split_once('=').unwrap().1.to_string();
-    let stored: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
+    let table = if on_postgres() {
+        "tower_sessions.sessions"
+    } else {
+        "sessions"
+    };
+    let stored: Vec<String> = sqlx::query_scalar(&format!("SELECT id FROM {table}"))
         .fetch_all(app.store.pool())
         .await
         .unwrap();
@@ -1228,7 +1233,8 @@ async fn rotate_key_refuses_while_a_server_uses_the_database() {
     let port = free_port();
     let mut server = ServerProcess::start_with(&db, port, &[("ADMIN_PASSWORD", ADMIN_PASSWORD)]);
     server.ready(&http).await;
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&common::database_url(&db))
         .await
         .unwrap();
     let rows = || async {

@@ -375,6 +375,120 @@ async fn a_server_killed_mid_burst_loses_nothing() {
     drop(dir);
 }
 
+/// Two server processes on one database (SQLite here, PostgreSQL in the test script's second
+/// run): both take submissions and send, no notification goes out twice while both live, and
+/// when one is killed mid-burst the other takes over what it held: everything arrives, a
+/// duplicate only under its Message-ID and only for what the dead one had claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_the_queue_and_one_takes_over_when_the_other_is_killed() {
+    let smtp = slow_smtp(20).await;
+    let (dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    save_smtp(&app, smtp.port, SMTP_PASSWORD).await;
+    let token = app.token.clone();
+    app.stop().await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(STEP)
+        .build()
+        .unwrap();
+    let mut first = ServerProcess::start(&db, free_port());
+    let second = ServerProcess::start(&db, free_port());
+    first.ready(&http).await;
+    second.ready(&http).await;
+    let distinct = |messages: &[Value]| {
+        let mut seen = first_recipients(messages);
+        seen.dedup();
+        seen.len()
+    };
+    let submit = |addr: String, n: usize| {
+        let (http, token) = (http.clone(), token.clone());
+        async move {
+            let res = http
+                .post(format!("{addr}/ConMasManager/api/v1/notifications"))
+                .bearer_auth(&token)
+                .json(&notification(n))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::ACCEPTED);
+        }
+    };
+    // A calm part first: with both alive, every notification goes out exactly once.
+    for n in 0..20 {
+        let addr = if n % 2 == 0 {
+            &first.addr
+        } else {
+            &second.addr
+        };
+        submit(addr.clone(), n).await;
+    }
+    eventually("the first twenty delivered", || async {
+        distinct(&smtp.messages().await) == 20
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        smtp.messages().await.len(),
+        20,
+        "two live servers sent a notification twice"
+    );
+    // Then a burst to both, and the first killed while it is going out.
+    let total = 100;
+    for n in 20..total {
+        let addr = if n % 2 == 0 {
+            &first.addr
+        } else {
+            &second.addr
+        };
+        submit(addr.clone(), n).await;
+    }
+    eventually("some of the burst out", || async {
+        smtp.messages().await.len() > 25
+    })
+    .await;
+    first.kill();
+    let before = smtp.messages().await.len();
+    // The survivor notices within a heartbeat (10 s) that the killed process is gone.
+    for _ in 0..400 {
+        if distinct(&smtp.messages().await) == total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let messages = smtp.messages().await;
+    assert_eq!(
+        distinct(&messages),
+        total,
+        "every notification delivered by the survivor"
+    );
+    assert!(
+        before < total,
+        "the kill came mid-burst ({before} of {total})"
+    );
+    let mut ids: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        Default::default();
+    for m in &messages {
+        use mailparse::MailHeaderMap;
+        let mail = mailparse::parse_mail(m["data"].as_str().unwrap().as_bytes()).unwrap();
+        ids.entry(m["rcpt_tos"][0].as_str().unwrap().to_string())
+            .or_default()
+            .insert(mail.headers.get_first_value("Message-ID").unwrap());
+    }
+    assert!(
+        ids.values().all(|set| set.len() == 1),
+        "one Message-ID per notification"
+    );
+    let batch = server::config::WorkerConfig::default().batch as usize;
+    assert!(
+        messages.len() - total <= batch,
+        "{} duplicates, more than the killed process's one round of {batch}",
+        messages.len() - total
+    );
+    drop(second);
+    drop(dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_throttling_is_waited_out_as_told() {
     use common::fake_provider::FakeProvider;

@@ -251,6 +251,75 @@ async fn rotated_refresh_tokens_replace_the_old_one_and_concurrent_refreshes_col
     app.stop().await;
 }
 
+/// Two servers on one database (as two processes: each has its own store and lock) refresh a
+/// strictly rotating token: concurrent checks on both make one refresh, and afterwards each
+/// server refreshes with the token the other stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_spend_a_rotating_refresh_token_once() {
+    let fake = FakeProvider::start().await;
+    let (_dir, db) = fresh_db();
+    let mut config = test_config(&db);
+    config.providers = fake.endpoints();
+    let a = TestApp::spawn_with(config.clone()).await;
+    save_oauth(&a, "microsoft", CLIENT_SECRET).await;
+    assert_eq!(outcome(&connect_through(&a, &fake).await.0), "connected");
+    let b = TestApp::spawn_with(config).await;
+    assert_ne!(a.store.instance(), b.store.instance());
+    // The second server's start revoked the first one's test token: one token for both.
+    let token = b.token.clone();
+    let check_on = |app: &TestApp| {
+        let request = app
+            .anon
+            .post(app.url("/ConMasManager/api/v1/oauth/check"))
+            .bearer_auth(&token);
+        async move {
+            let res = request.send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap())
+        }
+    };
+    let refreshes = || async {
+        fake.stats().await["token"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["grant_type"] == "refresh_token")
+            .count()
+    };
+    let before = refreshes().await;
+    fake.control(json!({"refreshDelayMs": 700})).await;
+    let (r1, r2, r3, r4) = tokio::join!(check_on(&a), check_on(&b), check_on(&a), check_on(&b));
+    for (code, body) in [r1, r2, r3, r4] {
+        assert_eq!(code, StatusCode::OK, "{body}");
+        assert_eq!(body["code"], "token_ok");
+    }
+    assert_eq!(
+        refreshes().await - before,
+        1,
+        "four checks on two servers at once made one refresh"
+    );
+    // Strict rotation: each refresh token is accepted once, so these only pass when each
+    // server uses the token the other one stored.
+    fake.control(json!({"refreshDelayMs": 0})).await;
+    for app in [&b, &a, &b] {
+        let (code, body) = check_on(app).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+    }
+    assert_eq!(refreshes().await - before, 4);
+    let stats = fake.stats().await;
+    let used: Vec<&Value> = stats["token"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["grant_type"] == "refresh_token")
+        .map(|t| &t["refresh_token"])
+        .collect();
+    let unique: std::collections::HashSet<String> = used.iter().map(|t| t.to_string()).collect();
+    assert_eq!(unique.len(), used.len(), "no refresh token was spent twice");
+    b.stop().await;
+    a.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_missing_and_foreign_states_are_refused_and_store_nothing() {
     let fake = FakeProvider::start().await;

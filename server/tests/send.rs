@@ -415,7 +415,7 @@ async fn the_send_test_sub_command_prints_the_steps() {
     let run = move |to: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_server"))
             .args(["send-test", "--to", to])
-            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("DATABASE_URL", common::database_url(&db))
             .env("MAIL_SECRET_KEY", KEY)
             .env("RUST_LOG", "warn")
             .output()

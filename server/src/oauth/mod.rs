@@ -34,6 +34,9 @@ mod tokens;
 pub const STATE_LIFETIME_SECS: i64 = 600;
 /// An access token this close to expiry is refreshed before use.
 const REFRESH_AHEAD_MS: i64 = 300_000;
+/// How long one process may hold the token refresh lock: longer than a token request may take
+/// (the HTTP client's timeout), so a lock past this is one whose process died.
+const REFRESH_LOCK_MS: i64 = 60_000;
 /// The keep-alive refreshes a connection whose last refresh is older than this, so a dead
 /// refresh token is found before a notification needs it (and Microsoft's inactivity expiry
 /// never starts).

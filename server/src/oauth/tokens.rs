@@ -4,8 +4,8 @@
 
 use super::classify::{classify_token_error, network_outcome};
 use super::{
-    KEEPALIVE_AFTER_MS, OauthService, Outcome, REFRESH_AHEAD_MS, TokenError, expires_at,
-    store_outcome,
+    KEEPALIVE_AFTER_MS, OauthService, Outcome, REFRESH_AHEAD_MS, REFRESH_LOCK_MS, TokenError,
+    expires_at, store_outcome,
 };
 use crate::clock::utc_text;
 use crate::clock::{DAY_MS, now_ms};
@@ -50,8 +50,9 @@ impl OauthService {
     ) -> Result<(SecretString, Connection), TokenError> {
         use std::sync::atomic::Ordering;
         let seen = self.refreshes.load(Ordering::SeqCst);
+        // One caller of this process at a time; the others wait and reuse its result.
         let _guard = self.refresh_lock.lock().await;
-        let connection = self
+        let mut first = self
             .store
             .connection()
             .await?
@@ -59,14 +60,78 @@ impl OauthService {
         let now = now_ms();
         // Someone refreshed while this caller waited: use that result.
         let fresh_enough = self.refreshes.load(Ordering::SeqCst) != seen;
-        let valid = connection.access_expires_at - now > REFRESH_AHEAD_MS;
+        let valid = first.access_expires_at - now > REFRESH_AHEAD_MS;
         if (fresh_enough || (!force && valid))
-            && connection.problem.is_none()
+            && first.problem.is_none()
             && let Some(access) = self.store.secret(secret_names::OAUTH_ACCESS_TOKEN).await?
         {
-            return Ok((access, connection));
+            return Ok((access, first));
         }
-        self.refresh(connection).await
+        // One refresh at a time across the processes on the database too: a process that
+        // finds another refreshing waits for its result instead of spending the refresh
+        // token a second time.
+        loop {
+            let now = now_ms();
+            if self
+                .store
+                .lock_refresh(&first.generation, now, now + REFRESH_LOCK_MS)
+                .await?
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let current = self
+                .store
+                .connection()
+                .await?
+                .ok_or(TokenError::NotConnected)?;
+            if let Some(found) = self.refreshed_elsewhere(&first, &current).await? {
+                return Ok(found);
+            }
+            if current.generation != first.generation {
+                // Reconnected meanwhile: the new connection came with its own tokens.
+                if let Some(access) = self.store.secret(secret_names::OAUTH_ACCESS_TOKEN).await? {
+                    return Ok((access, current));
+                }
+                first = current;
+            }
+        }
+        // The lock is ours; a refresh may have finished just before we took it.
+        let result = async {
+            let current = self
+                .store
+                .connection()
+                .await?
+                .ok_or(TokenError::NotConnected)?;
+            if let Some(found) = self.refreshed_elsewhere(&first, &current).await? {
+                return Ok(found);
+            }
+            self.refresh(current).await
+        }
+        .await;
+        if let Err(e) = self.store.unlock_refresh().await {
+            tracing::warn!(error = %e, "the token refresh lock stays until it expires");
+        }
+        result
+    }
+
+    /// Another process refreshed since `first` was read, with success: its stored token.
+    async fn refreshed_elsewhere(
+        &self,
+        first: &Connection,
+        current: &Connection,
+    ) -> Result<Option<(SecretString, Connection)>, TokenError> {
+        if current.generation == first.generation
+            && current.last_refresh_at != first.last_refresh_at
+            && current.problem.is_none()
+            && let Some(access) = self.store.secret(secret_names::OAUTH_ACCESS_TOKEN).await?
+        {
+            // This process's callers waiting behind this one reuse it too.
+            self.refreshes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return Ok(Some((access, current.clone())));
+        }
+        Ok(None)
     }
 
     #[tracing::instrument(skip_all, fields(provider = connection.provider.as_str()))]

@@ -87,10 +87,14 @@ impl Worker {
     }
 
     /// Runs until the task is dropped. First, what a killed process left half-sent is due again
-    /// (one process per database: the embedded SQLite default).
+    /// (a process with no heartbeat; other running processes keep what they are sending).
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            match self.store.recover_sending(now_ms()).await {
+            match self
+                .store
+                .recover_sending(now_ms(), crate::startup::HEARTBEAT_STALE_MS)
+                .await
+            {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(
                     count = n,
@@ -125,7 +129,12 @@ impl Worker {
         let now = now_ms();
         let due = self
             .store
-            .claim_due(now, self.config.lease.as_millis() as i64, self.config.batch)
+            .claim_due(
+                now,
+                self.config.lease.as_millis() as i64,
+                crate::startup::HEARTBEAT_STALE_MS,
+                self.config.batch,
+            )
             .await?;
         let count = due.len();
         if count == 0 {

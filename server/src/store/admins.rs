@@ -18,7 +18,7 @@ impl Store {
         &self,
         username: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let row = sqlx::query("SELECT username, password_hash FROM admins WHERE username = ?")
+        let row = sqlx::query("SELECT username, password_hash FROM admins WHERE username = $1")
             .bind(username)
             .fetch_optional(&self.pool)
             .await
@@ -35,8 +35,7 @@ impl Store {
         only_if_none: bool,
     ) -> Result<Option<bool>, StoreError> {
         let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_write()
             .await
             .context("Failed to start the administrator transaction")?;
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admins")
@@ -46,16 +45,15 @@ impl Store {
         if only_if_none && count > 0 {
             return Ok(None);
         }
-        let existed: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM admins WHERE username = ?)")
-                .bind(username)
-                .fetch_one(&mut *tx)
-                .await
-                .context("Failed to read an administrator")?;
+        let existed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admins WHERE username = $1")
+            .bind(username)
+            .fetch_one(&mut *tx)
+            .await
+            .context("Failed to read an administrator")?;
         let now = crate::clock::now_ms();
         sqlx::query(
             "INSERT INTO admins (username, password_hash, created_at, updated_at)
-             VALUES (?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4)
              ON CONFLICT (username) DO UPDATE SET
                  password_hash = excluded.password_hash, updated_at = excluded.updated_at",
         )
@@ -69,6 +67,6 @@ impl Store {
         tx.commit()
             .await
             .context("Failed to commit the administrator")?;
-        Ok(Some(!existed))
+        Ok(Some(existed == 0))
     }
 }

@@ -17,8 +17,8 @@ impl Store {
         let done = sqlx::query(
             "DELETE FROM audit_log WHERE id IN (
                  SELECT id FROM audit_log
-                 WHERE at < ?
-                 ORDER BY id LIMIT ?)",
+                 WHERE at < $1
+                 ORDER BY id LIMIT $2)",
         )
         .bind(before_ms)
         .bind(limit)
@@ -33,12 +33,13 @@ impl Store {
         &self,
         limit: i64,
     ) -> Result<Vec<(String, String, String, String)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT at, actor, action, fields FROM audit_log ORDER BY id DESC LIMIT ?")
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-                .context("Failed to read the audit log")?;
+        let rows = sqlx::query(
+            "SELECT at, actor, action, fields FROM audit_log ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to read the audit log")?;
         Ok(rows
             .into_iter()
             .map(|r| {

@@ -4,7 +4,7 @@
 use super::{Context, Store, StoreError, insert_audit, secret_names};
 use app::domain::{OauthCode, Provider};
 use secrecy::SecretString;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 /// The stored connection (no token values).
 /// The OAuth connection; times in Unix milliseconds, as everywhere in the database.
@@ -83,8 +83,7 @@ impl Store {
         settings_version: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_write()
             .await
             .context("Failed to start the connect transaction")?;
         let version: Option<i64> =
@@ -99,11 +98,20 @@ impl Store {
             return Ok(false);
         };
         sqlx::query(
-            "INSERT OR REPLACE INTO oauth_connection (id, provider, account, display_name,
+            "INSERT INTO oauth_connection (id, provider, account, display_name,
                  account_id, scopes, connected_at, connected_by, refresh_token_at,
                  access_expires_at, last_refresh_at, problem_code, problem_detail, problem_at,
-                 generation)
-             VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+                 generation, refresh_by, refresh_until)
+             VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12, $13, NULL, NULL)
+             ON CONFLICT (id) DO UPDATE SET provider = excluded.provider,
+                 account = excluded.account, display_name = excluded.display_name,
+                 account_id = excluded.account_id, scopes = excluded.scopes,
+                 connected_at = excluded.connected_at, connected_by = excluded.connected_by,
+                 refresh_token_at = excluded.refresh_token_at,
+                 access_expires_at = excluded.access_expires_at, last_refresh_at = NULL,
+                 problem_code = excluded.problem_code, problem_detail = excluded.problem_detail,
+                 problem_at = excluded.problem_at, generation = excluded.generation,
+                 refresh_by = NULL, refresh_until = NULL",
         )
         .bind(connection.provider.as_str())
         .bind(&connection.account)
@@ -157,15 +165,14 @@ impl Store {
         generation: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_write()
             .await
             .context("Failed to start the token transaction")?;
         let updated = sqlx::query(
-            "UPDATE oauth_connection SET access_expires_at = ?, last_refresh_at = ?,
-                 refresh_token_at = CASE WHEN ? THEN ? ELSE refresh_token_at END,
+            "UPDATE oauth_connection SET access_expires_at = $1, last_refresh_at = $2,
+                 refresh_token_at = CASE WHEN $3 THEN $4 ELSE refresh_token_at END,
                  problem_code = NULL, problem_detail = NULL, problem_at = NULL
-             WHERE id = 1 AND generation = ?",
+             WHERE id = 1 AND generation = $5",
         )
         .bind(tokens.access_expires_at)
         .bind(now)
@@ -201,8 +208,8 @@ impl Store {
         generation: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE oauth_connection SET problem_code = ?, problem_detail = ?, problem_at = ?
-             WHERE id = 1 AND generation = ?",
+            "UPDATE oauth_connection SET problem_code = $1, problem_detail = $2, problem_at = $3
+             WHERE id = 1 AND generation = $4",
         )
         .bind(problem.map(|p| p.0.as_str()))
         .bind(problem.map(|p| p.1))
@@ -214,12 +221,52 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the token refresh lock of the connection of this `generation` for this process
+    /// until `until_ms`, unless another process holds it (a lock past its time is free: its
+    /// process died). A rotated refresh token works once, so one refresh at a time across
+    /// every process on the database.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn lock_refresh(
+        &self,
+        generation: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let taken = sqlx::query(
+            "UPDATE oauth_connection SET refresh_by = $1, refresh_until = $2
+             WHERE id = 1 AND generation = $3
+               AND (refresh_by IS NULL OR refresh_by = $1 OR refresh_until < $4)",
+        )
+        .bind(self.instance())
+        .bind(until_ms)
+        .bind(generation)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .context("Failed to take the token refresh lock")?
+        .rows_affected();
+        Ok(taken == 1)
+    }
+
+    /// Gives the refresh lock back, if this process holds it.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn unlock_refresh(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE oauth_connection SET refresh_by = NULL, refresh_until = NULL
+             WHERE id = 1 AND refresh_by = $1",
+        )
+        .bind(self.instance())
+        .execute(&self.pool)
+        .await
+        .context("Failed to give the token refresh lock back")?;
+        Ok(())
+    }
+
     /// Removes the connection and its tokens. Returns whether there was one.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn disconnect(&self, actor: &str, reason: &str) -> Result<bool, StoreError> {
         let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_write()
             .await
             .context("Failed to start the disconnect transaction")?;
         let existed = delete_connection(&mut tx).await?;
@@ -235,12 +282,12 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn put_token(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         name: &str,
         value: &SecretString,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO secrets (name, value, updated_at) VALUES (?, ?, ?)
+            "INSERT INTO secrets (name, value, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
         )
         .bind(name)
@@ -255,13 +302,13 @@ impl Store {
 
 /// Deletes the connection row and both tokens. Returns whether a connection existed.
 #[tracing::instrument(level = "debug", skip_all)]
-pub(super) async fn delete_connection(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+pub(super) async fn delete_connection(conn: &mut AnyConnection) -> Result<bool, StoreError> {
     let deleted = sqlx::query("DELETE FROM oauth_connection WHERE id = 1")
         .execute(&mut *conn)
         .await
         .context("Failed to delete the OAuth connection")?
         .rows_affected();
-    sqlx::query("DELETE FROM secrets WHERE name IN (?, ?)")
+    sqlx::query("DELETE FROM secrets WHERE name IN ($1, $2)")
         .bind(secret_names::OAUTH_REFRESH_TOKEN)
         .bind(secret_names::OAUTH_ACCESS_TOKEN)
         .execute(&mut *conn)

@@ -19,7 +19,7 @@ impl Store {
     pub async fn heartbeat(&self, id: &str, host: &str, pid: u32) -> Result<(), StoreError> {
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO server_instances (id, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO server_instances (id, host, pid, started_at, seen_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
         )
         .bind(id)
@@ -37,7 +37,7 @@ impl Store {
     /// removes its own row). Returns how many.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn purge_gone_instances(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM server_instances WHERE seen_at < ?")
+        let done = sqlx::query("DELETE FROM server_instances WHERE seen_at < $1")
             .bind(before_ms)
             .execute(&self.pool)
             .await
@@ -45,10 +45,46 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Forgets the rows of earlier server processes on this host that are gone: their process
+    /// no longer exists, or it has this process's pid but started before it (a container
+    /// restarted). Then what they were sending can be recovered at once, without waiting for
+    /// their heartbeats to go stale. Returns how many.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn forget_gone_local_instances(
+        &self,
+        host: &str,
+        process_started_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let own_pid = i64::from(std::process::id());
+        let rows = sqlx::query(
+            "SELECT id, pid, started_at FROM server_instances WHERE host = $1 AND id <> $2",
+        )
+        .bind(host)
+        .bind(self.instance())
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to read the server rows")?;
+        let mut forgotten = 0;
+        for r in rows {
+            let pid: i64 = r.get("pid");
+            let gone = if pid == own_pid {
+                r.get::<i64, _>("started_at") < process_started_ms
+            } else {
+                !process_exists(pid)
+            };
+            if gone {
+                let id: String = r.get("id");
+                self.unregister(&id).await?;
+                forgotten += 1;
+            }
+        }
+        Ok(forgotten)
+    }
+
     /// Removes this process's row at a clean shutdown.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn unregister(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM server_instances WHERE id = ?")
+        sqlx::query("DELETE FROM server_instances WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await
@@ -61,7 +97,7 @@ impl Store {
     pub async fn live_instances(&self, within_ms: i64) -> Result<Vec<LiveInstance>, StoreError> {
         let now = now_ms();
         let rows = sqlx::query(
-            "SELECT host, pid, seen_at FROM server_instances WHERE seen_at >= ? ORDER BY seen_at DESC",
+            "SELECT host, pid, seen_at FROM server_instances WHERE seen_at >= $1 ORDER BY seen_at DESC",
         )
         .bind(now - within_ms)
         .fetch_all(&self.pool)
@@ -75,5 +111,15 @@ impl Store {
                 seen_ms_ago: now - r.get::<i64, _>("seen_at"),
             })
             .collect())
+    }
+}
+
+/// Whether a process with this pid runs on this machine (Linux: `/proc/<pid>`). Elsewhere every
+/// process counts as running, and a gone one is recognised by its stale heartbeat instead.
+fn process_exists(pid: i64) -> bool {
+    if cfg!(target_os = "linux") {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
     }
 }

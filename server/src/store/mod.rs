@@ -1,12 +1,13 @@
-//! Storage: SQLite through sqlx, migrations embedded and run at start-up, WAL mode.
+//! Storage through sqlx on SQLite (the embedded default, WAL mode) or PostgreSQL (several
+//! server processes on one database). The same queries serve both: `$n` parameters, integer
+//! flags and times, and the few differences in [`Backend`]. Each backend has its own
+//! migrations, embedded and run at start-up.
 
 use app::domain::SecretChange;
 use secrecy::SecretString;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqliteConnection, SqlitePool};
-use std::str::FromStr;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool, Executor as _, Row};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::secrets::{Keyring, SecretError};
 
@@ -69,12 +70,52 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
     }
 }
 
+/// Which database a `DATABASE_URL` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite:…` or `postgres://…` (`postgresql://…`); anything else is refused with what to
+    /// write instead.
+    pub fn of(database_url: &str) -> anyhow::Result<Backend> {
+        if database_url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+        {
+            Ok(Backend::Postgres)
+        } else {
+            anyhow::bail!(
+                "DATABASE_URL must start with sqlite: (e.g. sqlite://data/mail-settings.db) or postgres:// (e.g. postgres://mail@db.example/mail)"
+            )
+        }
+    }
+}
+
+/// The PostgreSQL advisory lock that makes a write transaction wait for the other writers, as
+/// SQLite's `BEGIN IMMEDIATE` does (an arbitrary constant of this application).
+const WRITE_LOCK: i64 = 0x6d61_696c_5f73_6574;
+
 /// Handle to the database; cheap to clone (a pool inside).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+    /// This process's name in leases and heartbeats (random, new at each start).
+    instance: Arc<str>,
     base_path: String,
     keys: Arc<Keyring>,
+}
+
+/// A transaction on either database.
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// A flag column (0/1), or a `CASE WHEN … THEN 1 ELSE 0 END`: both databases give an integer.
+pub(crate) fn flag(row: &AnyRow, column: &str) -> bool {
+    row.get::<i64, _>(column) != 0
 }
 
 impl Store {
@@ -83,44 +124,56 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn open(database_url: &str, base_path: &str, keys: Keyring) -> anyhow::Result<Store> {
         use anyhow::Context as _;
-        let dir = sqlite_file_path(database_url)
-            .and_then(|path| {
-                std::path::Path::new(&path)
-                    .parent()
-                    .map(|d| d.to_path_buf())
-            })
-            .filter(|d| !d.as_os_str().is_empty());
-        if let Some(dir) = dir {
-            std::fs::create_dir_all(&dir).with_context(|| {
-                format!("Failed to create the database directory {}", dir.display())
-            })?;
-        }
-        if let Some(path) = sqlite_file_path(database_url) {
-            restrict_database_files(std::path::Path::new(&path))?;
-        }
-        let options = SqliteConnectOptions::from_str(database_url)
-            .with_context(
-                || "DATABASE_URL is not a valid SQLite URL (e.g. sqlite://data/mail-settings.db)",
-            )?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await
-            .with_context(|| "Failed to open the SQLite database")?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .with_context(|| "Failed to run the database migrations")?;
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of(database_url)?;
+        let pool = match backend {
+            Backend::Sqlite => open_sqlite(database_url).await?,
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(std::time::Duration::from_secs(10))
+                .connect(database_url)
+                .await
+                .with_context(|| "Failed to connect to the PostgreSQL database (DATABASE_URL)")?,
+        };
+        let migrated = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
+        };
+        migrated.with_context(|| "Failed to run the database migrations")?;
         Ok(Store {
             pool,
+            backend,
+            instance: Arc::from(crate::secrets::random_text(16)),
             base_path: base_path.to_string(),
             keys: Arc::new(keys),
         })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// This process's name in notification leases, the OAuth refresh lock and heartbeats.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// A transaction that writes after reading: it waits for the other writers first (SQLite:
+    /// `BEGIN IMMEDIATE`; PostgreSQL: one advisory lock for the same purpose), so what it read
+    /// stays true until it commits, across every process on the database.
+    pub(crate) async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                // A count, not the function's `void`, which no driver decodes.
+                sqlx::query("SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
     }
 
     /// The database file path of this store (SQLite), for checks of its permissions.
@@ -151,7 +204,7 @@ impl Store {
     /// A stored secret, for the transports (later) and tests. `None` when not set.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn secret(&self, name: &str) -> Result<Option<SecretString>, StoreError> {
-        let row = sqlx::query("SELECT value FROM secrets WHERE name = ?")
+        let row = sqlx::query("SELECT value FROM secrets WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await
@@ -174,8 +227,7 @@ impl Store {
     pub async fn reencrypt_all_current(&self) -> Result<usize, StoreError> {
         let keys = &self.keys;
         let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_write()
             .await
             .context("Failed to start the re-encryption transaction")?;
         let rows = sqlx::query("SELECT name, value FROM secrets")
@@ -195,7 +247,7 @@ impl Store {
                     name: name.clone(),
                     source,
                 })?;
-            sqlx::query("UPDATE secrets SET value = ? WHERE name = ?")
+            sqlx::query("UPDATE secrets SET value = $1 WHERE name = $2")
                 .bind(keys.seal(&name, &plain))
                 .bind(&name)
                 .execute(&mut *tx)
@@ -209,8 +261,8 @@ impl Store {
         Ok(rewritten)
     }
 
-    /// The pool, for the session store.
-    pub fn pool(&self) -> &SqlitePool {
+    /// The pool, for tests and operator checks.
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 }
@@ -218,14 +270,14 @@ impl Store {
 /// One audit log row, on the pool or inside a transaction.
 #[tracing::instrument(level = "debug", skip_all)]
 async fn insert_audit<'e>(
-    executor: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     actor: &str,
     action: &str,
     detail: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_log (at, actor, action, fields)
-         VALUES (?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4)",
     )
     .bind(crate::clock::now_ms())
     .bind(actor)
@@ -240,7 +292,7 @@ async fn insert_audit<'e>(
 /// Stores a replaced secret, encrypted; `Keep` leaves it as it is.
 #[tracing::instrument(level = "debug", skip_all)]
 async fn put_secret(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     keys: &Keyring,
     name: &str,
     change: &SecretChange,
@@ -250,7 +302,7 @@ async fn put_secret(
     };
     let value = SecretString::from(value.expose().to_owned());
     sqlx::query(
-        "INSERT INTO secrets (name, value, updated_at) VALUES (?, ?, ?)
+        "INSERT INTO secrets (name, value, updated_at) VALUES ($1, $2, $3)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
     )
     .bind(name)
@@ -260,6 +312,45 @@ async fn put_secret(
     .await
     .context("Failed to store a secret")?;
     Ok(())
+}
+
+/// The SQLite database: its directory and file created first (the file 0600), WAL, full
+/// synchronous commits, foreign keys, a busy timeout, on every connection of the pool.
+async fn open_sqlite(database_url: &str) -> anyhow::Result<AnyPool> {
+    use anyhow::Context as _;
+    let path = sqlite_file_path(database_url);
+    let dir = path
+        .as_deref()
+        .and_then(|path| std::path::Path::new(path).parent().map(|d| d.to_path_buf()))
+        .filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(&dir).with_context(|| {
+            format!("Failed to create the database directory {}", dir.display())
+        })?;
+    }
+    if let Some(path) = &path {
+        restrict_database_files(std::path::Path::new(path))?;
+    }
+    AnyPoolOptions::new()
+        .max_connections(8)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                for pragma in [
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA synchronous = FULL",
+                    "PRAGMA foreign_keys = ON",
+                    "PRAGMA busy_timeout = 5000",
+                ] {
+                    conn.execute(pragma).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(database_url)
+        .await
+        .with_context(|| {
+            "Failed to open the SQLite database (DATABASE_URL, e.g. sqlite://data/mail-settings.db)"
+        })
 }
 
 /// The file behind a `sqlite://` URL, so its directory can be created on first run.

@@ -1,7 +1,7 @@
 //! The outbox: accepted notifications until they are sent or given up, with a lease so a
 //! crashed worker's messages are tried again, and the queue's pause after refused credentials.
 
-use super::{Context, Store, StoreError};
+use super::{Backend, Context, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -47,7 +47,7 @@ const COLUMNS: &str = "id, actor, template_id, recipients, subject, body, messag
 
 /// A stored notification, or why its row cannot be read: a damaged row is an error, never a
 /// default (an empty recipient list would send the mail to the sender).
-fn row_to(r: &sqlx::sqlite::SqliteRow) -> Result<Notification, StoreError> {
+fn row_to(r: &sqlx::any::AnyRow) -> Result<Notification, StoreError> {
     let id: String = r.get("id");
     let recipients: String = r.get("recipients");
     let status: String = r.get("status");
@@ -91,7 +91,7 @@ impl Store {
             "INSERT INTO notifications (id, actor, idempotency_key, template_id, recipients,
                  subject, body, message_id, status, attempts, next_attempt_at, created_at,
                  updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9, $10, $11)
              ON CONFLICT (actor, idempotency_key) DO NOTHING",
         )
         .bind(n.id)
@@ -129,7 +129,7 @@ impl Store {
         actor: &str,
         key: &str,
     ) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT id FROM notifications WHERE actor = ? AND idempotency_key = ?")
+        sqlx::query_scalar("SELECT id FROM notifications WHERE actor = $1 AND idempotency_key = $2")
             .bind(actor)
             .bind(key)
             .fetch_optional(&self.pool)
@@ -138,27 +138,32 @@ impl Store {
     }
 
     /// Takes up to `limit` due notifications for sending: they are marked `sending` with a
-    /// lease; one whose lease ran out (its worker died) is due again.
+    /// lease held by this process. One whose lease ran out, or whose process has no heartbeat
+    /// within `live_within_ms` (killed), is due again.
+    /// Several processes claim at once without taking the same row: SQLite lets one writer in
+    /// at a time, PostgreSQL skips the rows another claim has locked.
     #[tracing::instrument(skip(self))]
     pub async fn claim_due(
         &self,
         now_ms: i64,
         lease_ms: i64,
+        live_within_ms: i64,
         limit: i64,
     ) -> Result<Vec<Notification>, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("Failed to start the claim transaction")?;
+        let (tx, lock) = match self.backend {
+            Backend::Sqlite => (self.begin_write().await, ""),
+            Backend::Postgres => (self.pool.begin().await, " FOR UPDATE SKIP LOCKED"),
+        };
+        let mut tx = tx.context("Failed to start the claim transaction")?;
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM notifications
-             WHERE (status IN ('queued', 'retrying') AND next_attempt_at <= ?)
-                OR (status = 'sending' AND lease_until <= ?)
-             ORDER BY next_attempt_at LIMIT ?"
+             WHERE (status IN ('queued', 'retrying') AND next_attempt_at <= $1)
+                OR (status = 'sending' AND (lease_until <= $1 OR claimed_by IS NULL
+                    OR claimed_by NOT IN (SELECT id FROM server_instances WHERE seen_at >= $2)))
+             ORDER BY next_attempt_at LIMIT $3{lock}"
         ))
         .bind(now_ms)
-        .bind(now_ms)
+        .bind(now_ms - live_within_ms)
         .bind(limit)
         .fetch_all(&mut *tx)
         .await
@@ -174,7 +179,7 @@ impl Store {
                     sqlx::query(
                         "UPDATE notifications SET status = 'failed', lease_until = NULL,
                              last_error_code = 'stored_row_unreadable', last_error_step = NULL,
-                             last_error_reply = ?, updated_at = ? WHERE id = ?",
+                             last_error_reply = $1, updated_at = $2 WHERE id = $3",
                     )
                     .bind(e.to_string())
                     .bind(now_ms)
@@ -187,10 +192,11 @@ impl Store {
         }
         for n in &claimed {
             sqlx::query(
-                "UPDATE notifications SET status = 'sending', lease_until = ?,
-                     attempts = attempts + 1, updated_at = ? WHERE id = ?",
+                "UPDATE notifications SET status = 'sending', lease_until = $1, claimed_by = $2,
+                     attempts = attempts + 1, updated_at = $3 WHERE id = $4",
             )
             .bind(now_ms + lease_ms)
+            .bind(self.instance())
             .bind(now_ms)
             .bind(&n.id)
             .execute(&mut *tx)
@@ -208,17 +214,25 @@ impl Store {
             .collect())
     }
 
-    /// At start-up: what a killed process was sending is due again (at-least-once; the
-    /// Message-ID stays the same). Returns how many.
+    /// At start-up: what a killed process was sending is due again at once (at-least-once; the
+    /// Message-ID stays the same), without waiting for its lease. Only rows of processes gone
+    /// from the database (no heartbeat within `live_within_ms`): what another running process
+    /// is sending stays its own. Returns how many.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn recover_sending(&self, now_ms: i64) -> Result<u64, StoreError> {
+    pub async fn recover_sending(
+        &self,
+        now_ms: i64,
+        live_within_ms: i64,
+    ) -> Result<u64, StoreError> {
         Ok(sqlx::query(
-            "UPDATE notifications SET status = 'retrying', next_attempt_at = ?, lease_until = NULL,
-                 updated_at = ?
-             WHERE status = 'sending'",
+            "UPDATE notifications SET status = 'retrying', next_attempt_at = $1, lease_until = NULL,
+                 claimed_by = NULL, updated_at = $1
+             WHERE status = 'sending' AND (claimed_by IS NULL OR claimed_by NOT IN (
+                 SELECT id FROM server_instances WHERE seen_at >= $2 AND id <> $3))",
         )
         .bind(now_ms)
-        .bind(now_ms)
+        .bind(now_ms - live_within_ms)
+        .bind(self.instance())
         .execute(&self.pool)
         .await
         .context("Failed to recover the notifications being sent")?
@@ -238,14 +252,15 @@ impl Store {
             .context("Failed to mark notifications sent")?;
         for id in ids {
             sqlx::query(
-                "UPDATE notifications SET status = 'sent', sent_at = ?, updated_at = ?,
+                "UPDATE notifications SET status = 'sent', sent_at = $1, updated_at = $2,
                      lease_until = NULL, last_error_code = NULL, last_error_step = NULL,
-                     last_error_reply = NULL
-                 WHERE id = ? AND status = 'sending'",
+                     last_error_reply = NULL, claimed_by = NULL
+                 WHERE id = $3 AND status = 'sending' AND claimed_by = $4",
             )
             .bind(now_ms)
             .bind(now_ms)
             .bind(id)
+            .bind(self.instance())
             .execute(&mut *tx)
             .await
             .context("Failed to mark a notification sent")?;
@@ -270,9 +285,9 @@ impl Store {
             None => ("failed", now_ms),
         };
         sqlx::query(
-            "UPDATE notifications SET status = ?, next_attempt_at = ?, lease_until = NULL,
-                 last_error_code = ?, last_error_step = ?, last_error_reply = ?, updated_at = ?
-             WHERE id = ? AND status = 'sending'",
+            "UPDATE notifications SET status = $1, next_attempt_at = $2, lease_until = NULL,
+                 last_error_code = $3, last_error_step = $4, last_error_reply = $5, updated_at = $6
+             WHERE id = $7 AND status = 'sending'",
         )
         .bind(status)
         .bind(next)
@@ -291,9 +306,9 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn release(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE notifications SET status = 'retrying', attempts = MAX(attempts - 1, 0),
-                 lease_until = NULL, next_attempt_at = ?, updated_at = ?
-             WHERE id = ? AND status = 'sending'",
+            "UPDATE notifications SET status = 'retrying', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+                 lease_until = NULL, next_attempt_at = $1, updated_at = $2
+             WHERE id = $3 AND status = 'sending'",
         )
         .bind(now_ms)
         .bind(now_ms)
@@ -306,11 +321,13 @@ impl Store {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn notification(&self, id: &str) -> Result<Option<Notification>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM notifications WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .context("Failed to read a notification")?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM notifications WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to read a notification")?;
         row.as_ref().map(row_to).transpose()
     }
 
@@ -324,8 +341,8 @@ impl Store {
     ) -> Result<(Vec<Notification>, i64), StoreError> {
         let filter = status.map(|s| s.as_str());
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM notifications WHERE (?1 IS NULL OR status = ?1)
-             ORDER BY created_at DESC, id LIMIT ?2 OFFSET ?3"
+            "SELECT {COLUMNS} FROM notifications WHERE ($1 IS NULL OR status = $1)
+             ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
         ))
         .bind(filter)
         .bind(limit)
@@ -334,7 +351,7 @@ impl Store {
         .await
         .context("Failed to list the notifications")?;
         let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM notifications WHERE (?1 IS NULL OR status = ?1)",
+            "SELECT COUNT(*) FROM notifications WHERE ($1 IS NULL OR status = $1)",
         )
         .bind(filter)
         .fetch_one(&self.pool)
@@ -348,7 +365,7 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn failures_since(&self, since_ms: i64) -> Result<i64, StoreError> {
         sqlx::query_scalar(
-            "SELECT COUNT(*) FROM notifications WHERE status = 'failed' AND updated_at >= ?",
+            "SELECT COUNT(*) FROM notifications WHERE status = 'failed' AND updated_at >= $1",
         )
         .bind(since_ms)
         .fetch_one(&self.pool)
@@ -360,8 +377,8 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn retry_now(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
         let n = sqlx::query(&format!(
-            "UPDATE notifications SET status = 'retrying', next_attempt_at = ?, updated_at = ?
-                 WHERE id = ? AND status IN ({})",
+            "UPDATE notifications SET status = 'retrying', next_attempt_at = $1, updated_at = $2
+                 WHERE id = $3 AND status IN ({})",
             Status::sql_list(Status::can_retry)
         ))
         .bind(now_ms)
@@ -377,8 +394,8 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn cancel(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
         let n = sqlx::query(&format!(
-            "UPDATE notifications SET status = 'cancelled', updated_at = ?
-                 WHERE id = ? AND status IN ({})",
+            "UPDATE notifications SET status = 'cancelled', updated_at = $1
+                 WHERE id = $2 AND status IN ({})",
             Status::sql_list(Status::can_cancel)
         ))
         .bind(now_ms)
@@ -418,7 +435,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO queue_state (id, paused_code, paused_reply, paused_at) VALUES (1, ?, ?, ?)
+            "INSERT INTO queue_state (id, paused_code, paused_reply, paused_at) VALUES (1, $1, $2, $3)
              ON CONFLICT (id) DO UPDATE SET paused_code = excluded.paused_code,
                  paused_reply = excluded.paused_reply, paused_at = excluded.paused_at",
         )
@@ -438,8 +455,8 @@ impl Store {
         let done = sqlx::query(&format!(
             "DELETE FROM notifications WHERE id IN (
                  SELECT id FROM notifications
-                 WHERE created_at < ? AND status IN ({})
-                 LIMIT ?)",
+                 WHERE created_at < $1 AND status IN ({})
+                 LIMIT $2)",
             Status::sql_list(Status::is_finished)
         ))
         .bind(before_ms)

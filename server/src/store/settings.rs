@@ -2,12 +2,12 @@
 //! transaction with its secrets and audit entry.
 
 use super::{
-    Context, Store, StoreError, delete_connection, insert_audit, put_secret, secret_names,
+    Context, Store, StoreError, delete_connection, flag, insert_audit, put_secret, secret_names,
 };
 use app::domain::{
     AuthType, Field, OauthView, Provider, SettingsView, SmtpView, ValidatedSettings,
 };
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use crate::secrets::Keyring;
 
@@ -31,11 +31,10 @@ impl Store {
         expected_version: Option<i64>,
         check: impl FnOnce(&SettingsView) -> Result<ValidatedSettings, E>,
     ) -> Result<Result<SettingsView, E>, StoreError> {
-        // BEGIN IMMEDIATE takes the write lock first, so two saves cannot interleave. The
+        // The write transaction waits for other writers first, so two saves cannot interleave. The
         // transaction rolls back when dropped, also when the request is cancelled midway.
         let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_write()
             .await
             .context("Failed to start the save transaction")?;
         let result = save_in_tx(
@@ -56,7 +55,7 @@ impl Store {
 
 #[tracing::instrument(level = "debug", skip_all)]
 async fn save_in_tx<E>(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     base_path: &str,
     keys: &Keyring,
     actor: &str,
@@ -81,7 +80,7 @@ async fn save_in_tx<E>(
         "INSERT INTO mail_settings (id, auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider,
              oauth_client_id, oauth_tenant_id, oauth_secret_expires_on, manager_root, version,
              updated_at, updated_by)
-         VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (id) DO UPDATE SET
              auth = excluded.auth, smtp_server = excluded.smtp_server, smtp_port = excluded.smtp_port,
              smtp_user = excluded.smtp_user, smtp_ssl = excluded.smtp_ssl,
@@ -90,13 +89,13 @@ async fn save_in_tx<E>(
              oauth_secret_expires_on = excluded.oauth_secret_expires_on,
              manager_root = excluded.manager_root,
              version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by
-         WHERE mail_settings.version = ?",
+         WHERE mail_settings.version = $14",
     )
     .bind(s.auth.as_str())
     .bind(&s.smtp.server)
     .bind(s.smtp.port)
     .bind(&s.smtp.user)
-    .bind(s.smtp.ssl)
+    .bind(i64::from(s.smtp.ssl))
     .bind(s.oauth.provider.as_str())
     .bind(&s.oauth.client_id)
     .bind(&s.oauth.tenant_id)
@@ -118,7 +117,7 @@ async fn save_in_tx<E>(
         (secret_names::OAUTH_CLIENT_SECRET, s.oauth.client_secret_set),
     ] {
         if !still_valid {
-            sqlx::query("DELETE FROM secrets WHERE name = ?")
+            sqlx::query("DELETE FROM secrets WHERE name = $1")
                 .bind(name)
                 .execute(&mut *conn)
                 .await
@@ -177,16 +176,15 @@ async fn save_in_tx<E>(
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-async fn load_with(
-    conn: &mut SqliteConnection,
-    base_path: &str,
-) -> Result<SettingsView, StoreError> {
+async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<SettingsView, StoreError> {
     let row = sqlx::query(
         "SELECT auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider, oauth_client_id,
                 oauth_tenant_id, oauth_secret_expires_on, manager_root, version, updated_at,
                 updated_by,
-                EXISTS (SELECT 1 FROM secrets WHERE name = ?) AS password_set,
-                EXISTS (SELECT 1 FROM secrets WHERE name = ?) AS client_secret_set
+                CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $1) THEN 1 ELSE 0 END
+                    AS password_set,
+                CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $2) THEN 1 ELSE 0 END
+                    AS client_secret_set
          FROM mail_settings WHERE id = 1",
     )
     .bind(secret_names::SMTP_PASSWORD)
@@ -206,13 +204,13 @@ async fn load_with(
             server: row.get("smtp_server"),
             port: row.get("smtp_port"),
             user: row.get("smtp_user"),
-            password_set: row.get("password_set"),
-            ssl: row.get("smtp_ssl"),
+            password_set: flag(&row, "password_set"),
+            ssl: flag(&row, "smtp_ssl"),
         },
         oauth: OauthView {
             provider: Provider::parse(&provider).unwrap_or_default(),
             client_id: row.get("oauth_client_id"),
-            client_secret_set: row.get("client_secret_set"),
+            client_secret_set: flag(&row, "client_secret_set"),
             tenant_id: row.get("oauth_tenant_id"),
             client_secret_expires_on: row.get("oauth_secret_expires_on"),
         },

@@ -16,7 +16,7 @@ pub struct Template {
     pub updated_by: String,
 }
 
-fn row_to_template(r: &sqlx::sqlite::SqliteRow) -> Template {
+fn row_to_template(r: &sqlx::any::AnyRow) -> Template {
     Template {
         id: r.get("id"),
         name: r.get("name"),
@@ -33,7 +33,7 @@ impl Store {
     pub async fn template(&self, id: &str) -> Result<Option<Template>, StoreError> {
         let row = sqlx::query(
             "SELECT id, name, subject, body, version, updated_at, updated_by FROM templates
-             WHERE id = ?",
+             WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -67,15 +67,15 @@ impl Store {
         actor: &str,
     ) -> Result<Template, StoreError> {
         let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_write()
             .await
             .context("Failed to start the template transaction")?;
-        let current: Option<i64> = sqlx::query_scalar("SELECT version FROM templates WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .context("Failed to read the template version")?;
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM templates WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .context("Failed to read the template version")?;
         if let (Some(expected), Some(current)) = (expected_version, current)
             && expected != current
         {
@@ -83,7 +83,7 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO templates (id, name, subject, body, version, updated_at, updated_by)
-             VALUES (?, ?, ?, ?, 1, ?, ?)
+             VALUES ($1, $2, $3, $4, 1, $5, $6)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, subject = excluded.subject,
                  body = excluded.body, version = templates.version + 1,
                  updated_at = excluded.updated_at, updated_by = excluded.updated_by",

@@ -67,7 +67,7 @@ impl Store {
         let now = crate::clock::now_ms();
         let done = sqlx::query(
             "INSERT INTO api_tokens (name, prefix, token_hash, created_by, created_at, scope, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(token.name)
         .bind(token.prefix)
@@ -98,8 +98,9 @@ impl Store {
     pub async fn live_token(&self, prefix: &str) -> Result<Option<StoredToken>, StoreError> {
         let row = sqlx::query(
             "SELECT name, token_hash, scope, expires_at,
-                    expires_at IS NOT NULL AND expires_at <= ? AS expired
-             FROM api_tokens WHERE prefix = ? AND revoked_at IS NULL",
+                    CASE WHEN expires_at IS NOT NULL AND expires_at <= $1 THEN 1 ELSE 0 END
+                        AS expired
+             FROM api_tokens WHERE prefix = $2 AND revoked_at IS NULL",
         )
         .bind(crate::clock::now_ms())
         .bind(prefix)
@@ -111,7 +112,7 @@ impl Store {
             hash: r.get("token_hash"),
             scope: TokenScope::parse(r.get::<String, _>("scope").as_str())
                 .unwrap_or(TokenScope::Notify),
-            expired: r.get("expired"),
+            expired: super::flag(&r, "expired"),
         }))
     }
 
@@ -120,8 +121,8 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn touch_token(&self, prefix: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE api_tokens SET last_used_at = ?1
-             WHERE prefix = ?2 AND (last_used_at IS NULL OR last_used_at < ?1 - 60000)",
+            "UPDATE api_tokens SET last_used_at = $1
+             WHERE prefix = $2 AND (last_used_at IS NULL OR last_used_at < $1 - 60000)",
         )
         .bind(crate::clock::now_ms())
         .bind(prefix)
@@ -166,8 +167,8 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_token(&self, prefix: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = ?
-             WHERE prefix = ? AND revoked_at IS NULL",
+            "UPDATE api_tokens SET revoked_at = $1
+             WHERE prefix = $2 AND revoked_at IS NULL",
         )
         .bind(crate::clock::now_ms())
         .bind(prefix)

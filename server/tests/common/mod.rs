@@ -82,7 +82,7 @@ impl Logs {
 pub fn test_config(db: &Path) -> Config {
     Config {
         site_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("sqlite://{}", db.display()),
+        database_url: database_url(db),
         base_path: "/ConMasManager".into(),
         server_ip: Some("192.0.2.10".parse().unwrap()),
         site_root: "target/site".into(),
@@ -168,7 +168,7 @@ impl TestApp {
         // A second app on the same database gets its own "tests" token (names are unique
         // among live tokens).
         sqlx::query(
-            "UPDATE api_tokens SET revoked_at = ?
+            "UPDATE api_tokens SET revoked_at = $1
              WHERE name = 'tests' AND revoked_at IS NULL",
         )
         .bind(server::clock::now_ms())
@@ -228,6 +228,9 @@ impl TestApp {
             .await
             .expect("the server stops within the step timeout")
             .expect("the server task ends cleanly");
+        // The application's tasks (its heartbeat among them) ended with the server: a clean
+        // stop removes its row, as the server binary's does (unless a test closed the store).
+        let _ = self.store.unregister(self.store.instance()).await;
         tokio::time::timeout(STEP, self.store.close())
             .await
             .expect("the database closes within the step timeout");
@@ -314,7 +317,7 @@ where
 /// Writes a notification row as it is (`recipients` as stored, maybe damaged), created at
 /// `created_ms` and due at `due_ms`, bypassing the submission checks.
 pub async fn insert_notification(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
     id: &str,
     recipients: &str,
     status: &str,
@@ -324,7 +327,7 @@ pub async fn insert_notification(
     sqlx::query(
         "INSERT INTO notifications (id, actor, recipients, subject, body, message_id, status,
              next_attempt_at, created_at, updated_at)
-         VALUES (?, 'token:tests', ?, 's', 'b', ?, ?, ?, ?, ?)",
+         VALUES ($1, 'token:tests', $2, 's', 'b', $3, $4, $5, $6, $7)",
     )
     .bind(id)
     .bind(recipients)
@@ -345,6 +348,81 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The database a test's file names: the SQLite file itself or, when `TEST_POSTGRES` names a
+/// PostgreSQL server (the test script's throwaway cluster, e.g. `postgres://postgres@127.0.0.1:5433`),
+/// a database of its own there, created on first use. Every test binary runs on both.
+pub fn database_url(db: &Path) -> String {
+    match std::env::var("TEST_POSTGRES") {
+        Ok(server) if !server.is_empty() => postgres_database(server.trim_end_matches('/'), db),
+        _ => format!("sqlite://{}", db.display()),
+    }
+}
+
+/// Whether this run is the PostgreSQL one.
+pub fn on_postgres() -> bool {
+    std::env::var("TEST_POSTGRES").is_ok_and(|s| !s.is_empty())
+}
+
+fn postgres_database(server: &str, db: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    static CREATED: OnceLock<Mutex<std::collections::HashSet<String>>> = OnceLock::new();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    db.hash(&mut hasher);
+    let name = format!("t_{:016x}", hasher.finish());
+    let url = format!("{server}/{name}");
+    let mut created = CREATED.get_or_init(Default::default).lock().unwrap();
+    if created.insert(name.clone()) {
+        let admin = format!("{server}/postgres");
+        // Its own thread and runtime: this is called from sync code inside async tests.
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    use sqlx::Connection as _;
+                    let mut conn = sqlx::PgConnection::connect(&admin)
+                        .await
+                        .expect("the test PostgreSQL server answers (TEST_POSTGRES)");
+                    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+                        .await
+                        .expect("a test database is created");
+                })
+        })
+        .join()
+        .unwrap();
+    }
+    url
+}
+
+/// Everything the database holds, as a backup would: the SQLite files beside `db`, or a
+/// `pg_dump` of the test's PostgreSQL database.
+pub fn database_contents(db: &Path) -> Vec<Vec<u8>> {
+    if on_postgres() {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's binaries")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin/pg_dump")))
+            .filter(|p| p.exists())
+            .max()
+            .expect("pg_dump");
+        let out = std::process::Command::new(bin)
+            .arg(database_url(db))
+            .output()
+            .expect("pg_dump runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        vec![out.stdout]
+    } else {
+        std::fs::read_dir(db.parent().unwrap())
+            .unwrap()
+            .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+            .collect()
+    }
 }
 
 pub fn fresh_db() -> (tempfile::TempDir, PathBuf) {

@@ -16,7 +16,7 @@ impl ServerProcess {
     /// With extra environment variables (`ADMIN_PASSWORD`, limits …).
     pub fn start_with(db: &std::path::Path, port: u16, env: &[(&str, &str)]) -> ServerProcess {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
-            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("DATABASE_URL", super::database_url(db))
             .env("MAIL_SECRET_KEY", KEY)
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
             .env("SERVER_IP", "192.0.2.10")
