@@ -3,6 +3,9 @@
 //! to an SMTP sink. Run by `make bench` (scripts/bench.sh), which starts Postfix's smtp-sink.
 //!
 //!   bench_notify --smtp-port P [--count N] [--concurrency C] [--pool SIZE]
+//!                [--postgres postgres://user@host:port]
+//!
+//! SQLite in a temporary file by default; with `--postgres`, a new database on that server.
 
 use secrecy::{ExposeSecret, SecretString};
 use server::config::{Config, ProviderEndpoints};
@@ -26,11 +29,28 @@ async fn main() -> anyhow::Result<()> {
     let concurrency = arg("--concurrency", 8) as usize;
     let pool = arg("--pool", 4) as usize;
 
+    let postgres = std::env::args().skip_while(|a| a != "--postgres").nth(1);
     let dir = tempfile_dir()?;
-    let db = dir.join("bench.db");
+    let database_url = match &postgres {
+        Some(server) => {
+            use sqlx::{Connection as _, Executor as _};
+            let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await?;
+            admin
+                .execute(format!("CREATE DATABASE {name}").as_str())
+                .await?;
+            format!("{server}/{name}")
+        }
+        None => format!("sqlite://{}", dir.join("bench.db").display()),
+    };
+    let database = if postgres.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     let config = Config {
         site_addr: "127.0.0.1:0".parse()?,
-        database_url: format!("sqlite://{}", db.display()),
+        database_url,
         base_path: "/ConMasManager".into(),
         server_ip: Some("192.0.2.10".parse()?),
         site_root: "target/site".into(),
@@ -158,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let deliver = started.elapsed();
     println!(
-        "pool={pool} count={count} concurrency={concurrency} accepted_per_s={:.0} delivered_per_s={:.0}",
+        "db={database} pool={pool} count={count} concurrency={concurrency} accepted_per_s={:.0} delivered_per_s={:.0}",
         count as f64 / accept.as_secs_f64(),
         count as f64 / deliver.as_secs_f64()
     );

@@ -349,6 +349,43 @@ async fn guessing_from_other_addresses_cannot_lock_the_administrator_out() {
     app.stop().await;
 }
 
+/// The same guessing spread over two servers on one database (behind a load balancer): the
+/// limits add up to one budget, not one per server, and the administrator still gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_one_sign_in_budget() {
+    let (_dir, db) = fresh_db();
+    let a = TestApp::spawn(&db).await;
+    let b = TestApp::spawn(&db).await;
+    // Five guesses per address on each server: the pair limit (10) is spent across both.
+    for from in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        let guesser = client_from(from);
+        for _ in 0..5 {
+            sign_in(&a, &guesser, ADMIN, "wrong password!!").await;
+            sign_in(&b, &guesser, ADMIN, "wrong password!!").await;
+        }
+    }
+    for app in [&a, &b] {
+        let (_, location) = sign_in(app, &client_from("127.0.0.2"), ADMIN, ADMIN_PASSWORD).await;
+        assert!(location.contains("error=throttled"), "{location}");
+    }
+    // The account's limit (30) is spent by the 30 guesses over both servers: a newcomer that
+    // failed once on one server is throttled on the other, right password or not.
+    let newcomer = client_from("127.0.0.6");
+    let (_, location) = sign_in(&a, &newcomer, ADMIN, "wrong password!!").await;
+    assert!(location.contains("error="), "{location}");
+    let (_, location) = sign_in(&b, &newcomer, ADMIN, ADMIN_PASSWORD).await;
+    assert!(location.contains("error=throttled"), "{location}");
+    // The administrator, from an address without failures, gets in on either.
+    let (status, location) = sign_in(&b, &client_from("127.0.0.5"), ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location.ends_with("/ConMasManager/System/MailSetting"),
+        "{location}"
+    );
+    b.stop().await;
+    a.stop().await;
+}
+
 async fn submit(app: &TestApp, body: &Value, key: Option<&str>) -> (StatusCode, Value) {
     let mut req = app
         .anon

@@ -1,4 +1,4 @@
--- The PostgreSQL schema: the same tables as the SQLite migrations 0001-0009 end with, in one
+-- The PostgreSQL schema: the same tables as the SQLite migrations 0001-0010 end with, in one
 -- step (a PostgreSQL database starts at this version). Every integer is BIGINT and every flag
 -- an integer 0/1, so the server reads both databases with the same code. Times are Unix ms.
 
@@ -151,3 +151,11 @@ CREATE TABLE server_instances (
     started_at  BIGINT NOT NULL,
     seen_at     BIGINT NOT NULL
 );
+
+-- Sign-in throttling shared by every server process: one row per key (the limiter's
+-- theoretical arrival time, or until when an address's failure counts as recent).
+CREATE TABLE throttle (
+    key       TEXT   PRIMARY KEY,
+    until_ms  BIGINT NOT NULL
+);
+CREATE INDEX throttle_until ON throttle (until_ms);

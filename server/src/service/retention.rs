@@ -47,6 +47,7 @@ pub async fn purge(store: &Store, retention: &Retention) -> Result<Purged, Store
         audit_entries: in_batches(limit, || store.purge_audit(audit_before, limit)).await?,
     };
     store.purge_gone_instances(now - DAY_MS).await?;
+    in_batches(limit, || store.purge_throttle(now, limit)).await?;
     if purged != Purged::default() {
         tracing::info!(
             notifications = purged.notifications,

@@ -82,21 +82,37 @@ pub async fn sign_in(
         return throttled(false).await;
     }
     if username.len() > USERNAME_INPUT_MAX || password.expose_secret().len() > PASSWORD_INPUT_MAX {
-        throttle.failed(address);
+        if let Err(e) = throttle.failed(store, address).await {
+            crate::error::internal(&e);
+            return Err(Refused::Internal);
+        }
         tracing::info!(user = %shown, %address, "login failed: oversized input");
         let _ = store
             .audit(&shown, "login_failed", &format!("{address} (oversized)"))
             .await;
         return Err(Refused::Invalid);
     }
-    let account_busy = match throttle.attempt(username, address) {
-        Attempt::Refused => return throttled(true).await,
+    // The shared limits live in the database: when it cannot answer, nobody is let in.
+    let shared = async {
+        let attempt = throttle.attempt(store, username, address).await?;
+        let failed_recently = match attempt {
+            Attempt::Check { account_busy: true } => {
+                throttle.failed_recently(store, address).await?
+            }
+            _ => false,
+        };
+        Ok::<_, crate::store::StoreError>((attempt, failed_recently))
+    };
+    let account_busy = match shared.await {
+        Err(e) => {
+            crate::error::internal(&e);
+            return Err(Refused::Internal);
+        }
+        Ok((Attempt::Refused, _)) => return throttled(true).await,
         // The account's own limit is spent (guessing from many addresses): only an address
         // without recent failures may still try, so its owner is never locked out.
-        Attempt::Check { account_busy: true } if throttle.failed_recently(address) => {
-            return throttled(true).await;
-        }
-        Attempt::Check { account_busy } => account_busy,
+        Ok((Attempt::Check { account_busy: true }, true)) => return throttled(true).await,
+        Ok((Attempt::Check { account_busy }, _)) => account_busy,
     };
     // An unknown user is checked against a dummy hash: both failures take as long.
     let (user, hash) = match store.admin_password_hash(username).await {
@@ -115,7 +131,9 @@ pub async fn sign_in(
         .await
         .unwrap_or(false);
     let Some(user) = user.filter(|_| ok) else {
-        throttle.failed(address);
+        if let Err(e) = throttle.failed(store, address).await {
+            crate::error::internal(&e);
+        }
         tracing::info!(user = %shown, %address, "login failed");
         let _ = store
             .audit(&shown, "login_failed", &address.to_string())

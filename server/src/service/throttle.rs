@@ -1,9 +1,11 @@
-//! The sign-in throttle: per address, per account and address, per account; bounded memory.
+//! The sign-in throttle: per address (in memory, the cheap first line), per account and
+//! address and per account (in the database, shared by every server process on it).
 
+use crate::clock::now_ms;
+use crate::store::{Store, StoreError};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// Sign-in throttling (GCRA: a burst, then one try per interval), decided before the password
@@ -16,18 +18,25 @@ use std::time::Duration;
 ///   addresses. It cannot be used to lock the owner out: a correct password from an address
 ///   with no failure in the last 15 minutes still gets in.
 ///
-/// Every map is bounded: past [`Throttle::PRUNE_AT`] keys, the ones back at a full burst are
-/// dropped, and if an attacker with very many addresses still keeps it full, it is cleared
-/// (which only forgets throttling state, never lets a wrong password in).
+/// The account limits and the failure marks are kept in the database, so that several server
+/// processes behind a load balancer add up to one budget, not one each. The per-address limit
+/// stays in each process's memory: it runs before anything touches the database, so a flood
+/// costs no writes.
+///
+/// Every map in memory is bounded: past [`Throttle::PRUNE_AT`] keys, the ones back at a full
+/// burst are dropped, and if an attacker with very many addresses still keeps it full, it is
+/// cleared (which only forgets throttling state, never lets a wrong password in). The
+/// database's rows are deleted once past their time by the retention sweep.
 pub struct Throttle {
     per_address: Bounded<IpAddr>,
-    per_pair: Bounded<(String, IpAddr)>,
-    per_account: Bounded<String>,
     /// One `login_throttled` audit row a minute per address.
     audit_throttled: Bounded<IpAddr>,
-    /// When each address last failed a sign-in.
-    failures: Mutex<std::collections::HashMap<IpAddr, std::time::Instant>>,
 }
+
+/// The per account-and-address limit: 10 tries, then one a minute.
+const PAIR: (i64, i64) = (60_000, 10);
+/// The per-account limit: 30 tries, then one a minute.
+const ACCOUNT: (i64, i64) = (60_000, 30);
 
 /// What the throttle says about a sign-in attempt, before the password is checked.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,7 +52,7 @@ impl Throttle {
     /// Keys kept per map before pruning.
     pub const PRUNE_AT: usize = 10_000;
     /// How long a failure counts as recent for [`Attempt::Check::account_busy`].
-    const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
+    const FAILURE_MEMORY_MS: i64 = 15 * 60 * 1000;
 
     pub fn new() -> Throttle {
         let nz = |n: u32| NonZeroU32::new(n).expect("non-zero");
@@ -53,10 +62,7 @@ impl Throttle {
                     .expect("non-zero period")
                     .allow_burst(nz(20)),
             ),
-            per_pair: Bounded::new(Quota::per_minute(nz(1)).allow_burst(nz(10))),
-            per_account: Bounded::new(Quota::per_minute(nz(1)).allow_burst(nz(30))),
             audit_throttled: Bounded::new(Quota::per_minute(nz(1))),
-            failures: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -79,37 +85,45 @@ impl Throttle {
         self.per_address.check(&address)
     }
 
-    /// The account limits, for an address within its own limit. `account` is the user name as
-    /// typed, already length-checked.
-    pub fn attempt(&self, account: &str, address: IpAddr) -> Attempt {
+    /// The account limits, for an address within its own limit, shared through `store`.
+    /// `account` is the user name as typed, already length-checked.
+    pub async fn attempt(
+        &self,
+        store: &Store,
+        account: &str,
+        address: IpAddr,
+    ) -> Result<Attempt, StoreError> {
         let account = account.to_lowercase();
-        if !self.per_pair.check(&(account.clone(), address)) {
-            return Attempt::Refused;
+        let now = now_ms();
+        let pair = format!("pair:{account}|{address}");
+        if !store.throttle_take(&pair, now, PAIR.0, PAIR.1).await? {
+            return Ok(Attempt::Refused);
         }
-        Attempt::Check {
-            account_busy: !self.per_account.check(&account),
-        }
+        let own = format!("account:{account}");
+        Ok(Attempt::Check {
+            account_busy: !store.throttle_take(&own, now, ACCOUNT.0, ACCOUNT.1).await?,
+        })
     }
 
     /// Records a failed password from `address`.
-    pub fn failed(&self, address: IpAddr) {
-        let now = std::time::Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if failures.len() >= Self::PRUNE_AT {
-            failures.retain(|_, at| now.duration_since(*at) < Self::FAILURE_MEMORY);
-            if failures.len() >= Self::PRUNE_AT {
-                failures.clear();
-            }
-        }
-        failures.insert(address, now);
+    pub async fn failed(&self, store: &Store, address: IpAddr) -> Result<(), StoreError> {
+        store
+            .throttle_mark(
+                &format!("failed:{address}"),
+                now_ms() + Self::FAILURE_MEMORY_MS,
+            )
+            .await
     }
 
-    /// True when `address` failed a sign-in within the last 15 minutes.
-    pub fn failed_recently(&self, address: IpAddr) -> bool {
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures
-            .get(&address)
-            .is_some_and(|at| at.elapsed() < Self::FAILURE_MEMORY)
+    /// True when `address` failed a sign-in within the last 15 minutes (on any process).
+    pub async fn failed_recently(
+        &self,
+        store: &Store,
+        address: IpAddr,
+    ) -> Result<bool, StoreError> {
+        store
+            .throttle_marked(&format!("failed:{address}"), now_ms())
+            .await
     }
 
     /// True at most once a minute per address: whether to write a `login_throttled` row.
@@ -117,13 +131,9 @@ impl Throttle {
         self.audit_throttled.check(&address)
     }
 
-    /// Keys held over all maps (for the flood tests and the health report).
+    /// Keys held in memory over all maps (for the flood tests).
     pub fn tracked_keys(&self) -> usize {
-        self.per_address.len()
-            + self.per_pair.len()
-            + self.per_account.len()
-            + self.audit_throttled.len()
-            + self.failures.lock().map(|f| f.len()).unwrap_or(0)
+        self.per_address.len() + self.audit_throttled.len()
     }
 }
 
@@ -202,36 +212,105 @@ impl Default for Throttle {
 mod tests {
     use super::*;
 
-    fn allowed(t: &Throttle, account: &str, ip: IpAddr) -> bool {
+    async fn store_at(path: &std::path::Path) -> Store {
+        let keys = {
+            use secrecy::ExposeSecret as _;
+            let key = crate::secrets::generate_key_text();
+            crate::secrets::Keyring::from_key_text(key.expose_secret()).unwrap()
+        };
+        let url = format!("sqlite://{}", path.display());
+        Store::open(&url, "/ConMasManager", keys).await.unwrap()
+    }
+
+    async fn allowed(t: &Throttle, store: &Store, account: &str, ip: IpAddr) -> bool {
         t.address_allows(ip)
-            && t.attempt(account, ip)
+            && t.attempt(store, account, ip).await.unwrap()
                 == Attempt::Check {
                     account_busy: false,
                 }
     }
 
-    #[test]
-    fn throttle_blocks_an_account_from_one_address_after_a_burst() {
+    #[tokio::test]
+    async fn throttle_blocks_an_account_from_one_address_after_a_burst() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_at(&dir.path().join("t.db")).await;
         let t = Throttle::new();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let passed = (0..15).filter(|_| allowed(&t, "Admin", ip)).count();
+        let mut passed = 0;
+        for _ in 0..15 {
+            passed += usize::from(allowed(&t, &store, "Admin", ip).await);
+        }
         assert_eq!(passed, 10);
         // The same account from another address, another account: not affected.
-        assert!(allowed(&t, "admin", "192.0.2.2".parse().unwrap()));
-        assert!(allowed(&t, "other", ip));
+        assert!(allowed(&t, &store, "admin", "192.0.2.2".parse().unwrap()).await);
+        assert!(allowed(&t, &store, "other", ip).await);
     }
 
-    #[test]
-    fn an_address_over_its_limit_adds_no_keys() {
+    #[tokio::test]
+    async fn an_address_over_its_limit_adds_no_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_at(&dir.path().join("t.db")).await;
         let t = Throttle::new();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for n in 0..1000 {
             if t.address_allows(ip) {
-                let _ = t.attempt(&format!("user{n}"), ip);
+                let _ = t.attempt(&store, &format!("user{n}"), ip).await.unwrap();
             }
         }
-        // 1 address + 20 pairs + 20 accounts, not 1000 of each.
-        assert_eq!(t.tracked_keys(), 41);
+        // In memory one address; in the database 20 pairs + 20 accounts, not 1000 of each.
+        assert_eq!(t.tracked_keys(), 1);
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM throttle")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows, 40);
+    }
+
+    /// Two server processes (two stores on one database, two throttles) share one budget.
+    #[tokio::test]
+    async fn two_processes_share_the_account_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let (a, b) = (store_at(&path).await, store_at(&path).await);
+        let (ta, tb) = (Throttle::new(), Throttle::new());
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..5 {
+            assert!(allowed(&ta, &a, "admin", ip).await);
+            assert!(allowed(&tb, &b, "admin", ip).await);
+        }
+        assert!(!allowed(&ta, &a, "admin", ip).await, "11th try on one");
+        assert!(
+            !allowed(&tb, &b, "admin", ip).await,
+            "11th try on the other"
+        );
+        ta.failed(&a, ip).await.unwrap();
+        assert!(tb.failed_recently(&b, ip).await.unwrap());
+        assert!(
+            !tb.failed_recently(&b, "192.0.2.9".parse().unwrap())
+                .await
+                .unwrap()
+        );
+    }
+
+    /// The shared limiter is a GCRA: a burst, then one try per interval, never two at once.
+    #[tokio::test]
+    async fn the_shared_limiter_refills_one_try_per_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_at(&dir.path().join("t.db")).await;
+        let take = |at: i64| store.throttle_take("k", at, 1_000, 3);
+        for _ in 0..3 {
+            assert!(take(10_000).await.unwrap());
+        }
+        assert!(!take(10_000).await.unwrap());
+        assert!(!take(10_999).await.unwrap());
+        assert!(take(11_000).await.unwrap());
+        assert!(!take(11_000).await.unwrap());
+        // Long unused: back to the full burst, not more.
+        for _ in 0..3 {
+            assert!(take(60_000).await.unwrap());
+        }
+        assert!(!take(60_000).await.unwrap());
+        assert_eq!(store.purge_throttle(70_000, 100).await.unwrap(), 1);
     }
 
     #[test]

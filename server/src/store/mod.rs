@@ -18,6 +18,7 @@ mod instances;
 mod outbox;
 mod settings;
 mod templates;
+mod throttle;
 mod tokens;
 use connection::delete_connection;
 pub use connection::{Connection, Tokens};
