@@ -127,7 +127,13 @@ pub struct Mailer {
 pub struct SavedTransport {
     settings: SettingsView,
     smtp_password: Option<SecretString>,
+    /// `SMTP_CA_FILE`, read once for the round (or why it could not be read).
+    smtp_roots: ExtraRoots,
 }
+
+/// Certificates trusted besides the public roots, or why `SMTP_CA_FILE` could not be read
+/// (each SMTP send then reports it as its certificate problem).
+type ExtraRoots = Result<Vec<Vec<u8>>, String>;
 
 impl SavedTransport {
     pub fn auth(&self) -> AuthType {
@@ -173,19 +179,33 @@ impl Mailer {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn load_saved(&self) -> Result<SavedTransport, StoreError> {
         let settings = self.store.load().await?;
-        let smtp_password = match settings.auth {
-            AuthType::Smtp => self
-                .store
-                .secret(secret_names::SMTP_PASSWORD)
-                .await
-                .ok()
-                .flatten(),
-            AuthType::Oauth => None,
+        let (smtp_password, smtp_roots) = match settings.auth {
+            AuthType::Smtp => (
+                self.store
+                    .secret(secret_names::SMTP_PASSWORD)
+                    .await
+                    .ok()
+                    .flatten(),
+                self.extra_roots().await,
+            ),
+            AuthType::Oauth => (None, Ok(Vec::new())),
         };
         Ok(SavedTransport {
             settings,
             smtp_password,
+            smtp_roots,
         })
+    }
+
+    /// Reads `SMTP_CA_FILE` (without blocking the runtime), if set.
+    async fn extra_roots(&self) -> ExtraRoots {
+        match &self.smtp_ca_file {
+            Some(path) => tokio::fs::read(path)
+                .await
+                .map(|pem| vec![pem])
+                .map_err(|e| format!("SMTP_CA_FILE {}: {e}", path.display())),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Sends with the saved settings and the stored secrets, reusing idle SMTP connections.
@@ -212,7 +232,9 @@ impl Mailer {
         match saved.settings.auth {
             AuthType::Smtp => {
                 let password = saved.smtp_password.clone();
-                self.send_smtp(&saved.settings, password, mail, true).await
+                let roots = Some(&saved.smtp_roots);
+                self.send_smtp(&saved.settings, password, roots, mail, true)
+                    .await
             }
             AuthType::Oauth => self.send_api(saved.settings.oauth.provider, mail).await,
         }
@@ -228,7 +250,10 @@ impl Mailer {
         mail: &Outgoing<'_>,
     ) -> DeliveryReport {
         match settings.auth {
-            AuthType::Smtp => self.send_smtp(settings, smtp_password, mail, false).await,
+            AuthType::Smtp => {
+                self.send_smtp(settings, smtp_password, None, mail, false)
+                    .await
+            }
             AuthType::Oauth => self.send_api(settings.oauth.provider, mail).await,
         }
     }
@@ -238,6 +263,7 @@ impl Mailer {
         &self,
         settings: &SettingsView,
         password: Option<SecretString>,
+        roots: Option<&ExtraRoots>,
         mail: &Outgoing<'_>,
         pooled: bool,
     ) -> DeliveryReport {
@@ -272,24 +298,24 @@ impl Mailer {
                 .ok_or_else(|| {
                     failure(SendCode::SettingsInvalid, StepName::Connect, "port", false)
                 })?;
-            let extra_roots = match &self.smtp_ca_file {
-                Some(path) => vec![std::fs::read(path).map_err(|e| {
-                    failure(
-                        SendCode::CertificateInvalid,
-                        StepName::Starttls,
-                        &format!("SMTP_CA_FILE {}: {e}", path.display()),
-                        false,
-                    )
-                })?],
-                None => Vec::new(),
+            let read;
+            let roots = match roots {
+                Some(roots) => roots,
+                None => {
+                    read = self.extra_roots().await;
+                    &read
+                }
             };
+            let extra_roots = roots
+                .as_ref()
+                .map_err(|e| failure(SendCode::CertificateInvalid, StepName::Starttls, e, false))?;
             let target = smtp::SmtpTarget {
                 host: &settings.smtp.server,
                 port,
                 starttls: settings.smtp.ssl,
                 user: &settings.smtp.user,
                 password: &password,
-                extra_roots: &extra_roots,
+                extra_roots,
                 timeout: self.smtp_timeout,
             };
             smtp::deliver(&target, &message, &mut rec, pooled.then_some(&self.pool)).await
