@@ -3,8 +3,8 @@
 //! implements and provides as context, so this crate never links a database or mail library.
 
 use crate::domain::{
-    DeliveryReport, FieldError, OauthCode, OauthStatus, SendCode, SettingsInput, SettingsView,
-    TemplateError, TestMailRequest,
+    DeliveryReport, FieldError, LimitError, OauthCode, OauthStatus, QuotaMeter, SendCode,
+    SendingLimits, SettingsInput, SettingsView, TemplateError, TestMailRequest,
 };
 use leptos::prelude::*;
 use leptos::server::codee;
@@ -29,6 +29,8 @@ pub struct PageData {
     pub failures_24h: i64,
     /// Why sending is paused, if it is.
     pub paused: Option<PausedQueue>,
+    /// The sending limits of the connection in use, and how much of them is used.
+    pub quota: QuotaMeter,
 }
 
 /// Sending stopped after the transport refused the credentials.
@@ -113,6 +115,9 @@ pub enum ApiError {
     /// A template with errors (unknown codes, unclosed braces …); nothing was stored.
     #[error("invalid template")]
     Template(Vec<TemplateError>),
+    /// Sending limits that cannot be saved; nothing was stored.
+    #[error("invalid sending limits: {}", .0.as_str())]
+    Limits(LimitError),
 }
 
 /// A notification template as stored.
@@ -279,12 +284,23 @@ pub async fn save_template(input: TemplateInput) -> Result<TemplateView, ApiErro
     backend::with_status(backend.save_template(input, &actor.0).await)
 }
 
+/// Saves the sending limits of the connection in use (checked again here) and returns the
+/// meter with them.
+#[server(input = Json, endpoint = "mail_settings/save_limits")]
+pub async fn save_sending_limits(limits: SendingLimits) -> Result<QuotaMeter, ApiError> {
+    let backend = backend::from_context()?;
+    let actor = backend::actor()?;
+    backend::with_status(backend.save_limits(limits, &actor.0).await)
+}
+
 #[cfg(feature = "ssr")]
 pub mod backend {
     //! The port the server implements.
 
     use super::{ApiError, LogPage, OauthActionResult, PageData, TemplateInput, TemplateView};
-    use crate::domain::{DeliveryReport, SettingsInput, SettingsView, TestMailRequest};
+    use crate::domain::{
+        DeliveryReport, QuotaMeter, SendingLimits, SettingsInput, SettingsView, TestMailRequest,
+    };
     use std::sync::Arc;
 
     #[async_trait::async_trait]
@@ -319,6 +335,14 @@ pub mod backend {
             input: TemplateInput,
             actor: &str,
         ) -> Result<TemplateView, ApiError>;
+        /// The sending limits of the connection in use, with their use.
+        async fn quota_meter(&self) -> Result<QuotaMeter, ApiError>;
+        /// Checks and saves the sending limits of the connection in use.
+        async fn save_limits(
+            &self,
+            limits: SendingLimits,
+            actor: &str,
+        ) -> Result<QuotaMeter, ApiError>;
         /// `retry`, `cancel` or `resume`; `false` when it did not apply.
         async fn delivery_action(
             &self,
@@ -362,7 +386,7 @@ pub mod backend {
                     ..
                 } => StatusCode::UNPROCESSABLE_ENTITY,
                 ApiError::Oauth { .. } => StatusCode::BAD_GATEWAY,
-                ApiError::Template(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                ApiError::Template(_) | ApiError::Limits(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ApiError::Internal { .. } | ApiError::Transport => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }

@@ -1,8 +1,16 @@
 //! Texts for error and notice codes, from the locale files. The REST API and the page use the
 //! same texts.
 
-use crate::domain::{ErrorCode, NoticeCode, OauthCode, SendCode, StepName};
+use crate::domain::{ErrorCode, LimitError, NoticeCode, OauthCode, SendCode, StepName};
 use crate::i18n::{Locale, td_string};
+
+/// Why sending limits cannot be saved, and what to do.
+pub fn limit_message(locale: Locale, code: LimitError) -> &'static str {
+    match code {
+        LimitError::LimitOutOfRange => td_string!(locale, err_limit_out_of_range),
+        LimitError::CustomWithoutLimit => td_string!(locale, err_custom_without_limit),
+    }
+}
 
 /// What is wrong and what to do, for an administrator.
 pub fn error_message(locale: Locale, code: ErrorCode) -> &'static str {

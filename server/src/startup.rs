@@ -173,6 +173,7 @@ pub fn backend(
         oauth,
         mailer,
         wake_worker,
+        limit_minute_ms: config.worker.limit_minute.as_millis() as i64,
     }
 }
 

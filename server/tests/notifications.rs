@@ -489,6 +489,127 @@ async fn two_servers_share_the_queue_and_one_takes_over_when_the_other_is_killed
     drop(dir);
 }
 
+/// The connection's sending limits: a burst over the per-minute limit waits in the queue
+/// (status `waiting`, with the time it may go) and then goes, never more than the limit within
+/// a window. Limits that make no sense are refused with what to do, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_over_the_sending_limit_waits_and_then_goes() {
+    let smtp = slow_smtp(0).await;
+    let (_dir, db) = fresh_db();
+    let mut config = test_config(&db);
+    // "A minute" of two seconds, so the test sees several windows.
+    config.worker.limit_minute = Duration::from_secs(2);
+    let app = TestApp::spawn_with(config).await;
+    save_smtp(&app, smtp.port, SMTP_PASSWORD).await;
+    let limits = app.url("/ConMasManager/api/v1/sending-limits");
+    let put = |body: Value| {
+        let request = app.anon.put(&limits).bearer_auth(&app.token).json(&body);
+        async move {
+            let res = request.send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap())
+        }
+    };
+    let get = || async {
+        app.anon
+            .get(&limits)
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    for (body, code) in [
+        (json!({"preset": "custom"}), "custom_without_limit"),
+        (
+            json!({"preset": "custom", "per_minute": 0}),
+            "limit_out_of_range",
+        ),
+        (
+            json!({"preset": "custom", "per_day": 10_000_001}),
+            "limit_out_of_range",
+        ),
+        (json!({"preset": "fastest"}), "invalid_json"),
+    ] {
+        let (status, problem) = put(body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {problem}"
+        );
+        assert_eq!(problem["errors"][0]["code"], code, "{body}: {problem}");
+        assert!(problem["errors"][0]["message"].as_str().unwrap().len() > 20);
+    }
+    let meter = get().await;
+    assert_eq!(meter["saved"]["preset"], "automatic", "nothing was stored");
+    assert_eq!(
+        meter["preset"], "unlimited",
+        "an unknown SMTP server has no limit"
+    );
+    assert_eq!(meter["connection"]["key"], "smtp:127.0.0.1");
+
+    let (status, meter) = put(json!({"preset": "custom", "per_minute": 3})).await;
+    assert_eq!(status, StatusCode::OK, "{meter}");
+    assert_eq!(meter["limits"]["per_minute"], 3);
+    let started = std::time::Instant::now();
+    let total = 8;
+    for n in 0..total {
+        let (status, _) = submit(&app, notification(n), None).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    eventually("the first window's three", || async {
+        smtp.messages().await.len() == 3
+    })
+    .await;
+    eventually("the rest waiting, with their time", || async {
+        get().await["waiting"] == total - 3
+    })
+    .await;
+    let meter = get().await;
+    assert_eq!(meter["used_minute"], 3, "{meter}");
+    assert!(meter["next_at"].is_string(), "{meter}");
+    let (waiting, _) = app
+        .store
+        .notifications(Some(server::store::Status::Waiting), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(waiting.len(), total - 3);
+    assert!(
+        waiting
+            .iter()
+            .all(|n| n.next_attempt_at > server::clock::now_ms() - 100),
+        "each waits until the window frees"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        smtp.messages().await.len(),
+        3,
+        "nothing more within the window"
+    );
+    eventually("every notification delivered", || async {
+        smtp.messages().await.len() == total
+    })
+    .await;
+    // Eight at three per window: the last three could not go before two windows had passed.
+    assert!(
+        started.elapsed() >= Duration::from_millis(3_900),
+        "{:?}",
+        started.elapsed()
+    );
+    let (list, _) = app.store.notifications(None, 20, 0).await.unwrap();
+    assert!(list.iter().all(|n| n.status == server::store::Status::Sent));
+    let audit = app.store.audit_entries(20).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|(_, _, action, detail)| action == "limits.save" && detail.contains("custom")),
+        "{audit:?}"
+    );
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_throttling_is_waited_out_as_told() {
     use common::fake_provider::FakeProvider;

@@ -13,6 +13,7 @@ mod notification;
 mod oauth;
 mod oauth_ids;
 mod port;
+mod quota;
 mod settings;
 mod template;
 mod validate;
@@ -33,6 +34,9 @@ pub use oauth::{
 };
 pub use oauth_ids::{GoogleClientId, MicrosoftClientId, MicrosoftTenant, parse_date};
 pub use port::Port;
+pub use quota::{
+    Connection, LIMIT_MAX, LimitError, LimitNumbers, LimitPreset, QuotaMeter, SendingLimits,
+};
 pub use settings::{
     OauthInput, OauthView, SecretChange, SettingsInput, SettingsView, SmtpInput, SmtpView,
     TypedSecret, ValidatedSettings,

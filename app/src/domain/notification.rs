@@ -15,13 +15,16 @@ pub enum DeliveryStatus {
     Retrying,
     /// Given up (a permanent error, or out of attempts).
     Failed,
+    /// Held back by the connection's sending limits until its next attempt time.
+    Waiting,
     /// Cancelled by an administrator.
     Cancelled,
 }
 
 impl DeliveryStatus {
-    pub const ALL: [DeliveryStatus; 6] = [
+    pub const ALL: [DeliveryStatus; 7] = [
         DeliveryStatus::Queued,
+        DeliveryStatus::Waiting,
         DeliveryStatus::Sending,
         DeliveryStatus::Sent,
         DeliveryStatus::Retrying,
@@ -37,6 +40,7 @@ impl DeliveryStatus {
             DeliveryStatus::Retrying => "retrying",
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::Cancelled => "cancelled",
+            DeliveryStatus::Waiting => "waiting",
         }
     }
 
@@ -53,7 +57,10 @@ impl DeliveryStatus {
     pub fn can_cancel(self) -> bool {
         matches!(
             self,
-            DeliveryStatus::Queued | DeliveryStatus::Retrying | DeliveryStatus::Failed
+            DeliveryStatus::Queued
+                | DeliveryStatus::Waiting
+                | DeliveryStatus::Retrying
+                | DeliveryStatus::Failed
         )
     }
 
@@ -88,7 +95,7 @@ mod tests {
         );
         assert_eq!(
             DeliveryStatus::sql_list(DeliveryStatus::can_cancel),
-            "'queued', 'retrying', 'failed'"
+            "'queued', 'waiting', 'retrying', 'failed'"
         );
         assert_eq!(
             DeliveryStatus::sql_list(DeliveryStatus::is_finished),

@@ -221,6 +221,7 @@ fn status_label(locale: Locale, status: &str) -> &'static str {
         "sending" => td_string!(locale, log_status_sending),
         "sent" => td_string!(locale, log_status_sent),
         "retrying" => td_string!(locale, log_status_retrying),
+        "waiting" => td_string!(locale, log_status_waiting),
         "failed" => td_string!(locale, log_status_failed),
         _ => td_string!(locale, log_status_cancelled),
     }

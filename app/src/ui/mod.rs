@@ -5,6 +5,7 @@ mod connection;
 mod edit;
 mod fields;
 pub mod language;
+mod limits;
 mod log;
 mod templates;
 mod test_mail;

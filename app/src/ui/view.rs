@@ -186,6 +186,7 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
         <section class="card">
             <ManagerRootInfo manager_root=Signal::stored(page.settings.manager_root.clone()) server_ip />
         </section>
+        <super::limits::SendingLimitsPanel meter=page.quota.clone() />
         <super::test_mail::TestMail />
         <section class="card" aria-labelledby="export-title">
             <h2 id="export-title">{t!(i18n, export_title)}</h2>
@@ -231,6 +232,7 @@ fn AuditLog(entries: Vec<AuditEntry>) -> impl IntoView {
         "mail.resume" => t_string!(i18n, audit_mail_resume).to_string(),
         "mail.paused" => t_string!(i18n, audit_mail_paused).to_string(),
         "template.save" => t_string!(i18n, audit_template_save).to_string(),
+        "limits.save" => t_string!(i18n, limits_title).to_string(),
         other => other.to_string(),
     };
     view! {

@@ -1,4 +1,4 @@
--- The PostgreSQL schema: the same tables as the SQLite migrations 0001-0010 end with, in one
+-- The PostgreSQL schema: the same tables as the SQLite migrations 0001-0011 end with, in one
 -- step (a PostgreSQL database starts at this version). Every integer is BIGINT and every flag
 -- an integer 0/1, so the server reads both databases with the same code. Times are Unix ms.
 
@@ -117,12 +117,18 @@ CREATE TABLE notifications (
     -- The same on every attempt, so a duplicate after a crash can be recognised.
     message_id       TEXT   NOT NULL,
     status           TEXT   NOT NULL
-        CHECK (status IN ('queued', 'sending', 'sent', 'retrying', 'failed', 'cancelled')),
+        CHECK (status IN ('queued', 'waiting', 'sending', 'sent', 'retrying', 'failed',
+                          'cancelled')),
     attempts         BIGINT NOT NULL DEFAULT 0,
     next_attempt_at  BIGINT NOT NULL,
     lease_until      BIGINT,
     -- The server process holding the lease.
     claimed_by       TEXT,
+    -- For the sending limits: how many recipients, which connection the last claim went out
+    -- through (`smtp:<host>`, `microsoft`, `google`) and when.
+    recipient_count  BIGINT NOT NULL DEFAULT 1,
+    via              TEXT,
+    claimed_at       BIGINT,
     last_error_code  TEXT,
     last_error_step  TEXT,
     last_error_reply TEXT,
@@ -133,6 +139,20 @@ CREATE TABLE notifications (
 );
 CREATE INDEX notifications_due ON notifications (status, next_attempt_at);
 CREATE INDEX notifications_created ON notifications (created_at);
+CREATE INDEX notifications_via ON notifications (via, claimed_at);
+
+-- Sending limits per connection: a preset, or the administrator's numbers. No row: the
+-- automatic preset for that connection.
+CREATE TABLE sending_limits (
+    connection          TEXT   PRIMARY KEY,
+    preset              TEXT   NOT NULL CHECK (preset IN ('automatic', 'exchange_online',
+                            'microsoft_graph', 'gmail', 'custom', 'unlimited')),
+    per_minute          BIGINT,
+    per_day             BIGINT,
+    recipients_per_day  BIGINT,
+    updated_at          BIGINT NOT NULL,
+    updated_by          TEXT   NOT NULL
+);
 
 -- Sending stops here when the transport's credentials are refused, until an administrator
 -- has fixed them.

@@ -338,6 +338,8 @@ pub struct WorkerConfig {
     pub max_backoff: Duration,
     /// Longest sleep when nothing is due (new submissions wake the worker at once).
     pub idle: Duration,
+    /// The short window of the sending limits ("a minute"; tests shorten it).
+    pub limit_minute: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -349,6 +351,7 @@ impl Default for WorkerConfig {
             base_backoff: Duration::from_secs(30),
             max_backoff: Duration::from_secs(3600),
             idle: Duration::from_secs(5),
+            limit_minute: Duration::from_secs(60),
         }
     }
 }

@@ -158,6 +158,11 @@ fn own_routes(base: &str) -> Vec<OwnRoute> {
             get(rest::export_settings),
         ),
         (
+            &[Method::GET, Method::PUT],
+            format!("{base}/api/v1/sending-limits"),
+            get(rest::get_limits).put(rest::put_limits),
+        ),
+        (
             &[Method::GET],
             format!("{base}/api/v1/oauth"),
             get(rest::oauth_status),

@@ -71,6 +71,11 @@ pub fn problem_of(locale: Locale, error: ApiError) -> Problem {
                 .with("template_errors", errors),
             ],
         ),
+        ApiError::Limits(code) => Problem::of(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![ProblemItem::new(code.as_str(), app::messages::limit_message(locale, code))
+                .field("limits")],
+        ),
         ApiError::Oauth { code, detail } => Problem::of(
             if code == OauthCode::SettingsIncomplete {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -79,6 +84,41 @@ pub fn problem_of(locale: Locale, error: ApiError) -> Problem {
             },
             vec![ProblemItem::new(code.as_str(), oauth_message(locale, code)).with("detail", detail)],
         ),
+    }
+}
+
+/// `GET {base}/api/v1/sending-limits`: the connection in use, its limits and their use.
+pub async fn get_limits(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match app::api::backend::SettingsBackend::quota_meter(state.backend.as_ref()).await {
+        Ok(meter) => Json(meter).into_response(),
+        Err(e) => error_response(locale(&headers), e),
+    }
+}
+
+/// `PUT {base}/api/v1/sending-limits`: `{"preset": …, "per_minute", "per_day",
+/// "recipients_per_day"}` for the connection in use; the meter afterwards.
+pub async fn put_limits(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let locale = locale(&headers);
+    let limits: app::domain::SendingLimits = match serde_json::from_slice(&body) {
+        Ok(l) => l,
+        Err(_) => {
+            return error_response(
+                locale,
+                ApiError::Invalid(vec![FieldError::new(Field::Body, ErrorCode::InvalidJson)]),
+            );
+        }
+    };
+    let actor = principal.actor();
+    match app::api::backend::SettingsBackend::save_limits(state.backend.as_ref(), limits, &actor)
+        .await
+    {
+        Ok(meter) => Json(meter).into_response(),
+        Err(e) => error_response(locale, e),
     }
 }
 

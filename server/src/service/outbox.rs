@@ -126,6 +126,10 @@ impl Worker {
         if self.store.queue_paused().await?.is_some() {
             return Ok(0);
         }
+        // The settings and the password once for the round, not once per notification; they
+        // also name the connection whose sending limits the claim respects.
+        let saved = self.mailer.load_saved().await?;
+        let quota = self.quota(saved.settings()).await?;
         let now = now_ms();
         let due = self
             .store
@@ -134,22 +138,13 @@ impl Worker {
                 self.config.lease.as_millis() as i64,
                 crate::startup::HEARTBEAT_STALE_MS,
                 self.config.batch,
+                &quota,
             )
             .await?;
         let count = due.len();
         if count == 0 {
             return Ok(0);
         }
-        // The settings and the password once for the round, not once per notification.
-        let saved = match self.mailer.load_saved().await {
-            Ok(saved) => saved,
-            Err(e) => {
-                for n in &due {
-                    self.store.release(&n.id, now_ms()).await?;
-                }
-                return Err(e);
-            }
-        };
         let width = self.mailer.concurrency(saved.auth());
         let paused = AtomicBool::new(false);
         let outcomes: Vec<Result<Option<String>, crate::store::StoreError>> = stream::iter(due)
@@ -194,6 +189,21 @@ impl Worker {
             Some(e) => Err(e),
             None => Ok(count),
         }
+    }
+
+    /// The sending limits that apply to the connection `settings` send through.
+    pub async fn quota(
+        &self,
+        settings: &app::domain::SettingsView,
+    ) -> Result<crate::store::Quota, crate::store::StoreError> {
+        let connection = app::domain::Connection::of(settings);
+        let saved = self.store.sending_limits(&connection.key).await?;
+        let (_, limits) = saved.effective(&connection);
+        Ok(crate::store::Quota {
+            connection: connection.key,
+            limits,
+            minute_ms: self.config.limit_minute.as_millis() as i64,
+        })
     }
 
     /// Sends one. A failure is recorded at once; a success is left to the round, which marks

@@ -9,12 +9,41 @@ use app::api::{
     ApiError, AuditEntry, LogPage, NotificationRow, OauthActionResult, PageData, PausedQueue,
 };
 use app::domain::{
-    AuthType, DeliveryReport, OauthCode, OauthStatus, SecretChange, SettingsInput, SettingsView,
-    TestMailRequest, check_settings, validate,
+    AuthType, Connection, DeliveryReport, OauthCode, OauthStatus, QuotaMeter, SecretChange,
+    SendingLimits, SettingsInput, SettingsView, TestMailRequest, check_settings, validate,
 };
 use secrecy::SecretString;
 use std::net::IpAddr;
 use std::sync::Arc;
+
+impl AppBackend {
+    /// The meter of the connection `settings` send through.
+    pub async fn meter(&self, settings: &SettingsView) -> Result<QuotaMeter, StoreError> {
+        let connection = Connection::of(settings);
+        let saved = self.store.sending_limits(&connection.key).await?;
+        let (preset, limits) = saved.effective(&connection);
+        let usage = self
+            .store
+            .quota_usage(
+                &connection.key,
+                crate::clock::now_ms(),
+                self.limit_minute_ms,
+            )
+            .await?;
+        let (waiting, next) = self.store.waiting().await?;
+        Ok(QuotaMeter {
+            connection,
+            saved,
+            preset,
+            limits,
+            used_minute: usage.minute,
+            used_day: usage.day,
+            recipients_day: usage.recipients_day,
+            waiting,
+            next_at: next.map(ms_text),
+        })
+    }
+}
 
 /// How many audit log entries the settings page shows.
 const AUDIT_ON_PAGE: i64 = 20;
@@ -27,6 +56,8 @@ pub struct AppBackend {
     pub mailer: Arc<Mailer>,
     /// Wakes the delivery worker (a retry, a resume).
     pub wake_worker: Arc<tokio::sync::Notify>,
+    /// The short window of the sending limits (the worker's `limit_minute`), in ms.
+    pub limit_minute_ms: i64,
 }
 
 /// Rows per page of the delivery log.
@@ -90,7 +121,9 @@ impl SettingsBackend for AppBackend {
             .await
             .map_err(|e| internal(&e))?;
         let (paused, failures_24h) = self.queue_state().await?;
+        let quota = self.meter(&settings).await.map_err(|e| internal(&e))?;
         Ok(PageData {
+            quota,
             settings,
             server_ip: self.server_ip,
             viewer: String::new(),
@@ -223,8 +256,11 @@ impl SettingsBackend for AppBackend {
             items: items
                 .into_iter()
                 .map(|n| NotificationRow {
-                    next_attempt_at: matches!(n.status, Status::Queued | Status::Retrying)
-                        .then(|| ms_text(n.next_attempt_at)),
+                    next_attempt_at: matches!(
+                        n.status,
+                        Status::Queued | Status::Retrying | Status::Waiting
+                    )
+                    .then(|| ms_text(n.next_attempt_at)),
                     id: n.id,
                     recipients: n.recipients,
                     subject: n.subject,
@@ -291,6 +327,34 @@ impl SettingsBackend for AppBackend {
             }),
             Err(e) => Err(internal(&e)),
         }
+    }
+
+    async fn quota_meter(&self) -> Result<QuotaMeter, ApiError> {
+        let settings = self.store.load().await.map_err(|e| internal(&e))?;
+        self.meter(&settings).await.map_err(|e| internal(&e))
+    }
+
+    #[tracing::instrument(skip(self, limits), fields(preset = limits.preset.as_str()))]
+    async fn save_limits(
+        &self,
+        limits: SendingLimits,
+        actor: &str,
+    ) -> Result<QuotaMeter, ApiError> {
+        let limits = limits.validate().map_err(ApiError::Limits)?;
+        let settings = self.store.load().await.map_err(|e| internal(&e))?;
+        let connection = Connection::of(&settings);
+        self.store
+            .save_sending_limits(&connection.key, &limits, actor)
+            .await
+            .map_err(|e| internal(&e))?;
+        // New limits may let waiting mail go now: the worker looks again at once.
+        self.store
+            .requeue_waiting(crate::clock::now_ms())
+            .await
+            .map_err(|e| internal(&e))?;
+        self.wake_worker.notify_one();
+        tracing::info!(connection = %connection.key, "sending limits saved");
+        self.meter(&settings).await.map_err(|e| internal(&e))
     }
 
     async fn delivery_action(&self, id: &str, action: &str, actor: &str) -> Result<bool, ApiError> {

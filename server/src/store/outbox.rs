@@ -1,7 +1,7 @@
 //! The outbox: accepted notifications until they are sent or given up, with a lease so a
 //! crashed worker's messages are tried again, and the queue's pause after refused credentials.
 
-use super::{Backend, Context, Store, StoreError};
+use super::{Backend, Context, Quota, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -90,8 +90,8 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO notifications (id, actor, idempotency_key, template_id, recipients,
                  subject, body, message_id, status, attempts, next_attempt_at, created_at,
-                 updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9, $10, $11)
+                 updated_at, recipient_count)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9, $10, $11, $12)
              ON CONFLICT (actor, idempotency_key) DO NOTHING",
         )
         .bind(n.id)
@@ -105,6 +105,7 @@ impl Store {
         .bind(n.now_ms)
         .bind(n.now_ms)
         .bind(n.now_ms)
+        .bind(n.recipients.len() as i64)
         .execute(&self.pool)
         .await
         .context("Failed to store the notification")?
@@ -142,22 +143,47 @@ impl Store {
     /// within `live_within_ms` (killed), is due again.
     /// Several processes claim at once without taking the same row: SQLite lets one writer in
     /// at a time, PostgreSQL skips the rows another claim has locked.
-    #[tracing::instrument(skip(self))]
+    ///
+    /// Under the connection's sending limits (`quota`), counting what its windows used and
+    /// claiming happen in one write transaction, so processes never both spend the last place;
+    /// when nothing may go, every due notification is held `waiting` until the window frees.
+    #[tracing::instrument(skip(self, quota))]
     pub async fn claim_due(
         &self,
         now_ms: i64,
         lease_ms: i64,
         live_within_ms: i64,
         limit: i64,
+        quota: &Quota,
     ) -> Result<Vec<Notification>, StoreError> {
+        let limited = !quota.limits.is_unlimited();
         let (tx, lock) = match self.backend {
             Backend::Sqlite => (self.begin_write().await, ""),
+            Backend::Postgres if limited => (self.begin_write().await, " FOR UPDATE SKIP LOCKED"),
             Backend::Postgres => (self.pool.begin().await, " FOR UPDATE SKIP LOCKED"),
         };
         let mut tx = tx.context("Failed to start the claim transaction")?;
+        let mut limit = limit;
+        let mut recipients_left = None;
+        if limited {
+            let usage =
+                super::limits::usage_with(&mut tx, &quota.connection, now_ms, quota.minute_ms)
+                    .await?;
+            let budget = usage.budget(&quota.limits, now_ms, quota.minute_ms);
+            if let Some(until) = budget.free_at {
+                let held = super::limits::hold_due(&mut tx, now_ms, until).await?;
+                tx.commit().await.context("Failed to commit the claim")?;
+                if held > 0 {
+                    tracing::info!(held, until, "sending limit reached; notifications wait");
+                }
+                return Ok(Vec::new());
+            }
+            limit = limit.min(budget.messages.unwrap_or(limit));
+            recipients_left = budget.recipients;
+        }
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM notifications
-             WHERE (status IN ('queued', 'retrying') AND next_attempt_at <= $1)
+             WHERE (status IN ('queued', 'retrying', 'waiting') AND next_attempt_at <= $1)
                 OR (status = 'sending' AND (lease_until <= $1 OR claimed_by IS NULL
                     OR claimed_by NOT IN (SELECT id FROM server_instances WHERE seen_at >= $2)))
              ORDER BY next_attempt_at LIMIT $3{lock}"
@@ -190,14 +216,27 @@ impl Store {
                 }
             }
         }
+        // The recipients a day: what does not fit waits for the next round (then `waiting`).
+        if let Some(mut left) = recipients_left {
+            let fits = claimed
+                .iter()
+                .take_while(|n| {
+                    left -= n.recipients.len() as i64;
+                    left >= 0
+                })
+                .count();
+            claimed.truncate(fits);
+        }
         for n in &claimed {
             sqlx::query(
                 "UPDATE notifications SET status = 'sending', lease_until = $1, claimed_by = $2,
-                     attempts = attempts + 1, updated_at = $3 WHERE id = $4",
+                     attempts = attempts + 1, updated_at = $3, via = $4, claimed_at = $3
+                 WHERE id = $5",
             )
             .bind(now_ms + lease_ms)
             .bind(self.instance())
             .bind(now_ms)
+            .bind(&quota.connection)
             .bind(&n.id)
             .execute(&mut *tx)
             .await

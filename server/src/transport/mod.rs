@@ -139,6 +139,10 @@ impl SavedTransport {
     pub fn auth(&self) -> AuthType {
         self.settings.auth
     }
+
+    pub fn settings(&self) -> &SettingsView {
+        &self.settings
+    }
 }
 
 /// Requests in flight at once per mailbox on the mail APIs: Microsoft Graph allows 4

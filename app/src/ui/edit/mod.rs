@@ -233,9 +233,12 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
             Err(ApiError::Internal { reference }) => {
                 problem.set(Some(SaveProblem::Failed(Some(reference))))
             }
-            Err(ApiError::Transport | ApiError::Oauth { .. } | ApiError::Template(_)) => {
-                problem.set(Some(SaveProblem::Failed(None)))
-            }
+            Err(
+                ApiError::Transport
+                | ApiError::Oauth { .. }
+                | ApiError::Template(_)
+                | ApiError::Limits(_),
+            ) => problem.set(Some(SaveProblem::Failed(None))),
         }
     });
 
