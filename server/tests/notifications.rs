@@ -59,6 +59,23 @@ fn first_recipients(messages: &[Value]) -> Vec<String> {
     seen
 }
 
+/// A notification delivered twice (at-least-once) came under one Message-ID both times.
+fn assert_one_message_id_each(messages: &[Value]) {
+    let mut ids: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        Default::default();
+    for m in messages {
+        use mailparse::MailHeaderMap;
+        let mail = mailparse::parse_mail(m["data"].as_str().unwrap().as_bytes()).unwrap();
+        ids.entry(m["rcpt_tos"][0].as_str().unwrap().to_string())
+            .or_default()
+            .insert(mail.headers.get_first_value("Message-ID").unwrap());
+    }
+    assert!(
+        ids.values().all(|set| set.len() == 1),
+        "one Message-ID per notification"
+    );
+}
+
 fn notification(n: usize) -> Value {
     json!({
         "subject": "[{rep_name}] が提出されました",
@@ -351,19 +368,7 @@ async fn a_server_killed_mid_burst_loses_nothing() {
     // At-least-once: a mail cut off at the kill may come twice, then with the same Message-ID.
     let messages = smtp.messages().await;
     assert!(messages.len() >= total, "{} of {total}", messages.len());
-    let mut ids: std::collections::HashMap<String, std::collections::HashSet<String>> =
-        Default::default();
-    for m in &messages {
-        use mailparse::MailHeaderMap;
-        let mail = mailparse::parse_mail(m["data"].as_str().unwrap().as_bytes()).unwrap();
-        ids.entry(m["rcpt_tos"][0].as_str().unwrap().to_string())
-            .or_default()
-            .insert(mail.headers.get_first_value("Message-ID").unwrap());
-    }
-    assert!(
-        ids.values().all(|set| set.len() == 1),
-        "one Message-ID per notification"
-    );
+    assert_one_message_id_each(&messages);
     // Only what the killed process had claimed (one round, at most a batch) comes twice.
     let batch = server::config::WorkerConfig::default().batch as usize;
     assert!(
@@ -466,19 +471,7 @@ async fn two_servers_share_the_queue_and_one_takes_over_when_the_other_is_killed
         before < total,
         "the kill came mid-burst ({before} of {total})"
     );
-    let mut ids: std::collections::HashMap<String, std::collections::HashSet<String>> =
-        Default::default();
-    for m in &messages {
-        use mailparse::MailHeaderMap;
-        let mail = mailparse::parse_mail(m["data"].as_str().unwrap().as_bytes()).unwrap();
-        ids.entry(m["rcpt_tos"][0].as_str().unwrap().to_string())
-            .or_default()
-            .insert(mail.headers.get_first_value("Message-ID").unwrap());
-    }
-    assert!(
-        ids.values().all(|set| set.len() == 1),
-        "one Message-ID per notification"
-    );
+    assert_one_message_id_each(&messages);
     let batch = server::config::WorkerConfig::default().batch as usize;
     assert!(
         messages.len() - total <= batch,
@@ -542,6 +535,16 @@ async fn a_burst_over_the_sending_limit_waits_and_then_goes() {
         assert_eq!(problem["errors"][0]["code"], code, "{body}: {problem}");
         assert!(problem["errors"][0]["message"].as_str().unwrap().len() > 20);
     }
+    let res = app
+        .anon
+        .put(&limits)
+        .bearer_auth(&app.token)
+        .header("content-type", "text/plain")
+        .body(r#"{"preset": "unlimited"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let meter = get().await;
     assert_eq!(meter["saved"]["preset"], "automatic", "nothing was stored");
     assert_eq!(
@@ -607,6 +610,80 @@ async fn a_burst_over_the_sending_limit_waits_and_then_goes() {
             .any(|(_, _, action, detail)| action == "limits.save" && detail.contains("custom")),
         "{audit:?}"
     );
+    app.stop().await;
+}
+
+/// Recipients a day: a notification that would go over waits (with the day's window as its
+/// time), and the mail behind it keeps its order; raising the limit lets them go at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_over_the_recipients_a_day_waits_for_the_window() {
+    let smtp = slow_smtp(0).await;
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    save_smtp(&app, smtp.port, SMTP_PASSWORD).await;
+    let put = |body: Value| {
+        let request = app
+            .anon
+            .put(app.url("/ConMasManager/api/v1/sending-limits"))
+            .bearer_auth(&app.token)
+            .json(&body);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        put(json!({"preset": "custom", "recipients_per_day": 3})).await,
+        StatusCode::OK
+    );
+    let to_two = |n: usize| {
+        let mut body = notification(n);
+        body["to"] = json!([format!("a{n}@example.co.jp"), format!("b{n}@example.co.jp")]);
+        body
+    };
+    for body in [to_two(1), to_two(2), notification(3)] {
+        let (status, _) = submit(&app, body, None).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let store = app.store.clone();
+    eventually("the second and third waiting", || {
+        let store = store.clone();
+        async move {
+            let (waiting, _) = store
+                .notifications(Some(server::store::Status::Waiting), 10, 0)
+                .await
+                .unwrap();
+            waiting.len() == 2
+        }
+    })
+    .await;
+    let messages = smtp.messages().await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "only the first (two recipients of three) went"
+    );
+    assert_eq!(messages[0]["rcpt_tos"][0], "a1@example.co.jp");
+    let (waiting, _) = app
+        .store
+        .notifications(Some(server::store::Status::Waiting), 10, 0)
+        .await
+        .unwrap();
+    let hours = (waiting[0].next_attempt_at - server::clock::now_ms()) / 3_600_000;
+    assert!(hours >= 23, "waits for the day's window, not {hours} h");
+
+    assert_eq!(
+        put(json!({"preset": "custom", "recipients_per_day": 10})).await,
+        StatusCode::OK
+    );
+    eventually("the rest delivered", || async {
+        smtp.messages().await.len() == 3
+    })
+    .await;
+    let order: Vec<String> = smtp
+        .messages()
+        .await
+        .iter()
+        .map(|m| m["rcpt_tos"][0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(order[0], "a1@example.co.jp");
     app.stop().await;
 }
 

@@ -104,6 +104,9 @@ pub async fn put_limits(
     body: Bytes,
 ) -> Response {
     let locale = locale(&headers);
+    if let Some(refused) = require_json(locale, &headers) {
+        return refused;
+    }
     let limits: app::domain::SendingLimits = match serde_json::from_slice(&body) {
         Ok(l) => l,
         Err(_) => {
@@ -122,6 +125,28 @@ pub async fn put_limits(
     }
 }
 
+/// 415 unless the body is declared `application/json`.
+fn require_json(locale: Locale, headers: &HeaderMap) -> Option<Response> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    (!is_json).then(|| {
+        Problem::of(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            field_errors(
+                locale,
+                vec![FieldError::new(Field::Body, ErrorCode::InvalidJson)],
+            ),
+        )
+        .into_response()
+    })
+}
+
 pub async fn get_settings(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match state.backend.store.load().await {
         Ok(view) => Json(view).into_response(),
@@ -136,23 +161,8 @@ pub async fn put_settings(
     body: Bytes,
 ) -> Response {
     let locale = locale(&headers);
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-        });
-    if !is_json {
-        return Problem::of(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            field_errors(
-                locale,
-                vec![FieldError::new(Field::Body, ErrorCode::InvalidJson)],
-            ),
-        )
-        .into_response();
+    if let Some(refused) = require_json(locale, &headers) {
+        return refused;
     }
     let input = match parse_input(&body) {
         Ok((_, unknown)) if !unknown.is_empty() => {

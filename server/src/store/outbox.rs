@@ -165,6 +165,7 @@ impl Store {
         let mut tx = tx.context("Failed to start the claim transaction")?;
         let mut limit = limit;
         let mut recipients_left = None;
+        let mut day_frees_at = None;
         if limited {
             let usage =
                 super::limits::usage_with(&mut tx, &quota.connection, now_ms, quota.minute_ms)
@@ -179,7 +180,8 @@ impl Store {
                 return Ok(Vec::new());
             }
             limit = limit.min(budget.messages.unwrap_or(limit));
-            recipients_left = budget.recipients;
+            recipients_left = budget.recipients.map(|left| (left, usage.recipients_day));
+            day_frees_at = usage.first_in_day.map(|t| t + super::limits::DAY_MS);
         }
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM notifications
@@ -216,8 +218,10 @@ impl Store {
                 }
             }
         }
-        // The recipients a day: what does not fit waits for the next round (then `waiting`).
-        if let Some(mut left) = recipients_left {
+        // The recipients a day: what does not fit waits until the day's window frees. One
+        // notification with more recipients than the whole day allows goes when the window is
+        // empty (the provider then decides), rather than waiting for ever.
+        if let Some((mut left, used)) = recipients_left {
             let fits = claimed
                 .iter()
                 .take_while(|n| {
@@ -225,6 +229,11 @@ impl Store {
                     left >= 0
                 })
                 .count();
+            let fits = if fits == 0 && used == 0 { 1 } else { fits };
+            if fits == 0 && !claimed.is_empty() {
+                let until = day_frees_at.unwrap_or(now_ms + quota.minute_ms);
+                super::limits::hold_due(&mut tx, now_ms, until).await?;
+            }
             claimed.truncate(fits);
         }
         for n in &claimed {
@@ -310,7 +319,8 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed attempt: `retry_at` schedules the next one, `None` gives up.
+    /// Records a failed attempt: `retry_at` schedules the next one, `None` gives up. Only
+    /// while this process holds the claim (another may have taken it over meanwhile).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn mark_failed(
         &self,
@@ -326,7 +336,7 @@ impl Store {
         sqlx::query(
             "UPDATE notifications SET status = $1, next_attempt_at = $2, lease_until = NULL,
                  last_error_code = $3, last_error_step = $4, last_error_reply = $5, updated_at = $6
-             WHERE id = $7 AND status = 'sending'",
+             WHERE id = $7 AND status = 'sending' AND claimed_by = $8",
         )
         .bind(status)
         .bind(next)
@@ -335,6 +345,7 @@ impl Store {
         .bind(error.2)
         .bind(now_ms)
         .bind(id)
+        .bind(self.instance())
         .execute(&self.pool)
         .await
         .context("Failed to record a failed attempt")?;
@@ -347,11 +358,12 @@ impl Store {
         sqlx::query(
             "UPDATE notifications SET status = 'retrying', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
                  lease_until = NULL, next_attempt_at = $1, updated_at = $2
-             WHERE id = $3 AND status = 'sending'",
+             WHERE id = $3 AND status = 'sending' AND claimed_by = $4",
         )
         .bind(now_ms)
         .bind(now_ms)
         .bind(id)
+        .bind(self.instance())
         .execute(&self.pool)
         .await
         .context("Failed to release a notification")?;
