@@ -59,6 +59,13 @@ fn first_recipients(messages: &[Value]) -> Vec<String> {
     seen
 }
 
+/// How many notifications arrived, each counted once however often it came.
+fn distinct_recipients(messages: &[Value]) -> usize {
+    let mut seen = first_recipients(messages);
+    seen.dedup();
+    seen.len()
+}
+
 /// A notification delivered twice (at-least-once) came under one Message-ID both times.
 fn assert_one_message_id_each(messages: &[Value]) {
     let mut ids: std::collections::HashMap<String, std::collections::HashSet<String>> =
@@ -356,9 +363,7 @@ async fn a_server_killed_mid_burst_loses_nothing() {
     let server = ServerProcess::start(&db, port);
     server.ready(&http).await;
     eventually("every notification delivered", || async {
-        let mut seen = first_recipients(&smtp.messages().await);
-        seen.dedup();
-        seen.len() == total
+        distinct_recipients(&smtp.messages().await) == total
     })
     .await;
     assert!(
@@ -401,11 +406,6 @@ async fn two_servers_share_the_queue_and_one_takes_over_when_the_other_is_killed
     let second = ServerProcess::start(&db, free_port());
     first.ready(&http).await;
     second.ready(&http).await;
-    let distinct = |messages: &[Value]| {
-        let mut seen = first_recipients(messages);
-        seen.dedup();
-        seen.len()
-    };
     let submit = |addr: String, n: usize| {
         let (http, token) = (http.clone(), token.clone());
         async move {
@@ -429,7 +429,7 @@ async fn two_servers_share_the_queue_and_one_takes_over_when_the_other_is_killed
         submit(addr.clone(), n).await;
     }
     eventually("the first twenty delivered", || async {
-        distinct(&smtp.messages().await) == 20
+        distinct_recipients(&smtp.messages().await) == 20
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -456,14 +456,14 @@ async fn two_servers_share_the_queue_and_one_takes_over_when_the_other_is_killed
     let before = smtp.messages().await.len();
     // The survivor notices within a heartbeat (10 s) that the killed process is gone.
     for _ in 0..400 {
-        if distinct(&smtp.messages().await) == total {
+        if distinct_recipients(&smtp.messages().await) == total {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let messages = smtp.messages().await;
     assert_eq!(
-        distinct(&messages),
+        distinct_recipients(&messages),
         total,
         "every notification delivered by the survivor"
     );
@@ -865,8 +865,10 @@ async fn a_burst_goes_out_over_several_connections_at_once_within_the_pool_size(
     let peak = smtp.peak_concurrent_messages().await;
     assert!(peak >= 2, "sent one at a time (peak {peak})");
     assert!(peak <= 3, "more at once than the pool size: {peak}");
-    let mut seen = first_recipients(&smtp.messages().await);
-    seen.dedup();
-    assert_eq!(seen.len(), 12, "each exactly once");
+    assert_eq!(
+        distinct_recipients(&smtp.messages().await),
+        12,
+        "each exactly once"
+    );
     app.stop().await;
 }

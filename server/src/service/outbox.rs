@@ -126,10 +126,10 @@ impl Worker {
         if self.store.queue_paused().await?.is_some() {
             return Ok(0);
         }
-        // The settings and the password once for the round, not once per notification; they
-        // also name the connection whose sending limits the claim respects.
-        let saved = self.mailer.load_saved().await?;
-        let quota = self.quota(saved.settings()).await?;
+        // The settings once for the round: they name the connection whose sending limits the
+        // claim respects. The password and CA file only once something was claimed.
+        let settings = self.store.load().await?;
+        let quota = self.quota(&settings).await?;
         let now = now_ms();
         let due = self
             .store
@@ -145,6 +145,7 @@ impl Worker {
         if count == 0 {
             return Ok(0);
         }
+        let saved = self.mailer.saved_with(settings).await;
         let width = self.mailer.concurrency(saved.auth());
         let paused = AtomicBool::new(false);
         let outcomes: Vec<Result<Option<String>, crate::store::StoreError>> = stream::iter(due)

@@ -139,10 +139,6 @@ impl SavedTransport {
     pub fn auth(&self) -> AuthType {
         self.settings.auth
     }
-
-    pub fn settings(&self) -> &SettingsView {
-        &self.settings
-    }
 }
 
 /// Requests in flight at once per mailbox on the mail APIs: Microsoft Graph allows 4
@@ -183,6 +179,11 @@ impl Mailer {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn load_saved(&self) -> Result<SavedTransport, StoreError> {
         let settings = self.store.load().await?;
+        Ok(self.saved_with(settings).await)
+    }
+
+    /// [`Mailer::load_saved`] for settings already read: the password and `SMTP_CA_FILE`.
+    pub async fn saved_with(&self, settings: SettingsView) -> SavedTransport {
         let (smtp_password, smtp_roots) = match settings.auth {
             AuthType::Smtp => (
                 self.store
@@ -194,11 +195,11 @@ impl Mailer {
             ),
             AuthType::Oauth => (None, Ok(Vec::new())),
         };
-        Ok(SavedTransport {
+        SavedTransport {
             settings,
             smtp_password,
             smtp_roots,
-        })
+        }
     }
 
     /// Reads `SMTP_CA_FILE` (without blocking the runtime), if set.
