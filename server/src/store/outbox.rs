@@ -45,6 +45,16 @@ const COLUMNS: &str = "id, actor, template_id, recipients, subject, body, messag
     attempts, next_attempt_at, last_error_code, last_error_step, last_error_reply, created_at,
     updated_at, sent_at";
 
+/// `$first, $first+1, …` for `count` values: the parameter list of an `IN (…)` that both
+/// databases read. Callers bound `count` (a round is at most a few hundred rows; SQLite allows
+/// 32,766 parameters and PostgreSQL 65,535).
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A stored notification, or why its row cannot be read: a damaged row is an error, never a
 /// default (an empty recipient list would send the mail to the sender).
 fn row_to(r: &sqlx::any::AnyRow) -> Result<Notification, StoreError> {
@@ -236,20 +246,27 @@ impl Store {
             }
             claimed.truncate(fits);
         }
-        for n in &claimed {
-            sqlx::query(
+        if !claimed.is_empty() {
+            // One statement for the whole round, not one per row: each statement is a hand-off
+            // to the database's connection thread.
+            let sql = format!(
                 "UPDATE notifications SET status = 'sending', lease_until = $1, claimed_by = $2,
                      attempts = attempts + 1, updated_at = $3, via = $4, claimed_at = $3
-                 WHERE id = $5",
-            )
-            .bind(now_ms + lease_ms)
-            .bind(self.instance())
-            .bind(now_ms)
-            .bind(&quota.connection)
-            .bind(&n.id)
-            .execute(&mut *tx)
-            .await
-            .context("Failed to claim a notification")?;
+                 WHERE id IN ({})",
+                placeholders(5, claimed.len())
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(now_ms + lease_ms)
+                .bind(self.instance())
+                .bind(now_ms)
+                .bind(&quota.connection);
+            for n in &claimed {
+                query = query.bind(&n.id);
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .context("Failed to claim the due notifications")?;
         }
         tx.commit().await.context("Failed to commit the claim")?;
         Ok(claimed
@@ -293,27 +310,20 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .context("Failed to mark notifications sent")?;
+        // One statement, so one durable commit and one hand-off to the database for the round.
+        let sql = format!(
+            "UPDATE notifications SET status = 'sent', sent_at = $1, updated_at = $1,
+                 lease_until = NULL, last_error_code = NULL, last_error_step = NULL,
+                 last_error_reply = NULL, claimed_by = NULL
+             WHERE status = 'sending' AND claimed_by = $2 AND id IN ({})",
+            placeholders(3, ids.len())
+        );
+        let mut query = sqlx::query(&sql).bind(now_ms).bind(self.instance());
         for id in ids {
-            sqlx::query(
-                "UPDATE notifications SET status = 'sent', sent_at = $1, updated_at = $2,
-                     lease_until = NULL, last_error_code = NULL, last_error_step = NULL,
-                     last_error_reply = NULL, claimed_by = NULL
-                 WHERE id = $3 AND status = 'sending' AND claimed_by = $4",
-            )
-            .bind(now_ms)
-            .bind(now_ms)
-            .bind(id)
-            .bind(self.instance())
-            .execute(&mut *tx)
-            .await
-            .context("Failed to mark a notification sent")?;
+            query = query.bind(id);
         }
-        tx.commit()
+        query
+            .execute(&self.pool)
             .await
             .context("Failed to mark notifications sent")?;
         Ok(())
@@ -516,5 +526,16 @@ impl Store {
         .await
         .context("Failed to delete old notifications")?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn placeholders_number_on_from_the_first_free_parameter() {
+        assert_eq!(placeholders(5, 3), "$5, $6, $7");
+        assert_eq!(placeholders(1, 1), "$1");
     }
 }
