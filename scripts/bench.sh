@@ -14,6 +14,8 @@ if ! command -v /usr/sbin/smtp-sink >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq postfix
 fi
+# The same build settings as the tests (a different LEPTOS_OUTPUT_NAME rebuilds everything).
+export LEPTOS_OUTPUT_NAME=mail-settings
 COUNT=${COUNT:-4000}
 cargo build --release -p server --example bench_notify
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
