@@ -3,8 +3,8 @@
 //! implements and provides as context, so this crate never links a database or mail library.
 
 use crate::domain::{
-    DeliveryReport, FieldError, LimitError, OauthCode, OauthStatus, QuotaMeter, SendCode,
-    SendingLimits, SettingsInput, SettingsView, TemplateError, TestMailRequest,
+    DeliveryOptions, DeliveryReport, FieldError, LimitError, OauthCode, OauthStatus, QuotaMeter,
+    SendCode, SendingLimits, SettingsInput, SettingsView, TemplateError, TestMailRequest,
 };
 use leptos::prelude::*;
 use leptos::server::codee;
@@ -57,6 +57,9 @@ pub struct NotificationRow {
     pub created_at: String,
     pub sent_at: Option<String>,
     pub next_attempt_at: Option<String>,
+    /// The address the last attempt went to instead of `recipients` (divert was on).
+    #[serde(default)]
+    pub diverted_to: Option<String>,
 }
 
 /// A page of the delivery log.
@@ -70,6 +73,8 @@ pub struct LogPage {
     pub paused: Option<PausedQueue>,
     pub failures_24h: i64,
     pub viewer: String,
+    /// Divert and pause, for the banner every page shows while either is on.
+    pub delivery: DeliveryOptions,
 }
 
 /// What an OAuth action (check, disconnect) did, and the connection afterwards.
@@ -268,12 +273,15 @@ pub async fn delivery_action(id: String, action: String) -> Result<bool, ApiErro
     backend::with_status(backend.delivery_action(&id, &action, &actor.0).await)
 }
 
-/// The notification templates, and the signed-in administrator.
+/// The notification templates, the signed-in administrator, and divert / pause (for the
+/// banner).
 #[server(input = Json, endpoint = "mail_settings/templates")]
-pub async fn list_templates() -> Result<(Vec<TemplateView>, String), ApiError> {
+pub async fn list_templates() -> Result<(Vec<TemplateView>, String, DeliveryOptions), ApiError> {
     let backend = backend::from_context()?;
     let actor = backend::actor()?;
-    Ok((backend::with_status(backend.templates().await)?, actor.0))
+    let list = backend::with_status(backend.templates().await)?;
+    let delivery = backend::with_status(backend.delivery_options().await)?;
+    Ok((list, actor.0, delivery))
 }
 
 /// Saves a template after the same checks the browser ran (unknown codes are refused here).
@@ -299,7 +307,8 @@ pub mod backend {
 
     use super::{ApiError, LogPage, OauthActionResult, PageData, TemplateInput, TemplateView};
     use crate::domain::{
-        DeliveryReport, QuotaMeter, SendingLimits, SettingsInput, SettingsView, TestMailRequest,
+        DeliveryOptions, DeliveryReport, QuotaMeter, SendingLimits, SettingsInput, SettingsView,
+        TestMailRequest,
     };
     use std::sync::Arc;
 
@@ -330,6 +339,8 @@ pub mod backend {
             page: i64,
         ) -> Result<LogPage, ApiError>;
         async fn templates(&self) -> Result<Vec<TemplateView>, ApiError>;
+        /// Divert and pause as saved (for the banner of pages without the settings).
+        async fn delivery_options(&self) -> Result<DeliveryOptions, ApiError>;
         async fn save_template(
             &self,
             input: TemplateInput,

@@ -872,3 +872,190 @@ async fn a_burst_goes_out_over_several_connections_at_once_within_the_pool_size(
     );
     app.stop().await;
 }
+
+/// Saves `delivery` over the stored settings through the REST API (nothing else changes).
+async fn save_delivery(app: &TestApp, delivery: Value) -> (StatusCode, Value) {
+    let current = app.get_settings().await;
+    app.put_settings(&json!({
+        "auth": current["auth"],
+        "manager_root": current["manager_root"],
+        "delivery": delivery,
+        "version": current["version"],
+    }))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn divert_sends_everything_to_one_address_and_names_the_original_recipients() {
+    let smtp = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")]).await;
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    save_smtp(&app, smtp.port, SMTP_PASSWORD).await;
+    let (status, body) = save_delivery(
+        &app,
+        json!({"divert_to": " qa@example.co.jp ", "paused": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["delivery"]["divert_to"], "qa@example.co.jp", "trimmed");
+    // The SMTP password was kept: divert is no change of the SMTP target.
+    assert_eq!(body["smtp"]["password_set"], true);
+
+    let (status, body) = submit(
+        &app,
+        json!({"subject": "点検", "body": "本文",
+               "to": ["yamada@example.co.jp", "sato@example.co.jp"]}),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    eventually("the diverted mail at the SMTP server", || async {
+        smtp.messages().await.len() == 1
+    })
+    .await;
+    let messages = smtp.messages().await;
+    assert_eq!(messages[0]["rcpt_tos"], json!(["qa@example.co.jp"]));
+    use mailparse::MailHeaderMap;
+    let mail = mailparse::parse_mail(messages[0]["data"].as_str().unwrap().as_bytes()).unwrap();
+    assert_eq!(
+        mail.headers.get_first_value("X-Original-To").unwrap(),
+        "yamada@example.co.jp, sato@example.co.jp"
+    );
+    assert_eq!(
+        mail.headers.get_first_value("To").unwrap(),
+        "qa@example.co.jp"
+    );
+    eventually("the notification marked sent", || async {
+        app.store.notification(&id).await.unwrap().unwrap().status == server::store::Status::Sent
+    })
+    .await;
+    let n = app.store.notification(&id).await.unwrap().unwrap();
+    assert_eq!(n.diverted_to.as_deref(), Some("qa@example.co.jp"));
+    assert_eq!(n.recipients, ["yamada@example.co.jp", "sato@example.co.jp"]);
+
+    // Divert off: the next one goes to its own recipients, and the log says nothing diverted.
+    let (status, body) = save_delivery(&app, json!({"divert_to": null, "paused": false})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = submit(&app, notification(1), None).await;
+    let id = body["id"].as_str().unwrap().to_string();
+    eventually("the second mail", || async {
+        smtp.messages().await.len() == 2
+    })
+    .await;
+    let messages = smtp.messages().await;
+    assert_eq!(messages[1]["rcpt_tos"], json!(["user1@example.co.jp"]));
+    let mail = mailparse::parse_mail(messages[1]["data"].as_str().unwrap().as_bytes()).unwrap();
+    assert!(mail.headers.get_first_value("X-Original-To").is_none());
+    eventually("the second marked sent", || async {
+        app.store.notification(&id).await.unwrap().unwrap().status == server::store::Status::Sent
+    })
+    .await;
+    assert_eq!(
+        app.store
+            .notification(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .diverted_to,
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_queue_accepts_and_holds_until_resumed() {
+    let smtp = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")]).await;
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    save_smtp(&app, smtp.port, SMTP_PASSWORD).await;
+    let (status, body) = save_delivery(&app, json!({"divert_to": null, "paused": true})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["delivery"]["paused"], true);
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let (status, body) = submit(&app, notification(n), None).await;
+        assert_eq!(
+            status,
+            StatusCode::ACCEPTED,
+            "accepted while paused: {body}"
+        );
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    // Several worker rounds (the test worker idles 50 ms) and submissions that wake it: nothing
+    // goes, nothing is claimed or counted as an attempt.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        smtp.messages().await.is_empty(),
+        "nothing sent while paused"
+    );
+    for id in &ids {
+        let n = app.store.notification(id).await.unwrap().unwrap();
+        assert_eq!(n.status, server::store::Status::Queued, "{id}");
+        assert_eq!(n.attempts, 0, "{id}");
+    }
+    // A save that does not mention `delivery` keeps the pause.
+    save_smtp(&app, smtp.port, SMTP_PASSWORD).await;
+    assert_eq!(app.get_settings().await["delivery"]["paused"], true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(smtp.messages().await.is_empty(), "still paused");
+
+    let (status, body) = save_delivery(&app, json!({"divert_to": null, "paused": false})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    eventually("the held mail goes once resumed", || async {
+        smtp.messages().await.len() == 3
+    })
+    .await;
+    let audit = app.store.audit_entries(20).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .filter(|(_, _, action, _)| action == "settings.save")
+            .filter(|(_, _, _, fields)| fields.contains("delivery.paused"))
+            .count()
+            == 2,
+        "the pause and the resume are in the audit log: {audit:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_divert_address_is_refused_and_nothing_is_stored() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let (status, _) = app.put_settings(&valid_smtp()).await;
+    assert_eq!(status, StatusCode::OK);
+    let before = app.get_settings().await;
+    for (bad, code) in [
+        (json!("qa.example.co.jp"), "mailbox_missing_at"),
+        (json!("QA <qa@example.co.jp>"), "mailbox_display_name"),
+        (
+            json!("qa@example.co.jp\r\nBcc: all@example.co.jp"),
+            "control_characters",
+        ),
+        (
+            json!("a".repeat(300) + "@example.co.jp"),
+            "mailbox_local_too_long",
+        ),
+        (json!("a@".to_string() + &"b".repeat(2000)), "too_long"),
+    ] {
+        let (status, body) = save_delivery(&app, json!({"divert_to": bad, "paused": true})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert_eq!(
+            error_codes(&body),
+            [("delivery.divert_to".to_string(), code.to_string())],
+            "{bad}"
+        );
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+    let (status, body) = save_delivery(&app, json!({"divert": "qa@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        error_codes(&body),
+        [("delivery.divert".to_string(), "unknown_field".to_string())]
+    );
+    assert_eq!(app.get_settings().await, before, "nothing stored");
+}

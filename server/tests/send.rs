@@ -636,6 +636,7 @@ async fn a_burst_of_mails_reuses_one_smtp_connection() {
         let report = mailer
             .send_saved(&server::transport::Outgoing {
                 to: &["ops@example.co.jp".to_string()],
+                original_to: &[],
                 subject: &subject,
                 body: "本文",
                 message_id: None,

@@ -31,6 +31,10 @@ pub enum Field {
     OauthSecretExpiresOn,
     #[serde(rename = "manager_root")]
     ManagerRoot,
+    #[serde(rename = "delivery.divert_to")]
+    DeliveryDivertTo,
+    #[serde(rename = "delivery.paused")]
+    DeliveryPaused,
     /// The request as a whole (malformed JSON, wrong types).
     #[serde(rename = "body")]
     Body,
@@ -55,7 +59,7 @@ impl Field {
         )
     }
 
-    pub const ALL: [Field; 14] = [
+    pub const ALL: [Field; 16] = [
         Field::Auth,
         Field::SmtpServer,
         Field::SmtpPort,
@@ -68,6 +72,8 @@ impl Field {
         Field::OauthTenantId,
         Field::OauthSecretExpiresOn,
         Field::ManagerRoot,
+        Field::DeliveryDivertTo,
+        Field::DeliveryPaused,
         Field::Body,
         Field::Version,
     ];
@@ -86,6 +92,8 @@ impl Field {
             Field::OauthTenantId => "oauth.tenant_id",
             Field::OauthSecretExpiresOn => "oauth.client_secret_expires_on",
             Field::ManagerRoot => "manager_root",
+            Field::DeliveryDivertTo => "delivery.divert_to",
+            Field::DeliveryPaused => "delivery.paused",
             Field::Body => "body",
             Field::Version => "version",
         }

@@ -53,6 +53,9 @@ impl SettingsExport {
                     client_secret_expires_on: stored.oauth.client_secret_expires_on.clone(),
                 }),
                 manager_root: stored.manager_root.clone(),
+                // Divert and pause belong to one installation (a staging copy diverts, the
+                // production one must not): an import keeps the target's own.
+                delivery: None,
                 version: None,
             },
             secrets_omitted: omitted,

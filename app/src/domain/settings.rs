@@ -59,6 +59,30 @@ pub struct OauthView {
     pub client_secret_expires_on: String,
 }
 
+/// Staging and maintenance switches (`"delivery"` in the settings JSON).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryOptions {
+    /// Every notification goes only to this address (the original recipients are listed in an
+    /// `X-Original-To` header and on the delivery log). `null` (or empty) delivers normally.
+    #[serde(default)]
+    pub divert_to: Option<String>,
+    /// Hold all sending; new notifications are still accepted and wait in the queue.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+impl DeliveryOptions {
+    /// The address everything goes to, when diverting.
+    pub fn divert(&self) -> Option<&str> {
+        self.divert_to.as_deref().filter(|a| !a.is_empty())
+    }
+
+    /// True when a banner must say that mail does not go out as usual.
+    pub fn is_unusual(&self) -> bool {
+        self.paused || self.divert().is_some()
+    }
+}
+
 /// The whole settings as the server holds them, minus secret values.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsView {
@@ -66,6 +90,8 @@ pub struct SettingsView {
     pub smtp: SmtpView,
     pub oauth: OauthView,
     pub manager_root: String,
+    #[serde(default)]
+    pub delivery: DeliveryOptions,
     /// Increases with every save; a save based on an older version is refused.
     pub version: i64,
     pub updated_at: Option<String>,
@@ -86,6 +112,7 @@ impl SettingsView {
             },
             oauth: OauthView::default(),
             manager_root: format!("http://{{0}}{base_path}"),
+            delivery: DeliveryOptions::default(),
             version: 0,
             updated_at: None,
             updated_by: None,
@@ -137,6 +164,9 @@ pub struct SettingsInput {
     #[serde(default)]
     pub oauth: Option<OauthInput>,
     pub manager_root: String,
+    /// Missing or `null`: the stored divert and pause stay.
+    #[serde(default)]
+    pub delivery: Option<DeliveryOptions>,
     /// The version the edit started from; when given, a newer stored version is a conflict.
     #[serde(default)]
     pub version: Option<i64>,

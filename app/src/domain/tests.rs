@@ -310,6 +310,7 @@ fn smtp_input() -> SettingsInput {
         }),
         oauth: None,
         manager_root: "http://{0}/ConMasManager".into(),
+        delivery: None,
         version: None,
     }
 }
@@ -454,6 +455,7 @@ fn oauth_secret_counts_only_for_the_same_provider() {
             client_secret_expires_on: String::new(),
         }),
         manager_root: "https://reports.example.com/ConMasManager".into(),
+        delivery: None,
         version: Some(0),
     };
     let errors = validate(&s, &input).unwrap_err();
@@ -654,6 +656,7 @@ fn stored_secrets_only_count_for_their_own_target() {
             client_secret_expires_on: String::new(),
         }),
         manager_root: "http://{0}/ConMasManager".into(),
+        delivery: None,
         version: None,
     };
     let same = oauth_input(
@@ -743,4 +746,68 @@ fn manager_root_cases_shared_with_the_browser_test() {
             Err(code) => assert_eq!(Some(code), case.error, "{}", case.root),
         }
     }
+}
+
+#[test]
+fn divert_and_pause_are_stored_trimmed_audited_and_kept_when_omitted() {
+    let mut input = smtp_input();
+    input.delivery = Some(DeliveryOptions {
+        divert_to: Some("  qa@example.com ".into()),
+        paused: true,
+    });
+    let valid = validate(&stored(), &input).unwrap();
+    let saved = valid.settings().clone();
+    assert_eq!(saved.delivery.divert(), Some("qa@example.com"));
+    assert!(saved.delivery.paused && saved.delivery.is_unusual());
+    assert!(valid.changed_fields().contains(&Field::DeliveryDivertTo));
+    assert!(valid.changed_fields().contains(&Field::DeliveryPaused));
+
+    // Omitted: what is stored stays. An empty address turns divert off.
+    let mut again = smtp_input();
+    again.smtp.as_mut().unwrap().password = None;
+    let kept = validate(&saved, &again).unwrap();
+    assert_eq!(kept.settings().delivery, saved.delivery);
+    assert!(!kept.changed_fields().contains(&Field::DeliveryDivertTo));
+    again.delivery = Some(DeliveryOptions {
+        divert_to: Some("   ".into()),
+        paused: false,
+    });
+    let off = validate(&saved, &again).unwrap();
+    assert_eq!(off.settings().delivery, DeliveryOptions::default());
+    assert!(!off.settings().delivery.is_unusual());
+}
+
+#[test]
+fn a_divert_address_must_be_one_plain_mailbox() {
+    for (bad, code) in [
+        ("qa.example.com", ErrorCode::MailboxMissingAt),
+        ("QA <qa@example.com>", ErrorCode::MailboxDisplayName),
+        (
+            "qa@example.com, ops@example.com",
+            ErrorCode::MailboxDomainInvalid,
+        ),
+        (
+            "qa@example.com\r\nBcc: x@evil.example",
+            ErrorCode::ControlCharacters,
+        ),
+    ] {
+        let mut input = smtp_input();
+        input.delivery = Some(DeliveryOptions {
+            divert_to: Some(bad.into()),
+            paused: false,
+        });
+        let errors = validate(&stored(), &input).unwrap_err();
+        assert_eq!(
+            errors,
+            vec![FieldError::new(Field::DeliveryDivertTo, code)],
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn the_delivery_block_reads_null_and_flags() {
+    let json = r#"{"auth":"smtp","manager_root":"x","delivery":{"divert_to":null,"paused":true}}"#;
+    let input: SettingsInput = serde_json::from_str(json).unwrap();
+    assert_eq!(input.delivery.map(|d| d.paused), Some(true));
 }

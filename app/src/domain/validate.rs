@@ -2,8 +2,8 @@
 //! fields changed (for the audit log), and the advice shown beside the form.
 
 use super::{
-    AuthType, ErrorCode, Field, FieldError, GoogleClientId, Host, MAX_FIELD_LEN, Mailbox,
-    ManagerRoot, MicrosoftClientId, MicrosoftTenant, Notice, OauthView, Port, Provider,
+    AuthType, DeliveryOptions, ErrorCode, Field, FieldError, GoogleClientId, Host, MAX_FIELD_LEN,
+    Mailbox, ManagerRoot, MicrosoftClientId, MicrosoftTenant, Notice, OauthView, Port, Provider,
     SecretChange, SettingsInput, SettingsView, SmtpView, TypedSecret, ValidatedSettings, host,
     parse_date,
 };
@@ -14,6 +14,17 @@ pub fn merge(stored: &SettingsView, input: &SettingsInput) -> SettingsView {
     let mut merged = stored.clone();
     merged.auth = input.auth;
     merged.manager_root = input.manager_root.trim().to_string();
+    if let Some(delivery) = &input.delivery {
+        merged.delivery = DeliveryOptions {
+            divert_to: delivery
+                .divert_to
+                .as_deref()
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string),
+            paused: delivery.paused,
+        };
+    }
     if let Some(smtp) = &input.smtp {
         let mut view = SmtpView {
             server: smtp.server.trim().to_string(),
@@ -125,6 +136,13 @@ pub fn check_settings(s: &SettingsView) -> Vec<FieldError> {
 
     if let Err(code) = ManagerRoot::parse(&s.manager_root) {
         errors.push(FieldError::new(Field::ManagerRoot, code));
+    }
+    // Divert: one plain address (no display name, no list), checked as a recipient is.
+    if let Some(to) = &s.delivery.divert_to {
+        check_text(to, Field::DeliveryDivertTo, &mut errors);
+        if let Err(code) = Mailbox::parse(to) {
+            errors.push(FieldError::new(Field::DeliveryDivertTo, code));
+        }
     }
 
     match s.auth {
@@ -244,6 +262,14 @@ fn changed_fields(
         Field::OauthSecretExpiresOn,
     );
     diff(old.manager_root != new.manager_root, Field::ManagerRoot);
+    diff(
+        old.delivery.divert_to != new.delivery.divert_to,
+        Field::DeliveryDivertTo,
+    );
+    diff(
+        old.delivery.paused != new.delivery.paused,
+        Field::DeliveryPaused,
+    );
     fields
 }
 

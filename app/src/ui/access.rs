@@ -3,6 +3,7 @@
 //! redirect that carries an error code in the query when something was wrong.
 
 use super::BasePath;
+use crate::domain::DeliveryOptions;
 use crate::i18n::*;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -145,10 +146,36 @@ pub fn SetupPage() -> impl IntoView {
 }
 
 /// Who is signed in, and the way out. Sign-out is a POST (a link could be triggered by
-/// another site).
+/// another site). Below it, on every console page, a banner while mail does not go out as
+/// usual (diverted to one address, or held).
 #[component]
-pub fn SessionBar(viewer: String) -> impl IntoView {
+pub fn SessionBar(viewer: String, delivery: DeliveryOptions) -> impl IntoView {
     let i18n = use_i18n();
+    let banner = delivery.is_unusual().then(|| {
+        let divert = delivery.divert().map(|to| {
+            view! {
+                <p id="divert-banner">
+                    <strong>{t!(i18n, banner_diverted)}</strong> " " <code>{to.to_string()}</code>
+                </p>
+            }
+        });
+        let paused = delivery.paused.then(|| {
+            view! {
+                <p id="paused-banner"><strong>{t!(i18n, banner_delivery_paused)}</strong></p>
+            }
+        });
+        view! {
+            <div class="banner banner-warn" role="status" id="delivery-banner">
+                {divert}
+                {paused}
+                <p>
+                    <a href=format!("{}/System/MailSetting/Edit#delivery-options", base())>
+                        {t!(i18n, banner_delivery_change)}
+                    </a>
+                </p>
+            </div>
+        }
+    });
     view! {
         <div class="session-bar">
             <span>
@@ -160,5 +187,6 @@ pub fn SessionBar(viewer: String) -> impl IntoView {
                 </button>
             </form>
         </div>
+        {banner}
     }
 }

@@ -44,7 +44,7 @@ pub fn LogPageView() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(log) => view! {
-                        <SessionBar viewer=log.viewer.clone() />
+                        <SessionBar viewer=log.viewer.clone() delivery=log.delivery.clone() />
                         <LogView log reload />
                     }
                     .into_any(),
@@ -189,7 +189,13 @@ fn Row(
     view! {
         <tr data-id=id.clone() data-status=status.clone()>
             <td>{row.created_at.clone()}</td>
-            <td>{row.recipients.join(", ")}</td>
+            <td>
+                {row.recipients.join(", ")}
+                {row.diverted_to.clone().map(|to| view! {
+                    <br />
+                    <span class="muted diverted-to">{t!(i18n, log_diverted_to)} " " {to}</span>
+                })}
+            </td>
             <td>{row.subject.clone()}</td>
             <td class=format!("status status-{status}")>
                 {move || status_label(i18n.get_locale(), &s)}

@@ -235,7 +235,7 @@ fn SettingsPage(body: Callback<PageData, AnyView>) -> impl IntoView {
                 match data.await {
                     Ok(page) => {
                         view! {
-                            <access::SessionBar viewer=page.viewer.clone() />
+                            <access::SessionBar viewer=page.viewer.clone() delivery=page.settings.delivery.clone() />
                             {body.run(page)}
                             <HydratedMark />
                         }

@@ -62,8 +62,8 @@ pub fn TemplatesPage() -> impl IntoView {
         <Suspense fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok((list, viewer)) => view! {
-                        <SessionBar viewer />
+                    Ok((list, viewer, delivery)) => view! {
+                        <SessionBar viewer delivery />
                         <Editor list />
                     }
                     .into_any(),

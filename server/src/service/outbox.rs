@@ -129,6 +129,12 @@ impl Worker {
         // The settings once for the round: they name the connection whose sending limits the
         // claim respects. The password and CA file only once something was claimed.
         let settings = self.store.load().await?;
+        // Held by an administrator (maintenance): nothing is claimed; the queue keeps
+        // accepting, and saving the settings wakes the worker again.
+        if settings.delivery.paused {
+            return Ok(0);
+        }
+        let divert = settings.delivery.divert().map(str::to_string);
         let quota = self.quota(&settings).await?;
         let now = now_ms();
         let due = self
@@ -139,6 +145,7 @@ impl Worker {
                 crate::startup::HEARTBEAT_STALE_MS,
                 self.config.batch,
                 &quota,
+                divert.as_deref(),
             )
             .await?;
         let count = due.len();
@@ -217,12 +224,21 @@ impl Worker {
         saved: &SavedTransport,
         paused: &AtomicBool,
     ) -> Result<Attempted, crate::store::StoreError> {
+        // Diverted (staging): only to the one address the claim recorded, the original
+        // recipients named in `X-Original-To`.
+        let diverted: Vec<String> = n.diverted_to.iter().cloned().collect();
+        let (to, original_to): (&[String], &[String]) = if diverted.is_empty() {
+            (&n.recipients, &[])
+        } else {
+            (&diverted, &n.recipients)
+        };
         let report = self
             .mailer
             .send_with(
                 saved,
                 &Outgoing {
-                    to: &n.recipients,
+                    to,
+                    original_to,
                     subject: &n.subject,
                     body: &n.body,
                     message_id: Some(&n.message_id),

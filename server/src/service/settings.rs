@@ -223,6 +223,7 @@ impl SettingsBackend for AppBackend {
                 password,
                 &Outgoing {
                     to: &to,
+                    original_to: &[],
                     subject: &subject,
                     body: &body,
                     message_id: None,
@@ -271,6 +272,7 @@ impl SettingsBackend for AppBackend {
                     error_reply: n.last_error_reply,
                     created_at: ms_text(n.created_at),
                     sent_at: n.sent_at.map(ms_text),
+                    diverted_to: n.diverted_to,
                 })
                 .collect(),
             total,
@@ -280,7 +282,12 @@ impl SettingsBackend for AppBackend {
             paused,
             failures_24h,
             viewer: String::new(),
+            delivery: self.delivery_options().await?,
         })
+    }
+
+    async fn delivery_options(&self) -> Result<app::domain::DeliveryOptions, ApiError> {
+        Ok(self.store.load().await.map_err(|e| internal(&e))?.delivery)
     }
 
     async fn templates(&self) -> Result<Vec<app::api::TemplateView>, ApiError> {

@@ -39,11 +39,14 @@ pub struct Notification {
     pub created_at: i64,
     pub updated_at: i64,
     pub sent_at: Option<i64>,
+    /// Where the last attempt went instead of `recipients` (divert was on), if anywhere.
+    #[serde(default)]
+    pub diverted_to: Option<String>,
 }
 
 const COLUMNS: &str = "id, actor, template_id, recipients, subject, body, message_id, status,
     attempts, next_attempt_at, last_error_code, last_error_step, last_error_reply, created_at,
-    updated_at, sent_at";
+    updated_at, sent_at, diverted_to";
 
 /// `$first, $first+1, …` for `count` values: the parameter list of an `IN (…)` that both
 /// databases read. Callers bound `count` (a round is at most a few hundred rows; SQLite allows
@@ -88,6 +91,7 @@ fn row_to(r: &sqlx::any::AnyRow) -> Result<Notification, StoreError> {
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
         sent_at: r.get("sent_at"),
+        diverted_to: r.get("diverted_to"),
     })
 }
 
@@ -165,6 +169,7 @@ impl Store {
         live_within_ms: i64,
         limit: i64,
         quota: &Quota,
+        divert: Option<&str>,
     ) -> Result<Vec<Notification>, StoreError> {
         let limited = !quota.limits.is_unlimited();
         let (tx, lock) = match self.backend {
@@ -251,15 +256,17 @@ impl Store {
             // to the database's connection thread.
             let sql = format!(
                 "UPDATE notifications SET status = 'sending', lease_until = $1, claimed_by = $2,
-                     attempts = attempts + 1, updated_at = $3, via = $4, claimed_at = $3
+                     attempts = attempts + 1, updated_at = $3, via = $4, claimed_at = $3,
+                     diverted_to = $5
                  WHERE id IN ({})",
-                placeholders(5, claimed.len())
+                placeholders(6, claimed.len())
             );
             let mut query = sqlx::query(&sql)
                 .bind(now_ms + lease_ms)
                 .bind(self.instance())
                 .bind(now_ms)
-                .bind(&quota.connection);
+                .bind(&quota.connection)
+                .bind(divert);
             for n in &claimed {
                 query = query.bind(&n.id);
             }
@@ -274,6 +281,7 @@ impl Store {
             .map(|mut n| {
                 n.attempts += 1;
                 n.status = Status::Sending;
+                n.diverted_to = divert.map(str::to_string);
                 n
             })
             .collect())

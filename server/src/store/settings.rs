@@ -5,7 +5,8 @@ use super::{
     Context, Store, StoreError, delete_connection, flag, insert_audit, put_secret, secret_names,
 };
 use app::domain::{
-    AuthType, Field, OauthView, Provider, SettingsView, SmtpView, ValidatedSettings,
+    AuthType, DeliveryOptions, Field, OauthView, Provider, SettingsView, SmtpView,
+    ValidatedSettings,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -79,8 +80,8 @@ async fn save_in_tx<E>(
     sqlx::query(
         "INSERT INTO mail_settings (id, auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider,
              oauth_client_id, oauth_tenant_id, oauth_secret_expires_on, manager_root, version,
-             updated_at, updated_by)
-         VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             updated_at, updated_by, divert_to, delivery_paused)
+         VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16)
          ON CONFLICT (id) DO UPDATE SET
              auth = excluded.auth, smtp_server = excluded.smtp_server, smtp_port = excluded.smtp_port,
              smtp_user = excluded.smtp_user, smtp_ssl = excluded.smtp_ssl,
@@ -88,7 +89,8 @@ async fn save_in_tx<E>(
              oauth_tenant_id = excluded.oauth_tenant_id,
              oauth_secret_expires_on = excluded.oauth_secret_expires_on,
              manager_root = excluded.manager_root,
-             version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by
+             version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by,
+             divert_to = excluded.divert_to, delivery_paused = excluded.delivery_paused
          WHERE mail_settings.version = $14",
     )
     .bind(s.auth.as_str())
@@ -105,6 +107,8 @@ async fn save_in_tx<E>(
     .bind(crate::clock::now_ms())
     .bind(actor)
     .bind(stored.version)
+    .bind(s.delivery.divert())
+    .bind(i64::from(s.delivery.paused))
     .execute(&mut *conn)
     .await
     .context("Failed to write the settings")?;
@@ -180,7 +184,7 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
     let row = sqlx::query(
         "SELECT auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider, oauth_client_id,
                 oauth_tenant_id, oauth_secret_expires_on, manager_root, version, updated_at,
-                updated_by,
+                updated_by, divert_to, delivery_paused,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $1) THEN 1 ELSE 0 END
                     AS password_set,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $2) THEN 1 ELSE 0 END
@@ -215,6 +219,10 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
             client_secret_expires_on: row.get("oauth_secret_expires_on"),
         },
         manager_root: row.get("manager_root"),
+        delivery: DeliveryOptions {
+            divert_to: row.get("divert_to"),
+            paused: flag(&row, "delivery_paused"),
+        },
         version: row.get("version"),
         updated_at: Some(crate::clock::utc_text(row.get("updated_at"))),
         updated_by: Some(row.get("updated_by")),

@@ -12,7 +12,7 @@ use app::domain::{
     StepName, StepStatus,
 };
 use lettre::Message;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use secrecy::SecretString;
 use std::future::Future;
 use std::sync::Arc;
@@ -94,6 +94,9 @@ impl Recorder {
 pub struct Outgoing<'a> {
     /// Empty: to the sender itself (the test mail's default).
     pub to: &'a [String],
+    /// Diverted: the recipients the mail was meant for, named in an `X-Original-To` header
+    /// (empty otherwise).
+    pub original_to: &'a [String],
     pub subject: &'a str,
     pub body: &'a str,
     /// Kept over retries so a duplicate can be recognised; a new one when `None`.
@@ -277,8 +280,7 @@ impl Mailer {
         let to = recipients.join(", ");
         let mut rec = Recorder::default();
         let result = async {
-            let message =
-                build_message(&from, &recipients, mail.subject, mail.body, mail.message_id)?;
+            let message = build_message(&from, &recipients, mail)?;
             let password = match password {
                 Some(p) => p,
                 None => self
@@ -357,8 +359,7 @@ impl Mailer {
             from = connection.account.clone();
             let recipients = mail.recipients(&from);
             to = recipients.join(", ");
-            let message =
-                build_message(&from, &recipients, mail.subject, mail.body, mail.message_id)?;
+            let message = build_message(&from, &recipients, mail)?;
             rec.step(StepName::ApiCall, async {
                 match self.api.send(provider, &token, &message).await {
                     // An expired or revoked access token: one refresh, one retry, no loop.
@@ -438,14 +439,14 @@ fn report_failed(
 }
 
 /// The one message builder: From = the sender, UTF-8 subject (encoded words) and body,
-/// `Message-ID` on the sender's domain (or the one given), `Date`.
+/// `Message-ID` on the sender's domain (or the one given), `Date`, and `X-Original-To` when the
+/// mail was diverted away from `mail.original_to`.
 pub fn build_message(
     from: &str,
     to: &[String],
-    subject: &str,
-    body: &str,
-    message_id: Option<&str>,
+    mail: &Outgoing<'_>,
 ) -> Result<Message, SendFailure> {
+    let (subject, body, message_id) = (mail.subject, mail.body, mail.message_id);
     let invalid = |what: &str| failure(SendCode::SettingsInvalid, StepName::Envelope, what, false);
     let from_box: lettre::message::Mailbox = from.parse().map_err(|_| invalid("sender"))?;
     let domain = from_box.email.domain().to_string();
@@ -468,6 +469,12 @@ pub fn build_message(
         Some(id) => message_id_on(id, &domain),
         None => new_message_id(&domain),
     };
+    if !mail.original_to.is_empty() {
+        // The stored recipients passed the mailbox rules when accepted (no control
+        // characters), so they cannot break out of the header.
+        let name = HeaderName::new_from_ascii_str("X-Original-To");
+        builder = builder.raw_header(HeaderValue::new(name, mail.original_to.join(", ")));
+    }
     builder
         .subject(subject)
         .message_id(Some(id))
@@ -518,15 +525,39 @@ mod tests {
 
     #[test]
     fn the_builder_writes_the_message_id_on_the_from_domain() {
-        let m = build_message(
-            "sender@contoso.com",
-            &["user@example.co.jp".to_string()],
-            "subject",
-            "body",
-            Some("<0a1b2c@localhost>"),
-        )
-        .unwrap();
+        let to = ["user@example.co.jp".to_string()];
+        let mail = Outgoing {
+            to: &to,
+            original_to: &[],
+            subject: "subject",
+            body: "body",
+            message_id: Some("<0a1b2c@localhost>"),
+        };
+        let m = build_message("sender@contoso.com", &to, &mail).unwrap();
         let text = String::from_utf8(m.formatted()).unwrap();
         assert!(text.contains("Message-ID: <0a1b2c@contoso.com>"), "{text}");
+        assert!(!text.contains("X-Original-To"), "{text}");
+    }
+
+    #[test]
+    fn a_diverted_message_names_its_original_recipients() {
+        let to = ["qa@example.co.jp".to_string()];
+        let original = ["a@example.co.jp".to_string(), "b@example.co.jp".to_string()];
+        let mail = Outgoing {
+            to: &to,
+            original_to: &original,
+            subject: "subject",
+            body: "body",
+            message_id: None,
+        };
+        let m = build_message("sender@contoso.com", &to, &mail).unwrap();
+        let text = String::from_utf8(m.formatted()).unwrap();
+        assert!(
+            text.contains("X-Original-To: a@example.co.jp, b@example.co.jp"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nTo: qa@example.co.jp\r\n"), "{text}");
+        let envelope: Vec<String> = m.envelope().to().iter().map(|a| a.to_string()).collect();
+        assert_eq!(envelope, ["qa@example.co.jp"]);
     }
 }

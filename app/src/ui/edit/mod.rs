@@ -6,8 +6,8 @@ use super::fields::{FormState, ManagerRootInfo, TextField};
 use super::{Flash, FlashKind, Links, TabBar, go_to, provider_of, use_tab};
 use crate::api::{ApiError, PageData, save_mail_settings};
 use crate::domain::{
-    AuthType, Field, FieldError, ImportError, OauthInput, Port, Provider, SettingsInput,
-    SettingsView, SmtpInput, Tab, TypedSecret, notices, validate,
+    AuthType, DeliveryOptions, Field, FieldError, ImportError, OauthInput, Port, Provider,
+    SettingsInput, SettingsView, SmtpInput, Tab, TypedSecret, notices, validate,
 };
 use crate::i18n::*;
 use import::ImportFile;
@@ -30,6 +30,8 @@ struct Draft {
     microsoft: OauthDraft,
     google: OauthDraft,
     manager_root: RwSignal<String>,
+    divert_to: RwSignal<String>,
+    paused: RwSignal<bool>,
 }
 
 /// One provider's OAuth fields as typed.
@@ -71,6 +73,8 @@ impl Draft {
             microsoft: OauthDraft::new(s, Provider::Microsoft),
             google: OauthDraft::new(s, Provider::Google),
             manager_root: RwSignal::new(s.manager_root.clone()),
+            divert_to: RwSignal::new(s.delivery.divert_to.clone().unwrap_or_default()),
+            paused: RwSignal::new(s.delivery.paused),
         }
     }
 
@@ -112,6 +116,10 @@ impl Draft {
             }),
             oauth: Some(oauth),
             manager_root: self.manager_root.get(),
+            delivery: Some(DeliveryOptions {
+                divert_to: Some(self.divert_to.get()).filter(|a| !a.trim().is_empty()),
+                paused: self.paused.get(),
+            }),
             version: Some(version),
         };
         (input, port_error)
@@ -397,7 +405,48 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                 />
                 <ManagerRootInfo manager_root=draft.manager_root server_ip show_value=false />
             </section>
+            <DeliveryCard draft />
         </form>
+    }
+}
+
+/// Divert and pause, for a staging copy or a maintenance window: they apply to every
+/// connection, so they sit outside the tabs.
+#[component]
+fn DeliveryCard(draft: Draft) -> impl IntoView {
+    let i18n = use_i18n();
+    let form = expect_context::<FormState>();
+    view! {
+        <section class="card" id="delivery-options">
+            <h2>{t!(i18n, delivery_title)}</h2>
+            <TextField
+                id="divert-to"
+                field=Field::DeliveryDivertTo
+                label=Signal::derive(move || t_string!(i18n, divert_to))
+                help=Signal::derive(move || t_string!(i18n, divert_to_help))
+                value=draft.divert_to
+                input_type="email"
+                autocomplete="email"
+                placeholder="qa@example.co.jp"
+            />
+            <div class="field checkbox-field">
+                <label>
+                    <input
+                        type="checkbox"
+                        id="delivery-paused"
+                        name="delivery.paused"
+                        prop:checked=move || draft.paused.get()
+                        on:change=move |ev| {
+                            draft.paused.set(event_target_checked(&ev));
+                            form.touch(Field::DeliveryPaused);
+                        }
+                        aria-describedby="delivery-paused-help"
+                    />
+                    {t!(i18n, delivery_paused)}
+                </label>
+                <p class="help" id="delivery-paused-help">{t!(i18n, delivery_paused_help)}</p>
+            </div>
+        </section>
     }
 }
 
