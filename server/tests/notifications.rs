@@ -900,6 +900,17 @@ async fn divert_sends_everything_to_one_address_and_names_the_original_recipient
     assert_eq!(body["delivery"]["divert_to"], "qa@example.co.jp", "trimmed");
     // The SMTP password was kept: divert is no change of the SMTP target.
     assert_eq!(body["smtp"]["password_set"], true);
+    let health = app
+        .anon_get("/ConMasManager/health")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(health.contains(r#""diverted":true"#), "{health}");
+    assert!(
+        !health.contains("qa@example.co.jp"),
+        "no address without sign-in: {health}"
+    );
 
     let (status, body) = submit(
         &app,

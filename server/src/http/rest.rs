@@ -252,8 +252,15 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let stopped = state.tasks.stopped();
     let worker_running = !stopped.contains(&crate::tasks::DELIVERY_WORKER);
     let worker = if worker_running { "running" } else { "stopped" };
-    match state.backend.store.queue_paused().await {
-        Ok(paused) => {
+    let store = &state.backend.store;
+    let queue = async {
+        Ok::<_, crate::store::StoreError>((
+            store.queue_paused().await?,
+            store.load().await?.delivery,
+        ))
+    };
+    match queue.await {
+        Ok((paused, delivery)) => {
             let status = if worker_running {
                 StatusCode::OK
             } else {
@@ -267,6 +274,10 @@ pub async fn health(State(state): State<AppState>) -> Response {
                 "queue": {
                     "paused": paused.is_some(),
                     "paused_code": paused.map(|(code, _, _)| code),
+                    // Divert and pause set by an administrator (staging, maintenance): reported,
+                    // not a failure. Never the address (this answer needs no sign-in).
+                    "held_by_administrator": delivery.paused,
+                    "diverted": delivery.divert().is_some(),
                 },
             });
             if worker_running {
