@@ -70,6 +70,9 @@ pub struct LogPage {
     pub page: i64,
     pub per_page: i64,
     pub status: Option<String>,
+    /// The search the page shows (empty: none).
+    #[serde(default)]
+    pub search: Option<String>,
     pub paused: Option<PausedQueue>,
     pub failures_24h: i64,
     pub viewer: String,
@@ -255,12 +258,22 @@ pub async fn send_test_mail(request: TestMailRequest) -> Result<DeliveryReport, 
     backend::with_status(backend.send_test_mail(request, &actor.0).await)
 }
 
-/// A page of the delivery log, newest first; `status` filters.
+/// Longest search of the delivery log, in characters (the page's box allows no more; the
+/// server cuts a longer one there and refuses it on the REST export).
+pub const LOG_SEARCH_MAX: usize = 200;
+
+/// A page of the delivery log, newest first; `status` filters, `search` finds text in a
+/// recipient or the subject, or an id.
 #[server(input = Json, endpoint = "mail_settings/delivery_log")]
-pub async fn delivery_log(status: Option<String>, page: i64) -> Result<LogPage, ApiError> {
+pub async fn delivery_log(
+    status: Option<String>,
+    page: i64,
+    search: Option<String>,
+) -> Result<LogPage, ApiError> {
     let backend = backend::from_context()?;
     let actor = backend::actor()?;
-    let mut log = backend::with_status(backend.delivery_log(status, page).await)?;
+    let search = search.map(|q| q.trim().chars().take(LOG_SEARCH_MAX).collect::<String>());
+    let mut log = backend::with_status(backend.delivery_log(status, page, search).await)?;
     log.viewer = actor.0;
     Ok(log)
 }
@@ -337,6 +350,7 @@ pub mod backend {
             &self,
             status: Option<String>,
             page: i64,
+            search: Option<String>,
         ) -> Result<LogPage, ApiError>;
         async fn templates(&self) -> Result<Vec<TemplateView>, ApiError>;
         /// Divert and pause as saved (for the banner of pages without the settings).

@@ -46,3 +46,38 @@ test("a refused notification shows its reason, and Retry sends it", async ({ pag
   const messages = await smtpMessages(request);
   expect(messages.map((m: any) => m.rcpt_tos[0])).toEqual(["nobody@example.co.jp"]);
 });
+
+test("the log is searched by recipient, and the export downloads what the filter shows", async ({ page, request }) => {
+  const tag = `srch${Date.now()}`;
+  const id = await submitNotification(request, `${tag}@example.co.jp`, "点検報告書 検索");
+  await submitNotification(request, `other${Date.now()}@example.co.jp`, "日報");
+  await page.goto(`${BASE}/System/MailLog`);
+  await expect(page.locator("body[data-hydrated='true']")).toHaveCount(1);
+
+  // Typed in upper case: the search ignores case, and the URL keeps it (Back, sharing).
+  await page.locator("#log-search").fill(tag.toUpperCase());
+  await page.locator("#log-search-button").click();
+  await expect(page).toHaveURL(new RegExp(`[?&]q=${tag.toUpperCase()}`));
+  await expect(page.locator("#delivery-log tbody tr")).toHaveCount(1);
+  await expect(page.locator(`#delivery-log tr[data-id='${id}']`)).toContainText(`${tag}@example.co.jp`);
+  await expect(page.locator("#log-search")).toHaveValue(tag.toUpperCase());
+
+  // A wildcard is taken literally: nothing has a % in it.
+  await page.goto(`${BASE}/System/MailLog?q=%25`);
+  await expect(page.locator("#delivery-log tbody tr")).toHaveCount(0);
+
+  // The export links carry the search; the CSV is the one row, with a byte-order mark for Excel.
+  await page.goto(`${BASE}/System/MailLog?q=${tag}`);
+  await expect(page.locator("body[data-hydrated='true']")).toHaveCount(1);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#log-export-csv").click()]);
+  expect(download.suggestedFilename()).toMatch(/^mail-log-\d{8}T\d{4}\.csv$/);
+  const fs = await import("node:fs/promises");
+  const bytes = await fs.readFile(await download.path());
+  expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+  const lines = bytes.subarray(3).toString("utf8").trim().split(/\r?\n/);
+  expect(lines).toHaveLength(2);
+  expect(lines[0]).toMatch(/^id,created_at,status,/);
+  expect(lines[1]).toContain(`${tag}@example.co.jp`);
+  expect(lines[1]).toContain("[点検報告書 検索] が提出されました");
+  await expect(page.locator("#log-export-json")).toHaveAttribute("href", `${BASE}/api/v1/notifications/export?format=json&q=${tag}`);
+});

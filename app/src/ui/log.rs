@@ -27,10 +27,16 @@ pub fn LogPageView() -> impl IntoView {
             .unwrap_or(1)
             .max(1)
     });
+    let search = Memo::new(move |_| {
+        query
+            .with(|q| q.get("q"))
+            .map(|q| q.trim().to_string())
+            .filter(|q| !q.is_empty())
+    });
     let reload = RwSignal::new(0u32);
     let data = page_resource(
-        move || (status.get(), page.get(), reload.get()),
-        |(status, page, _)| delivery_log(status, page),
+        move || (status.get(), page.get(), search.get(), reload.get()),
+        |(status, page, search, _)| delivery_log(status, page, search),
     );
     view! {
         <nav class="breadcrumb" aria-label="breadcrumb">
@@ -73,29 +79,59 @@ fn LogView(log: LogPage, reload: RwSignal<u32>) -> impl IntoView {
             reload.update(|n| *n += 1);
         }
     });
+    // The log's own query (`status`, `q`, `page`) and the export's (`format` first): the
+    // values are encoded, so a search cannot add parameters.
+    let query_of = {
+        let status = log.status.clone();
+        let search = log.search.clone();
+        move |first: Option<(&str, String)>| {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            if let Some((k, v)) = &first {
+                q.append_pair(k, v);
+            }
+            if let Some(s) = &status {
+                q.append_pair("status", s);
+            }
+            if let Some(s) = &search {
+                q.append_pair("q", s);
+            }
+            q.finish()
+        }
+    };
     let filter_base = base.clone();
+    let filter_search = log.search.clone();
     let on_filter = move |ev: leptos::ev::Event| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
         let v = event_target_value(&ev);
-        let q = if v.is_empty() {
-            String::new()
-        } else {
-            format!("?status={v}")
-        };
+        if !v.is_empty() {
+            q.append_pair("status", &v);
+        }
+        if let Some(s) = &filter_search {
+            q.append_pair("q", s);
+        }
         navigate(
-            &format!("{filter_base}/System/MailLog{q}"),
+            &format!("{filter_base}/System/MailLog?{}", q.finish()),
             Default::default(),
         );
     };
     let pages = ((log.total + log.per_page - 1) / log.per_page).max(1);
     let link = {
         let base = base.clone();
-        let status = log.status.clone();
+        let query_of = query_of.clone();
         move |page: i64| {
-            let mut q = format!("?page={page}");
-            if let Some(s) = &status {
-                q.push_str(&format!("&status={s}"));
-            }
-            format!("{base}/System/MailLog{q}")
+            format!(
+                "{base}/System/MailLog?{}",
+                query_of(Some(("page", page.to_string())))
+            )
+        }
+    };
+    let export = {
+        let base = base.clone();
+        move |format: &str| {
+            format!(
+                "{base}/api/v1/notifications/export?{}",
+                query_of(Some(("format", format.to_string())))
+            )
         }
     };
     let paused = log.paused.clone().map(|p| {
@@ -128,9 +164,12 @@ fn LogView(log: LogPage, reload: RwSignal<u32>) -> impl IntoView {
             {t!(i18n, log_failures_24h)} ": " {log.failures_24h}
         </p>
         <section class="card">
+            // A plain GET form: the search works before the page is interactive, and the URL
+            // holds it (shareable, Back works).
+            <form class="log-filter" id="log-filter" method="get" action=format!("{base}/System/MailLog")>
             <label for="log-status">{t!(i18n, log_filter)}</label>
             " "
-            <select id="log-status" on:change=on_filter>
+            <select id="log-status" name="status" on:change=on_filter>
                 <option value="" selected=current.is_empty()>{t!(i18n, log_all)}</option>
                 {DeliveryStatus::ALL
                     .iter()
@@ -142,6 +181,30 @@ fn LogView(log: LogPage, reload: RwSignal<u32>) -> impl IntoView {
                     })
                     .collect_view()}
             </select>
+            " "
+            <label for="log-search">{t!(i18n, log_search_label)}</label>
+            " "
+            <input
+                type="search"
+                id="log-search"
+                name="q"
+                maxlength=crate::api::LOG_SEARCH_MAX.to_string()
+                value=log.search.clone().unwrap_or_default()
+                autocomplete="off"
+                spellcheck="false"
+            />
+            " "
+            <button type="submit" class="button small" id="log-search-button">{t!(i18n, log_search)}</button>
+            </form>
+            <p class="log-export">
+                {t!(i18n, log_export)} ": "
+                // File downloads, not pages: `rel="external"` keeps the router's hands off.
+                <a id="log-export-csv" href=export("csv") rel="external" download>"CSV"</a>
+                " · "
+                <a id="log-export-json" href=export("json") rel="external" download>"JSON"</a>
+                " "
+                <span class="muted">{t!(i18n, log_export_help)}</span>
+            </p>
             <table class="log" id="delivery-log">
                 <thead>
                     <tr>

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod hosts;
+pub mod log_export;
 pub mod notify;
 pub mod oauth_callback;
 pub mod problem;
@@ -198,6 +199,11 @@ fn own_routes(base: &str) -> Vec<OwnRoute> {
             post(notify::submit).layer(DefaultBodyLimit::max(
                 crate::service::notify::SUBMISSION_BODY_MAX,
             )),
+        ),
+        (
+            &[Method::GET],
+            format!("{base}/api/v1/notifications/export"),
+            get(log_export::export_log),
         ),
         (&[Method::GET], format!("{base}/health"), get(rest::health)),
         (

@@ -14,7 +14,7 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-fn locale(headers: &HeaderMap) -> Locale {
+pub(crate) fn locale(headers: &HeaderMap) -> Locale {
     locale_from_accept_language(
         headers
             .get(header::ACCEPT_LANGUAGE)

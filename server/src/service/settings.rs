@@ -243,13 +243,23 @@ impl SettingsBackend for AppBackend {
         Ok(report)
     }
 
-    async fn delivery_log(&self, status: Option<String>, page: i64) -> Result<LogPage, ApiError> {
+    async fn delivery_log(
+        &self,
+        status: Option<String>,
+        page: i64,
+        search: Option<String>,
+    ) -> Result<LogPage, ApiError> {
         use crate::store::Status;
         let filter = status.as_deref().and_then(Status::parse);
-        let page = page.max(1);
+        // Bounded before any work: the page number (an offset past every row is an empty page,
+        // never an overflow) and the search's length.
+        let page = page.clamp(1, 1_000_000);
+        let search: Option<String> = search
+            .map(|q| q.trim().chars().take(app::api::LOG_SEARCH_MAX).collect())
+            .filter(|q: &String| !q.is_empty());
         let (items, total) = self
             .store
-            .notifications(filter, LOG_PAGE, (page - 1) * LOG_PAGE)
+            .search_notifications(filter, search.as_deref(), LOG_PAGE, (page - 1) * LOG_PAGE)
             .await
             .map_err(|e| internal(&e))?;
         let (paused, failures_24h) = self.queue_state().await?;
@@ -279,6 +289,7 @@ impl SettingsBackend for AppBackend {
             page,
             per_page: LOG_PAGE,
             status: filter.map(|s| s.as_str().to_string()),
+            search,
             paused,
             failures_24h,
             viewer: String::new(),

@@ -58,6 +58,23 @@ fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// The delivery log's filter: `$1` a status or NULL, `$2` a `LIKE` pattern of the search (lower
+/// case, escaped) or NULL, `$3` the search itself (an exact id).
+const SEARCH_WHERE: &str = "($1 IS NULL OR status = $1) AND ($2 IS NULL OR id = $3
+    OR LOWER(recipients) LIKE $2 ESCAPE '\\' OR LOWER(subject) LIKE $2 ESCAPE '\\')";
+
+/// `text` for a `LIKE … ESCAPE '\'` pattern: its `%`, `_` and `\` match themselves.
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A stored notification, or why its row cannot be read: a damaged row is an error, never a
 /// default (an empty recipient list would send the mail to the sender).
 fn row_to(r: &sqlx::any::AnyRow) -> Result<Notification, StoreError> {
@@ -408,26 +425,80 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Notification>, i64), StoreError> {
+        self.search_notifications(status, None, limit, offset).await
+    }
+
+    /// The delivery log, newest first: with `status`, and with `search` found in a recipient or
+    /// the subject (without case), or equal to the id. Returns one page and the total.
+    /// `search` is taken literally (`%` and `_` are no wildcards); the caller bounds its length.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn search_notifications(
+        &self,
+        status: Option<Status>,
+        search: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Notification>, i64), StoreError> {
         let filter = status.map(|s| s.as_str());
+        let search = search.map(str::trim).filter(|q| !q.is_empty());
+        let pattern = search.map(|q| format!("%{}%", like_escape(&q.to_lowercase())));
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM notifications WHERE ($1 IS NULL OR status = $1)
-             ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
+            "SELECT {COLUMNS} FROM notifications WHERE {SEARCH_WHERE}
+             ORDER BY created_at DESC, id LIMIT $4 OFFSET $5"
         ))
         .bind(filter)
+        .bind(pattern.as_deref())
+        .bind(search)
         .bind(limit)
         .bind(offset)
         .fetch_all(&self.pool)
         .await
         .context("Failed to list the notifications")?;
-        let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM notifications WHERE ($1 IS NULL OR status = $1)",
-        )
+        let total: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM notifications WHERE {SEARCH_WHERE}"
+        ))
         .bind(filter)
+        .bind(pattern.as_deref())
+        .bind(search)
         .fetch_one(&self.pool)
         .await
         .context("Failed to count the notifications")?;
         let list = rows.iter().map(row_to).collect::<Result<Vec<_>, _>>()?;
         Ok((list, total))
+    }
+
+    /// One page of the log export, newest first, after the row `after` (created_at, id) of
+    /// the previous page: keyset pages, so rows that arrive meanwhile never shift one into the
+    /// next page twice. The body is left out (`""`): an export never holds a page of bodies
+    /// of up to 1 MB each in memory.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn export_page(
+        &self,
+        status: Option<Status>,
+        search: Option<&str>,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let filter = status.map(|s| s.as_str());
+        let search = search.map(str::trim).filter(|q| !q.is_empty());
+        let pattern = search.map(|q| format!("%{}%", like_escape(&q.to_lowercase())));
+        let columns = COLUMNS.replace(" body,", " '' AS body,");
+        let rows = sqlx::query(&format!(
+            "SELECT {columns} FROM notifications
+             WHERE {SEARCH_WHERE}
+               AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND id > $5))
+             ORDER BY created_at DESC, id LIMIT $6"
+        ))
+        .bind(filter)
+        .bind(pattern.as_deref())
+        .bind(search)
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to export the delivery log")?;
+        rows.iter().map(row_to).collect()
     }
 
     /// Notifications given up since `since_ms`.
@@ -540,6 +611,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::placeholders;
+
+    #[test]
+    fn a_search_is_literal_in_like() {
+        assert_eq!(super::like_escape("50%_a\\b"), "50\\%\\_a\\\\b");
+    }
 
     #[test]
     fn placeholders_number_on_from_the_first_free_parameter() {
