@@ -99,6 +99,7 @@ pub fn oauth_message(locale: Locale, code: OauthCode) -> &'static str {
         AccountUnreadable => td_string!(locale, oauth_account_unreadable_msg),
         ReconnectNeeded => td_string!(locale, oauth_reconnect_needed_msg),
         ReconnectNeededTesting => td_string!(locale, oauth_reconnect_needed_testing_msg),
+        AdminConsentGranted => td_string!(locale, oauth_admin_consent_granted_msg),
         PolicyBlocked => td_string!(locale, oauth_policy_blocked_msg),
         Unreachable => td_string!(locale, oauth_unreachable_msg),
         NotConnected => td_string!(locale, oauth_not_connected_msg),

@@ -155,3 +155,32 @@ test("SMTP on Microsoft 365 offers the move to Microsoft OAuth", async ({ page }
   await expect(page.locator("#auth-oauth")).toBeChecked();
   await expect(page.locator("#provider-microsoft")).toBeChecked();
 });
+
+test("Microsoft: when consent is missing, the admin-consent link is there to hand on, and its answer shows", async ({
+  page,
+  request,
+}) => {
+  await seed(request, oauthSettings("microsoft", SECRET));
+  const settings = new SettingsPage(page);
+  // Closed while nothing failed.
+  await settings.open({ tab: "microsoft" });
+  await expect(page.locator("#admin-consent")).not.toHaveAttribute("open", "");
+  // Where the callback lands after AADSTS65001 / 90094: open, with the link.
+  await page.goto(`${BASE}/System/MailSetting?tab=microsoft&oauth=consent_missing`);
+  await settings.hydrated();
+  await expect(page.locator("#oauth-banner")).toHaveAttribute("data-code", "consent_missing");
+  await expect(page.locator("#admin-consent")).toHaveAttribute("open", "");
+  const link = new URL((await page.locator("#admin-consent-url").textContent())!);
+  expect(`${link.origin}${link.pathname}`).toBe(`${PROVIDER}/${MS_TENANT}/adminconsent`);
+  expect(link.searchParams.get("client_id")).toBe(MS_CLIENT_ID);
+  expect(link.searchParams.get("redirect_uri")).toBe(`${managerRoot()}/System/MailOAuthMicrosoft`);
+  expect(link.searchParams.get("state")).toBe("admin_consent");
+
+  // The tenant administrator granted it and came back through the callback.
+  await page.goto(`${BASE}/System/MailOAuthMicrosoft?admin_consent=True&tenant=${MS_TENANT}&state=admin_consent`);
+  await expect(page).toHaveURL(/oauth=admin_consent_granted$/);
+  await settings.hydrated();
+  await expect(page.locator("#oauth-banner")).toHaveAttribute("data-code", "admin_consent_granted");
+  await expect(page.locator("#oauth-banner")).toContainText("[接続]");
+  expect((await providerStats(request)).token).toHaveLength(0);
+});

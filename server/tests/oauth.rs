@@ -751,3 +751,56 @@ async fn a_reconnect_during_a_refresh_is_not_overwritten() {
     assert_eq!(code, StatusCode::OK, "{body}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_consent_link_is_offered_and_its_answer_reported() {
+    let fake = FakeProvider::start().await;
+    let (_dir, app) = spawn(&fake).await;
+    save_oauth(&app, "microsoft", CLIENT_SECRET).await;
+    let settings = app.get_settings().await;
+    let status = oauth_status(&app).await;
+    let link = url::Url::parse(status["admin_consent_url"].as_str().unwrap()).unwrap();
+    // On the configured authority (here the fake; a national cloud's host likewise), for the
+    // saved tenant and app, back to the registered redirect URI.
+    let tenant = settings["oauth"]["tenant_id"].as_str().unwrap();
+    assert_eq!(
+        link.as_str().split('?').next().unwrap(),
+        format!("{}/{tenant}/adminconsent", fake.base)
+    );
+    let q: HashMap<String, String> = link.query_pairs().into_owned().collect();
+    assert_eq!(q["client_id"], settings["oauth"]["client_id"]);
+    assert_eq!(
+        q["redirect_uri"],
+        format!("{}/System/MailOAuthMicrosoft", root(&app))
+    );
+    assert_eq!(q["state"], "admin_consent");
+    assert_eq!(q.len(), 3, "nothing else, no secret: {link}");
+
+    // The administrator granted it: reported, audited, nothing exchanged.
+    let callback = format!("{}/System/MailOAuthMicrosoft", root(&app));
+    let granted = format!("{callback}?admin_consent=True&tenant={tenant}&state=admin_consent");
+    let to = follow_callback(&app, &app.client, &granted).await;
+    assert_eq!(outcome(&to), "admin_consent_granted");
+    // Declined: the reason as for any refusal.
+    let declined = format!(
+        "{callback}?error=access_denied&error_description=AADSTS65004%3A+User+declined+to+consent&state=admin_consent"
+    );
+    assert_eq!(
+        outcome(&follow_callback(&app, &app.client, &declined).await),
+        "denied"
+    );
+    let audit = app.store.audit_entries(20).await.unwrap();
+    let answers: Vec<&str> = audit
+        .iter()
+        .filter(|(_, _, action, _)| action == "oauth.admin_consent")
+        .map(|(_, _, _, detail)| detail.as_str())
+        .collect();
+    assert_eq!(answers, ["denied", "admin_consent_granted"]);
+    let stats = fake.stats().await;
+    assert_eq!(stats["token"].as_array().unwrap().len(), 0, "{stats}");
+
+    // Google has no such link.
+    save_oauth(&app, "google", CLIENT_SECRET).await;
+    assert!(oauth_status(&app).await["admin_consent_url"].is_null());
+    app.stop().await;
+}

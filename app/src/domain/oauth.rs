@@ -117,10 +117,13 @@ pub enum OauthCode {
     NotConnected,
     /// Any other answer of the provider; its code is shown with it.
     ProviderError,
+    /// A Microsoft tenant administrator granted the permissions for the whole organisation
+    /// (the admin-consent link came back): the account can now be connected.
+    AdminConsentGranted,
 }
 
 impl OauthCode {
-    pub const ALL: [OauthCode; 23] = [
+    pub const ALL: [OauthCode; 24] = [
         OauthCode::Connected,
         OauthCode::TokenOk,
         OauthCode::Disconnected,
@@ -144,11 +147,13 @@ impl OauthCode {
         OauthCode::Unreachable,
         OauthCode::NotConnected,
         OauthCode::ProviderError,
+        OauthCode::AdminConsentGranted,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             OauthCode::Connected => "connected",
+            OauthCode::AdminConsentGranted => "admin_consent_granted",
             OauthCode::TokenOk => "token_ok",
             OauthCode::Disconnected => "disconnected",
             OauthCode::Denied => "denied",
@@ -182,7 +187,10 @@ impl OauthCode {
     pub fn is_success(self) -> bool {
         matches!(
             self,
-            OauthCode::Connected | OauthCode::TokenOk | OauthCode::Disconnected
+            OauthCode::Connected
+                | OauthCode::TokenOk
+                | OauthCode::Disconnected
+                | OauthCode::AdminConsentGranted
         )
     }
 }
@@ -220,6 +228,11 @@ pub struct OauthStatus {
     /// Days until the Microsoft client secret expires (negative: expired), when its expiry date
     /// is set.
     pub secret_expires_in_days: Option<i64>,
+    /// Microsoft: the link that lets the tenant's administrator consent for the whole
+    /// organisation (AADSTS65001 / 90094: the signed-in user may not consent). Only the client
+    /// ID, the tenant and the redirect URI are in it.
+    #[serde(default)]
+    pub admin_consent_url: Option<String>,
 }
 
 impl OauthStatus {

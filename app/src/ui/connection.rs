@@ -198,6 +198,30 @@ pub fn ConnectionPanel(
         })
     };
 
+    // Microsoft: the link for the tenant's administrator, open when consent is what failed.
+    let admin_consent = move || {
+        let url = status.with(|s| s.admin_consent_url.clone())?;
+        (provider == Provider::Microsoft && saved_for_this).then(|| {
+            let consent_failed = move || {
+                outcome.with(|o| {
+                    o.as_ref()
+                        .is_some_and(|(c, _)| *c == OauthCode::ConsentMissing)
+                }) || status.with(|s| {
+                    s.problem
+                        .as_ref()
+                        .is_some_and(|p| p.code == OauthCode::ConsentMissing)
+                })
+            };
+            view! {
+                <details class="admin-consent" id="admin-consent" open=consent_failed>
+                    <summary>{t!(i18n, oauth_admin_consent_title)}</summary>
+                    <p class="hint">{t!(i18n, oauth_admin_consent_help)}</p>
+                    <p><code id="admin-consent-url" class="copyable">{url}</code></p>
+                </details>
+            }
+        })
+    };
+
     view! {
         <section class="connection" aria-labelledby="oauth-connection-title">
             <h2 id="oauth-connection-title">{t!(i18n, oauth_connection_title)}</h2>
@@ -215,6 +239,7 @@ pub fn ConnectionPanel(
                 {details}
             </dl>
             {problem}
+            {admin_consent}
             {move || other_connected().then(|| view! { <p class="hint">{t!(i18n, oauth_connected_other)}</p> })}
             {(!saved_for_this).then(|| view! { <p class="hint" id="oauth-not-saved">{t!(i18n, oauth_not_saved_provider)}</p> })}
             <div class="actions">

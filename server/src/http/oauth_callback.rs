@@ -24,6 +24,21 @@ async fn callback(
     provider: Provider,
     query: CallbackQuery,
 ) -> Redirect {
+    // The tenant administrator's return from the admin-consent link: no code to exchange,
+    // only news (the sign-in that may follow is an ordinary connect). Audited either way.
+    if provider == Provider::Microsoft
+        && query.code.is_none()
+        && query.state.as_deref() == Some(crate::oauth::ADMIN_CONSENT_STATE)
+    {
+        let code = crate::oauth::admin_consent_outcome(&query);
+        tracing::info!(code = code.as_str(), "Microsoft admin consent answered");
+        let _ = state
+            .backend
+            .store
+            .audit(&principal.actor(), "oauth.admin_consent", code.as_str())
+            .await;
+        return back_to_page(&state.base_path, provider, code);
+    }
     // Taken out first: whatever happens next, this state cannot be used again.
     let pending = session.remove::<Pending>(PENDING_KEY).await.ok().flatten();
     let outcome = state

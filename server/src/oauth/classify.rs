@@ -33,7 +33,9 @@ fn aadsts_outcome(code: u64) -> Option<OauthCode> {
         7000222 => OauthCode::SecretExpired,
         700016 => OauthCode::ClientNotFound,
         90002 => OauthCode::TenantNotFound,
-        65001 => OauthCode::ConsentMissing,
+        // The user may not consent (65001), or the permissions need an administrator's
+        // consent (90094, and 90095 where the admin consent workflow is on).
+        65001 | 90094 | 90095 => OauthCode::ConsentMissing,
         70008 | 700082 | 50173 | 700084 => OauthCode::ReconnectNeeded,
         _ => return None,
     })
@@ -133,6 +135,16 @@ mod tests {
             classify_redirect_error("org_internal", None).code,
             OauthCode::PolicyBlocked
         );
+        for needs_admin in [
+            "AADSTS65001: The user or administrator has not consented to use the application",
+            "AADSTS90094: The grant requires admin permission.",
+        ] {
+            assert_eq!(
+                classify_redirect_error("consent_required", Some(needs_admin)).code,
+                OauthCode::ConsentMissing,
+                "{needs_admin}"
+            );
+        }
     }
 
     #[test]

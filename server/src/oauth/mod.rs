@@ -183,6 +183,32 @@ impl OauthService {
             .map(|root| root.redirect_uri(s.oauth.provider, self.server_ip))
     }
 
+    /// Microsoft's admin-consent link for the saved app (`{authority}/{tenant}/adminconsent`),
+    /// to hand to the tenant's administrator when the signed-in user may not consent. Its
+    /// `state` is fixed: the callback recognises the administrator's return by it, and the
+    /// answer carries no code to exchange. `None` for Google or incomplete settings.
+    pub fn admin_consent_url(&self, s: &SettingsView) -> Option<String> {
+        use app::domain::{MicrosoftClientId, MicrosoftTenant};
+        if s.oauth.provider != Provider::Microsoft
+            || MicrosoftClientId::parse(&s.oauth.client_id).is_err()
+            || MicrosoftTenant::parse(&s.oauth.tenant_id).is_err()
+        {
+            return None;
+        }
+        let redirect = self.redirect_uri(s)?;
+        let mut url = url::Url::parse(&format!(
+            "{}/{}/adminconsent",
+            self.endpoints.microsoft_authority.trim_end_matches('/'),
+            s.oauth.tenant_id.trim()
+        ))
+        .ok()?;
+        url.query_pairs_mut()
+            .append_pair("client_id", s.oauth.client_id.trim())
+            .append_pair("redirect_uri", &redirect)
+            .append_pair("state", ADMIN_CONSENT_STATE);
+        Some(url.into())
+    }
+
     /// The saved OAuth settings are complete (for the saved provider), with the client secret.
     async fn credentials(&self) -> Result<(SettingsView, SecretString), Outcome> {
         let settings = self.store.load().await.map_err(store_outcome)?;
@@ -235,6 +261,26 @@ pub struct CallbackQuery {
     pub state: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// Microsoft's answer to the admin-consent link: `True` when granted.
+    pub admin_consent: Option<String>,
+}
+
+/// The `state` of the admin-consent link (nothing to protect: its answer grants no token and
+/// is only reported).
+pub const ADMIN_CONSENT_STATE: &str = "admin_consent";
+
+/// What the administrator's return from the admin-consent link says: granted, or the refusal
+/// classified as any other redirect error.
+pub fn admin_consent_outcome(query: &CallbackQuery) -> OauthCode {
+    match (&query.error, query.admin_consent.as_deref()) {
+        (Some(error), _) => {
+            classify::classify_redirect_error(error, query.error_description.as_deref()).code
+        }
+        (None, Some(granted)) if granted.eq_ignore_ascii_case("true") => {
+            OauthCode::AdminConsentGranted
+        }
+        (None, _) => OauthCode::ProviderError,
+    }
 }
 
 fn store_outcome(e: StoreError) -> Outcome {

@@ -286,9 +286,11 @@ impl OauthService {
                 let today = time::OffsetDateTime::now_utc().date();
                 Some((date - today).whole_days())
             });
+        let admin_consent_url = self.admin_consent_url(settings);
         let Some(c) = self.store.connection().await? else {
             return Ok(OauthStatus {
                 secret_expires_in_days,
+                admin_consent_url,
                 ..OauthStatus::default()
             });
         };
@@ -307,6 +309,7 @@ impl OauthService {
                 at: utc_text(at),
             }),
             secret_expires_in_days,
+            admin_consent_url,
         })
     }
 
