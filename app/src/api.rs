@@ -3,8 +3,9 @@
 //! implements and provides as context, so this crate never links a database or mail library.
 
 use crate::domain::{
-    DeliveryOptions, DeliveryReport, FieldError, LimitError, OauthCode, OauthStatus, QuotaMeter,
-    SendCode, SendingLimits, SettingsInput, SettingsView, TemplateError, TestMailRequest,
+    CreatedToken, DeliveryOptions, DeliveryReport, FieldError, LimitError, NewTokenRequest,
+    OauthCode, OauthStatus, QuotaMeter, SendCode, SendingLimits, SettingsInput, SettingsView,
+    TemplateError, TestMailRequest, TokenError, TokenRow,
 };
 use leptos::prelude::*;
 use leptos::server::codee;
@@ -126,6 +127,9 @@ pub enum ApiError {
     /// Sending limits that cannot be saved; nothing was stored.
     #[error("invalid sending limits: {}", .0.as_str())]
     Limits(LimitError),
+    /// An API token that cannot be created or revoked; nothing changed.
+    #[error("API token: {}", .0.as_str())]
+    Token(TokenError),
 }
 
 /// A notification template as stored.
@@ -314,6 +318,43 @@ pub async fn save_sending_limits(limits: SendingLimits) -> Result<QuotaMeter, Ap
     backend::with_status(backend.save_limits(limits, &actor.0).await)
 }
 
+/// The API tokens page: every token (never a value), the signed-in administrator, and divert /
+/// pause for the banner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokensPage {
+    pub tokens: Vec<TokenRow>,
+    pub viewer: String,
+    pub delivery: DeliveryOptions,
+}
+
+#[server(input = Json, endpoint = "mail_settings/tokens")]
+pub async fn list_api_tokens() -> Result<TokensPage, ApiError> {
+    let backend = backend::from_context()?;
+    let actor = backend::actor()?;
+    let tokens = backend::with_status(backend.api_tokens().await)?;
+    let delivery = backend::with_status(backend.delivery_options().await)?;
+    Ok(TokensPage {
+        tokens,
+        viewer: actor.0,
+        delivery,
+    })
+}
+
+/// Creates a token after the same checks the browser ran; its value is in the answer, once.
+#[server(input = Json, endpoint = "mail_settings/create_token")]
+pub async fn create_api_token(request: NewTokenRequest) -> Result<CreatedToken, ApiError> {
+    let backend = backend::from_context()?;
+    let actor = backend::actor()?;
+    backend::with_status(backend.create_api_token(request, &actor.0).await)
+}
+
+#[server(input = Json, endpoint = "mail_settings/revoke_token")]
+pub async fn revoke_api_token(id: String) -> Result<(), ApiError> {
+    let backend = backend::from_context()?;
+    let actor = backend::actor()?;
+    backend::with_status(backend.revoke_api_token(&id, &actor.0).await)
+}
+
 #[cfg(feature = "ssr")]
 pub mod backend {
     //! The port the server implements.
@@ -355,6 +396,14 @@ pub mod backend {
         async fn templates(&self) -> Result<Vec<TemplateView>, ApiError>;
         /// Divert and pause as saved (for the banner of pages without the settings).
         async fn delivery_options(&self) -> Result<DeliveryOptions, ApiError>;
+        /// Every API token, newest first (never a value or hash).
+        async fn api_tokens(&self) -> Result<Vec<crate::domain::TokenRow>, ApiError>;
+        async fn create_api_token(
+            &self,
+            request: crate::domain::NewTokenRequest,
+            actor: &str,
+        ) -> Result<crate::domain::CreatedToken, ApiError>;
+        async fn revoke_api_token(&self, id: &str, actor: &str) -> Result<(), ApiError>;
         async fn save_template(
             &self,
             input: TemplateInput,
@@ -412,6 +461,9 @@ pub mod backend {
                 } => StatusCode::UNPROCESSABLE_ENTITY,
                 ApiError::Oauth { .. } => StatusCode::BAD_GATEWAY,
                 ApiError::Template(_) | ApiError::Limits(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                ApiError::Token(crate::domain::TokenError::NotFound) => StatusCode::NOT_FOUND,
+                ApiError::Token(crate::domain::TokenError::NameTaken) => StatusCode::CONFLICT,
+                ApiError::Token(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ApiError::Internal { .. } | ApiError::Transport => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }

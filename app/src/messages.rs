@@ -12,6 +12,18 @@ pub fn limit_message(locale: Locale, code: LimitError) -> &'static str {
     }
 }
 
+pub fn token_message(locale: Locale, code: crate::domain::TokenError) -> &'static str {
+    use crate::domain::TokenError::*;
+    match code {
+        NameRequired => td_string!(locale, err_token_name_required),
+        NameTooLong => td_string!(locale, err_token_name_too_long),
+        NameControlCharacters => td_string!(locale, err_token_name_control),
+        NameTaken => td_string!(locale, err_token_name_taken),
+        ExpiryOutOfRange => td_string!(locale, err_token_expiry),
+        NotFound => td_string!(locale, err_token_not_found),
+    }
+}
+
 /// What is wrong and what to do, for an administrator.
 pub fn error_message(locale: Locale, code: ErrorCode) -> &'static str {
     use ErrorCode::*;

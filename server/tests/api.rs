@@ -804,3 +804,139 @@ async fn older_databases_keep_their_times_in_the_one_representation() {
     assert!(duplicate.is_err(), "names stay unique among live tokens");
     store.close().await;
 }
+
+/// A server function of the tokens page, called as the page calls it (session cookie).
+async fn tokens_fn(app: &TestApp, name: &str, args: Value) -> (StatusCode, Value) {
+    let res = app
+        .client
+        .post(app.url(&format!("/api/mail_settings/{name}")))
+        .json(&args)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_created_once_listed_without_values_and_revoked_from_the_page() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    // Refused before anything is made: the server checks what the browser checked.
+    for (request, code) in [
+        (
+            json!({"name": "  ", "scope": "notify", "expires_days": null}),
+            "name_required",
+        ),
+        (
+            json!({"name": "a\nb", "scope": "notify", "expires_days": null}),
+            "name_control_characters",
+        ),
+        (
+            json!({"name": "x".repeat(101), "scope": "notify", "expires_days": null}),
+            "name_too_long",
+        ),
+        (
+            json!({"name": "x", "scope": "notify", "expires_days": 0}),
+            "expiry_out_of_range",
+        ),
+        (
+            json!({"name": "x", "scope": "notify", "expires_days": 3651}),
+            "expiry_out_of_range",
+        ),
+    ] {
+        let (status, body) = tokens_fn(&app, "create_token", json!({ "request": request })).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{request}: {body}"
+        );
+        assert!(body.to_string().contains(code), "{request}: {body}");
+    }
+    let (status, body) = tokens_fn(
+        &app,
+        "create_token",
+        json!({"request": {"name": "帳票システム", "scope": "notify", "expires_days": 30}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    let id = body["row"]["id"].as_str().unwrap().to_string();
+    assert!(token.starts_with(&format!("mst_{id}_")));
+    assert_eq!(body["row"]["scope"], "notify");
+    assert!(body["row"]["expires_at"].is_string());
+
+    // It works, within its scope only.
+    let submit = |token: String| {
+        let app = &app;
+        async move {
+            app.anon
+                .post(app.url("/ConMasManager/api/v1/notifications"))
+                .bearer_auth(token)
+                .json(&json!({"subject": "s", "body": "b", "to": ["a@example.co.jp"]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(submit(token.clone()).await, StatusCode::ACCEPTED);
+    let settings = app
+        .anon
+        .get(app.url("/ConMasManager/api/v1/mail-settings"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settings.status(), StatusCode::FORBIDDEN);
+
+    // The same name again is refused while the first lives.
+    let (status, body) = tokens_fn(
+        &app,
+        "create_token",
+        json!({"request": {"name": "帳票システム", "scope": "admin", "expires_days": null}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("name_taken"), "{body}");
+
+    // The list never holds a value or a hash.
+    let (status, list) = tokens_fn(&app, "tokens", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = list.to_string();
+    assert!(
+        !text.contains(&token[id.len() + 5..]),
+        "no value in the list"
+    );
+    let row = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap();
+    assert!(row["last_used_at"].is_string(), "the submission was noted");
+    assert!(row["revoked_at"].is_null());
+
+    // Revoked: refused at once; a second revocation says it is gone.
+    let (status, body) = tokens_fn(&app, "revoke_token", json!({ "id": id })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(submit(token.clone()).await, StatusCode::UNAUTHORIZED);
+    let (status, body) = tokens_fn(&app, "revoke_token", json!({ "id": id })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = tokens_fn(&app, "revoke_token", json!({ "id": "x".repeat(10_000) })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let audit = app.store.audit_entries(50).await.unwrap();
+    for action in ["token_created", "token_revoked"] {
+        assert!(
+            audit
+                .iter()
+                .any(|(_, actor, a, _)| a == action && actor == ADMIN),
+            "{action} by the administrator: {audit:?}"
+        );
+    }
+    assert_no_secret(&text);
+}

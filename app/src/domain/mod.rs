@@ -16,6 +16,7 @@ mod port;
 mod quota;
 mod settings;
 mod template;
+mod tokens;
 mod validate;
 mod web_url;
 
@@ -44,6 +45,10 @@ pub use settings::{
 pub use template::{
     Code, MAX_BODY, MAX_SUBJECT, Parsed, RENDERED_BODY_MAX, RENDERED_SUBJECT_MAX, TemplateError,
     TemplateErrorKind, TemplateId, VALUE_MAX, body_value, parse_part, subject_value,
+};
+pub use tokens::{
+    CreatedToken, NewTokenRequest, TOKEN_EXPIRY_DAYS_MAX, TOKEN_NAME_MAX, TokenError, TokenRow,
+    TokenScopeChoice,
 };
 pub use validate::{check_settings, merge, notices, same_oauth_client, same_smtp_target, validate};
 

@@ -9,6 +9,7 @@ mod limits;
 mod log;
 mod templates;
 mod test_mail;
+mod tokens;
 mod view;
 
 use crate::api::{ApiError, PageData, get_mail_settings, page_resource};
@@ -102,6 +103,7 @@ pub fn App(base: String) -> impl IntoView {
                         />
                         <Route path=path!("/System/MailLog") view={Lazy::<LogRoute>::new()} ssr=SsrMode::Async />
                         <Route path=path!("/System/MailTemplates") view={Lazy::<TemplatesRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/System/MailApiTokens") view={Lazy::<TokensRoute>::new()} ssr=SsrMode::Async />
                         <Route path=path!("/System/Login") view=|| view! { <access::LoginPage /> <HydratedMark /> } />
                         <Route path=path!("/System/Setup") view=|| view! { <access::SetupPage /> <HydratedMark /> } />
                     </Routes>
@@ -216,6 +218,21 @@ impl LazyRoute for TemplatesRoute {
     }
 }
 
+/// The API tokens (their own chunk).
+#[derive(Debug)]
+struct TokensRoute;
+
+#[lazy_route]
+impl LazyRoute for TokensRoute {
+    fn data() -> Self {
+        TokensRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <tokens::TokensPageView /> <HydratedMark /> }.into_any()
+    }
+}
+
 /// The view page and the edit page: same data, same tabs; `body` shows them read-only or as
 /// a form (each from its own chunk).
 #[component]
@@ -296,6 +313,12 @@ impl Links {
     pub fn templates(self) -> String {
         self.base
             .with_value(|base| format!("{base}/System/MailTemplates"))
+    }
+
+    /// The API tokens.
+    pub fn tokens(self) -> String {
+        self.base
+            .with_value(|base| format!("{base}/System/MailApiTokens"))
     }
 
     /// The delivery log.

@@ -167,6 +167,8 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
                     <a href=links.log() id="log-link">{t!(i18n, log_link)}</a>
                     " · "
                     <a href=links.templates() id="templates-link">{t!(i18n, tpl_link)}</a>
+                    " · "
+                    <a href=links.tokens() id="tokens-link">{t!(i18n, tokens_link)}</a>
                 </dd>
                 <dt>{t!(i18n, last_saved)}</dt>
                 <dd>

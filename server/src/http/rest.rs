@@ -76,6 +76,15 @@ pub fn problem_of(locale: Locale, error: ApiError) -> Problem {
             vec![ProblemItem::new(code.as_str(), app::messages::limit_message(locale, code))
                 .field("limits")],
         ),
+        ApiError::Token(code) => Problem::of(
+            match code {
+                app::domain::TokenError::NotFound => StatusCode::NOT_FOUND,
+                app::domain::TokenError::NameTaken => StatusCode::CONFLICT,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            },
+            vec![ProblemItem::new(code.as_str(), app::messages::token_message(locale, code))
+                .field("token")],
+        ),
         ApiError::Oauth { code, detail } => Problem::of(
             if code == OauthCode::SettingsIncomplete {
                 StatusCode::UNPROCESSABLE_ENTITY

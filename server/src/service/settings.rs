@@ -301,6 +301,85 @@ impl SettingsBackend for AppBackend {
         Ok(self.store.load().await.map_err(|e| internal(&e))?.delivery)
     }
 
+    async fn api_tokens(&self) -> Result<Vec<app::domain::TokenRow>, ApiError> {
+        Ok(self
+            .store
+            .tokens()
+            .await
+            .map_err(|e| internal(&e))?
+            .into_iter()
+            .map(token_row)
+            .collect())
+    }
+
+    async fn create_api_token(
+        &self,
+        request: app::domain::NewTokenRequest,
+        actor: &str,
+    ) -> Result<app::domain::CreatedToken, ApiError> {
+        use app::domain::{TokenError, TokenScopeChoice};
+        use secrecy::ExposeSecret;
+        // The browser's rules again, before anything is made.
+        request.check().map_err(ApiError::Token)?;
+        let scope = match request.scope {
+            TokenScopeChoice::Notify => crate::store::TokenScope::Notify,
+            TokenScopeChoice::Admin => crate::store::TokenScope::Admin,
+        };
+        let token = crate::service::accounts::create_api_token(
+            &self.store,
+            &request.name,
+            scope,
+            request.expires_days,
+            actor,
+        )
+        .await
+        .map_err(|e| match e.downcast_ref::<StoreError>() {
+            Some(StoreError::TokenNameTaken(_)) => ApiError::Token(TokenError::NameTaken),
+            _ => internal(e.as_ref()),
+        })?;
+        let token = token.expose_secret().to_string();
+        // `mst_<id>_<secret>`: the id names the row just stored.
+        let id = token
+            .strip_prefix("mst_")
+            .and_then(|rest| rest.split_once('_'))
+            .map(|(id, _)| id.to_string())
+            .unwrap_or_default();
+        let row = self
+            .store
+            .tokens()
+            .await
+            .map_err(|e| internal(&e))?
+            .into_iter()
+            .find(|t| t.id == id)
+            .map(token_row)
+            .ok_or_else(|| {
+                internal(anyhow::anyhow!("the new token is not in the list").as_ref())
+            })?;
+        tracing::info!(name = %row.name, scope = %row.scope, "API token created on the page");
+        Ok(app::domain::CreatedToken { token, row })
+    }
+
+    async fn revoke_api_token(&self, id: &str, actor: &str) -> Result<(), ApiError> {
+        let id = id.trim();
+        // An id is short; anything longer cannot be one (and is not looked up).
+        if id.is_empty() || id.len() > 64 {
+            return Err(ApiError::Token(app::domain::TokenError::NotFound));
+        }
+        let done = self
+            .store
+            .revoke_token(id)
+            .await
+            .map_err(|e| internal(&e))?;
+        if !done {
+            return Err(ApiError::Token(app::domain::TokenError::NotFound));
+        }
+        self.store
+            .audit(actor, "token_revoked", id)
+            .await
+            .map_err(|e| internal(&e))?;
+        Ok(())
+    }
+
     async fn templates(&self) -> Result<Vec<app::api::TemplateView>, ApiError> {
         Ok(self
             .store
@@ -450,5 +529,18 @@ fn template_view(t: crate::store::Template) -> app::api::TemplateView {
         version: t.version,
         updated_at: t.updated_at,
         updated_by: t.updated_by,
+    }
+}
+
+fn token_row(t: crate::store::TokenListing) -> app::domain::TokenRow {
+    app::domain::TokenRow {
+        id: t.id,
+        name: t.name,
+        scope: t.scope,
+        created_by: t.created_by,
+        created_at: t.created_at,
+        expires_at: t.expires_at,
+        last_used_at: t.last_used_at,
+        revoked_at: t.revoked_at,
     }
 }

@@ -245,7 +245,8 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                 ApiError::Transport
                 | ApiError::Oauth { .. }
                 | ApiError::Template(_)
-                | ApiError::Limits(_),
+                | ApiError::Limits(_)
+                | ApiError::Token(_),
             ) => problem.set(Some(SaveProblem::Failed(None))),
         }
     });
