@@ -559,16 +559,8 @@ async fn every_refusal_has_the_one_error_body() {
     let (_dir, db) = fresh_db();
     let app = TestApp::spawn(&db).await;
     assert_eq!(app.put_settings(&valid_smtp()).await.0, StatusCode::OK);
-    let notify_token = server::service::accounts::create_api_token(
-        &app.store,
-        "notify-only",
-        server::store::TokenScope::Notify,
-        None,
-        "tests",
-    )
-    .await
-    .unwrap();
-    let notify_token = secrecy::ExposeSecret::expose_secret(&notify_token).to_string();
+    let notify_token =
+        api_token(&app.store, "notify-only", server::store::TokenScope::Notify).await;
     let api = |path: &str| app.url(&format!("/ConMasManager/api/v1/{path}"));
     let bearer = format!("Bearer {}", app.token);
     let cases: Vec<(&str, reqwest::RequestBuilder, StatusCode, &str)> = vec![

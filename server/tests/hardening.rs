@@ -737,19 +737,11 @@ async fn one_token_cannot_flood_the_notification_api() {
     assert!((1..=2).contains(&wait), "{wait}");
 
     // Another token has its own budget.
-    let other = server::service::accounts::create_api_token(
-        &app.store,
-        "other",
-        server::store::TokenScope::Admin,
-        None,
-        "tests",
-    )
-    .await
-    .unwrap();
+    let other = api_token(&app.store, "other", server::store::TokenScope::Admin).await;
     let res = app
         .anon
         .post(app.url("/ConMasManager/api/v1/notifications"))
-        .bearer_auth(secrecy::ExposeSecret::expose_secret(&other))
+        .bearer_auth(&other)
         .json(&one)
         .send()
         .await

@@ -1226,19 +1226,11 @@ async fn the_log_is_searched_literally_and_exported_as_filtered() {
         assert!(!body["errors"][0]["message"].as_str().unwrap().is_empty());
     }
     // A token that may only submit notifications cannot read the log.
-    let notify = server::service::accounts::create_api_token(
-        &app.store,
-        "submit-only",
-        server::store::TokenScope::Notify,
-        None,
-        "tests",
-    )
-    .await
-    .unwrap();
+    let notify = api_token(&app.store, "submit-only", server::store::TokenScope::Notify).await;
     let res = app
         .anon
         .get(app.url("/ConMasManager/api/v1/notifications/export?format=csv"))
-        .bearer_auth(secrecy::ExposeSecret::expose_secret(&notify))
+        .bearer_auth(&notify)
         .send()
         .await
         .unwrap();

@@ -302,14 +302,7 @@ impl SettingsBackend for AppBackend {
     }
 
     async fn api_tokens(&self) -> Result<Vec<app::domain::TokenRow>, ApiError> {
-        Ok(self
-            .store
-            .tokens()
-            .await
-            .map_err(|e| internal(&e))?
-            .into_iter()
-            .map(token_row)
-            .collect())
+        self.store.tokens().await.map_err(|e| internal(&e))
     }
 
     async fn create_api_token(
@@ -351,7 +344,6 @@ impl SettingsBackend for AppBackend {
             .map_err(|e| internal(&e))?
             .into_iter()
             .find(|t| t.id == id)
-            .map(token_row)
             .ok_or_else(|| {
                 internal(anyhow::anyhow!("the new token is not in the list").as_ref())
             })?;
@@ -529,18 +521,5 @@ fn template_view(t: crate::store::Template) -> app::api::TemplateView {
         version: t.version,
         updated_at: t.updated_at,
         updated_by: t.updated_by,
-    }
-}
-
-fn token_row(t: crate::store::TokenListing) -> app::domain::TokenRow {
-    app::domain::TokenRow {
-        id: t.id,
-        name: t.name,
-        scope: t.scope,
-        created_by: t.created_by,
-        created_at: t.created_at,
-        expires_at: t.expires_at,
-        last_used_at: t.last_used_at,
-        revoked_at: t.revoked_at,
     }
 }

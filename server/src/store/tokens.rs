@@ -48,17 +48,9 @@ pub struct StoredToken {
     pub expired: bool,
 }
 
-/// One row of `server token list`.
-pub struct TokenListing {
-    pub id: String,
-    pub name: String,
-    pub scope: String,
-    pub created_by: String,
-    pub created_at: String,
-    pub expires_at: Option<String>,
-    pub last_used_at: Option<String>,
-    pub revoked_at: Option<String>,
-}
+/// One token as listed (the CLI's table, the console's page): the shared type, never a value
+/// or hash.
+pub use app::domain::TokenRow as TokenListing;
 
 impl Store {
     /// Stores a new API token (its hash only).

@@ -175,20 +175,12 @@ impl TestApp {
         .execute(store.pool())
         .await
         .unwrap();
-        let token = server::service::accounts::create_api_token(
-            &store,
-            "tests",
-            TokenScope::Admin,
-            None,
-            "tests",
-        )
-        .await
-        .unwrap();
+        let token = api_token(&store, "tests", TokenScope::Admin).await;
         let app = TestApp {
             addr,
             client,
             anon,
-            token: token.expose_secret().to_string(),
+            token,
             store,
             logs,
             shutdown,
@@ -339,6 +331,14 @@ pub async fn insert_notification(
     .execute(pool)
     .await
     .unwrap();
+}
+
+/// A new API token's value, created as `server token create` does.
+pub async fn api_token(store: &Store, name: &str, scope: TokenScope) -> String {
+    let token = server::service::accounts::create_api_token(store, name, scope, None, "tests")
+        .await
+        .unwrap();
+    token.expose_secret().to_string()
 }
 
 /// A free TCP port on 127.0.0.1 (for a server process of its own).
