@@ -70,6 +70,8 @@ fn Tokens(
     let expires = RwSignal::new(String::new());
     let submitted = RwSignal::new(false);
     let server_error = RwSignal::new(None::<TokenError>);
+    // Anything else that went wrong (the server or the network): said, never silent.
+    let failed = RwSignal::new(false);
     let request = move || -> Result<NewTokenRequest, TokenError> {
         let request = NewTokenRequest {
             name: name.get(),
@@ -98,13 +100,14 @@ fn Tokens(
             reload.update(|n| *n += 1);
         }
         Some(Err(ApiError::Token(code))) => server_error.set(Some(code)),
-        Some(Err(_)) => server_error.set(None),
+        Some(Err(_)) => failed.set(true),
         None => {}
     });
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         submitted.set(true);
         server_error.set(None);
+        failed.set(false);
         if let Ok(r) = request() {
             create.dispatch(r);
         }
@@ -115,8 +118,10 @@ fn Tokens(
     });
     Effect::new(move |_| {
         if let Some(r) = revoke.value().get() {
-            if let Err(ApiError::Token(code)) = r {
-                server_error.set(Some(code));
+            match r {
+                Err(ApiError::Token(code)) => server_error.set(Some(code)),
+                Err(_) => failed.set(true),
+                Ok(()) => {}
             }
             reload.update(|n| *n += 1);
         }
@@ -137,6 +142,9 @@ fn Tokens(
         </div>
         <p class="hint">{t!(i18n, tokens_help)}</p>
         {move || created.get().map(|c| view! { <Created created=c /> })}
+        {move || failed.get().then(|| view! {
+            <p class="banner banner-error" role="alert" id="token-failed">{t!(i18n, save_failed)}</p>
+        })}
         <section class="card">
             <form class="token-form" id="token-form" novalidate on:submit=on_submit>
                 <div class="field" class:has-error=move || error.get().is_some_and(|e| e != TokenError::ExpiryOutOfRange)>
