@@ -276,7 +276,6 @@ pub async fn delivery_log(
 ) -> Result<LogPage, ApiError> {
     let backend = backend::from_context()?;
     let actor = backend::actor()?;
-    let search = search.map(|q| q.trim().chars().take(LOG_SEARCH_MAX).collect::<String>());
     let mut log = backend::with_status(backend.delivery_log(status, page, search).await)?;
     log.viewer = actor.0;
     Ok(log)

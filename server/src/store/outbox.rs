@@ -63,6 +63,17 @@ fn placeholders(first: usize, count: usize) -> String {
 const SEARCH_WHERE: &str = "($1 IS NULL OR status = $1) AND ($2 IS NULL OR id = $3
     OR LOWER(recipients) LIKE $2 ESCAPE '\\' OR LOWER(subject) LIKE $2 ESCAPE '\\')";
 
+/// The values of [`SEARCH_WHERE`]'s `$1`, `$3` and `$2`: the status, the trimmed search (none
+/// when blank) and its `LIKE` pattern.
+fn search_args(
+    status: Option<Status>,
+    search: Option<&str>,
+) -> (Option<&'static str>, Option<&str>, Option<String>) {
+    let search = search.map(str::trim).filter(|q| !q.is_empty());
+    let pattern = search.map(|q| format!("%{}%", like_escape(&q.to_lowercase())));
+    (status.map(|s| s.as_str()), search, pattern)
+}
+
 /// `text` for a `LIKE … ESCAPE '\'` pattern: its `%`, `_` and `\` match themselves.
 fn like_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -439,9 +450,7 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Notification>, i64), StoreError> {
-        let filter = status.map(|s| s.as_str());
-        let search = search.map(str::trim).filter(|q| !q.is_empty());
-        let pattern = search.map(|q| format!("%{}%", like_escape(&q.to_lowercase())));
+        let (filter, search, pattern) = search_args(status, search);
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM notifications WHERE {SEARCH_WHERE}
              ORDER BY created_at DESC, id LIMIT $4 OFFSET $5"
@@ -479,9 +488,7 @@ impl Store {
         after: Option<(i64, &str)>,
         limit: i64,
     ) -> Result<Vec<Notification>, StoreError> {
-        let filter = status.map(|s| s.as_str());
-        let search = search.map(str::trim).filter(|q| !q.is_empty());
-        let pattern = search.map(|q| format!("%{}%", like_escape(&q.to_lowercase())));
+        let (filter, search, pattern) = search_args(status, search);
         let columns = COLUMNS.replace(" body,", " '' AS body,");
         let rows = sqlx::query(&format!(
             "SELECT {columns} FROM notifications
