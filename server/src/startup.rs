@@ -29,7 +29,7 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
     let base = config.base_path.clone();
     let access = crate::http::state::AccessState::new();
     let setup_url = format!("http://{}{base}/System/Setup", config.site_addr);
-    accounts::bootstrap(&store, config.admin.clone(), &access.setup, &setup_url)
+    accounts::bootstrap(&store, config.admin.clone(), &setup_url)
         .await
         .context("Failed to prepare the first administrator")?;
 

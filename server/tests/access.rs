@@ -529,3 +529,86 @@ async fn operator_commands_create_admin_and_token_and_rotate_the_key() {
     assert!(store.secret("smtp_password").await.is_err());
     store.close().await;
 }
+
+/// Behind a load balancer the browser may reach any process: the set-up link one process
+/// printed works on another of the same database, once, and no link works after that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setup_link_printed_by_one_process_works_on_another_once() {
+    use common::server_process::ServerProcess;
+    let (_dir, db) = fresh_db();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let (first, link) = ServerProcess::start_with_setup_link(&db, free_port());
+    first.ready(&http).await;
+    let (second, second_link) = ServerProcess::start_with_setup_link(&db, free_port());
+    second.ready(&http).await;
+    let token_of = |link: &str| {
+        url::Url::parse(link)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+            .expect("the link carries the token")
+    };
+    let (token, second_token) = (token_of(&link), token_of(&second_link));
+    assert_ne!(token, second_token, "each process prints its own token");
+    let set_up = |addr: String, token: String| {
+        let http = http.clone();
+        async move {
+            let res = http
+                .post(format!("{addr}{BASE}/System/Setup"))
+                .header("origin", &addr)
+                .form(&[
+                    ("token", token.as_str()),
+                    ("username", "admin"),
+                    ("password", "a long pass phrase 1"),
+                    ("confirm", "a long pass phrase 1"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::SEE_OTHER);
+            res.headers()["location"].to_str().unwrap().to_string()
+        }
+    };
+    // A made-up token is refused before anything else is looked at.
+    assert!(
+        set_up(second.addr.clone(), "not-the-token".into())
+            .await
+            .ends_with("error=setup_token_invalid")
+    );
+    // The first process's link, used on the second: the administrator is created.
+    assert_eq!(
+        set_up(second.addr.clone(), token.clone()).await,
+        format!("{BASE}/System/MailSetting")
+    );
+    // Neither link works again, on either process: the page is gone and so are the tokens.
+    for (addr, token) in [
+        (&first.addr, &token),
+        (&second.addr, &token),
+        (&first.addr, &second_token),
+    ] {
+        assert_eq!(
+            set_up(addr.clone(), token.clone()).await,
+            format!("{BASE}/System/Login"),
+            "a set-up link worked after the administrator existed"
+        );
+    }
+    let keys = server::secrets::Keyring::from_key_text(common::KEY).unwrap();
+    let store = server::store::Store::open(&common::database_url(&db), BASE, keys)
+        .await
+        .unwrap();
+    for token in [&token, &second_token] {
+        assert!(
+            !server::service::accounts::setup_token_valid(&store, token)
+                .await
+                .unwrap(),
+            "a used-up set-up token is still stored"
+        );
+    }
+    store.close().await;
+}

@@ -289,9 +289,17 @@ pub async fn setup(
         url.extend(url::form_urlencoded::byte_serialize(form.token.as_bytes()));
         Redirect::to(&url).into_response()
     };
-    if !state.access.setup.matches(&form.token) {
-        return Redirect::to(&format!("{base}/System/Setup?error=setup_token_invalid"))
-            .into_response();
+    let store = &state.backend.store;
+    match crate::service::accounts::setup_token_valid(store, &form.token).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Redirect::to(&format!("{base}/System/Setup?error=setup_token_invalid"))
+                .into_response();
+        }
+        Err(e) => {
+            crate::error::internal(&e);
+            return back("internal");
+        }
     }
     let username = form.username.trim().to_string();
     if let Err(code) = check_username(&username) {
@@ -308,15 +316,9 @@ pub async fn setup(
         Ok(Ok(h)) => h,
         _ => return back("internal"),
     };
-    match state
-        .backend
-        .store
-        .upsert_admin(&username, &hash, true)
-        .await
-    {
+    match store.upsert_admin(&username, &hash, true).await {
         Ok(Some(_)) => {}
         Ok(None) => {
-            state.access.setup.clear();
             return Redirect::to(&format!("{base}/System/Login")).into_response();
         }
         Err(e) => {
@@ -324,12 +326,7 @@ pub async fn setup(
             return back("internal");
         }
     }
-    state.access.setup.clear();
-    let _ = state
-        .backend
-        .store
-        .audit(&username, "admin_created", &username)
-        .await;
+    let _ = store.audit(&username, "admin_created", &username).await;
     if start_session(&session, &username).await.is_err() {
         return Redirect::to(&format!("{base}/System/Login")).into_response();
     }

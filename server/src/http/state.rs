@@ -1,7 +1,6 @@
 //! What every handler shares: the application state, and the access state inside it.
 
 use crate::http::hosts::HostAllowList;
-use crate::service::accounts::SetupToken;
 use crate::service::settings::AppBackend;
 use crate::service::throttle::Throttle;
 use app::api::backend::Backend;
@@ -53,7 +52,6 @@ pub struct SessionPolicy {
 /// Shared between handlers.
 pub struct AccessState {
     pub throttle: Throttle,
-    pub setup: SetupToken,
     /// Password checks running at once (see [`crate::service::sign_in`]).
     pub hashing: tokio::sync::Semaphore,
 }
@@ -62,7 +60,6 @@ impl AccessState {
     pub fn new() -> Arc<AccessState> {
         Arc::new(AccessState {
             throttle: Throttle::new(),
-            setup: SetupToken::default(),
             hashing: tokio::sync::Semaphore::new(2),
         })
     }

@@ -9,7 +9,6 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use std::sync::Mutex;
 use subtle::ConstantTimeEq as _;
 
 /// Password rules for administrators (NIST SP 800-63B: length, not composition).
@@ -113,28 +112,29 @@ pub fn verify_password(hash: &str, password: &SecretString) -> bool {
         .unwrap_or(false)
 }
 
-/// The one-time token that lets the first administrator choose a password.
-#[derive(Default)]
-pub struct SetupToken(Mutex<Option<SecretString>>);
+/// The one-time token that lets the first administrator choose a password: printed once,
+/// kept in the database as a SHA-256 only, so that a link printed by one server process works
+/// on every other process of the same database.
+pub async fn issue_setup_token(store: &Store) -> anyhow::Result<SecretString> {
+    let token = SecretString::from(random_text(24));
+    store
+        .insert_setup_token(&Sha256::digest(token.expose_secret().as_bytes()))
+        .await?;
+    Ok(token)
+}
 
-impl SetupToken {
-    pub fn issue(&self) -> SecretString {
-        let token = SecretString::from(random_text(24));
-        *self.0.lock().expect("setup token lock") = Some(token.clone());
-        token
+/// Whether `offered` is a set-up token issued by any process and not used up. Only tokens of
+/// the issued length are looked up.
+pub async fn setup_token_valid(
+    store: &Store,
+    offered: &str,
+) -> Result<bool, crate::store::StoreError> {
+    if offered.len() > 64 || offered.is_empty() {
+        return Ok(false);
     }
-
-    pub fn matches(&self, offered: &str) -> bool {
-        self.0
-            .lock()
-            .expect("setup token lock")
-            .as_ref()
-            .is_some_and(|t| bool::from(t.expose_secret().as_bytes().ct_eq(offered.as_bytes())))
-    }
-
-    pub fn clear(&self) {
-        *self.0.lock().expect("setup token lock") = None;
-    }
+    store
+        .setup_token_known(&Sha256::digest(offered.as_bytes()))
+        .await
 }
 
 /// A new API token: `mst_<prefix>_<secret>`. Returns (token, prefix, SHA-256 of the token).
@@ -235,7 +235,6 @@ pub async fn authenticate_token(store: &Store, offered: &str) -> Result<Principa
 pub async fn bootstrap(
     store: &Store,
     admin: Option<(String, SecretString)>,
-    setup: &SetupToken,
     setup_url: &str,
 ) -> anyhow::Result<()> {
     if store.admin_count().await? > 0 {
@@ -254,7 +253,7 @@ pub async fn bootstrap(
             }
         }
         None => {
-            let token = setup.issue();
+            let token = issue_setup_token(store).await?;
             // Printed, not logged: the console of the first start is where the operator looks.
             println!(
                 "\nNo administrator exists yet. Open this address once to choose the password:\n  {setup_url}?token={}\n",

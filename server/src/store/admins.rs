@@ -64,9 +64,37 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context("Failed to store an administrator")?;
+        // An administrator exists now: no set-up link works any more.
+        sqlx::query("DELETE FROM setup_tokens")
+            .execute(&mut *tx)
+            .await
+            .context("Failed to delete the set-up tokens")?;
         tx.commit()
             .await
             .context("Failed to commit the administrator")?;
         Ok(Some(existed == 0))
+    }
+
+    /// Records the SHA-256 of a one-time set-up token (any process may then accept it).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn insert_setup_token(&self, hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO setup_tokens (hash, created_at) VALUES ($1, $2)")
+            .bind(hash)
+            .bind(crate::clock::now_ms())
+            .execute(&self.pool)
+            .await
+            .context("Failed to store the set-up token")?;
+        Ok(())
+    }
+
+    /// Whether a set-up token with this SHA-256 was issued and not yet used up.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn setup_token_known(&self, hash: &[u8]) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM setup_tokens WHERE hash = $1")
+            .bind(hash)
+            .fetch_one(&self.pool)
+            .await
+            .context("Failed to read the set-up tokens")?;
+        Ok(n > 0)
     }
 }

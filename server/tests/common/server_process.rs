@@ -15,6 +15,37 @@ impl ServerProcess {
 
     /// With extra environment variables (`ADMIN_PASSWORD`, limits …).
     pub fn start_with(db: &std::path::Path, port: u16, env: &[(&str, &str)]) -> ServerProcess {
+        Self::spawn(db, port, env, std::process::Stdio::null())
+    }
+
+    /// On a database without an administrator: also returns the one-time set-up link the
+    /// process prints on its standard output.
+    pub fn start_with_setup_link(db: &std::path::Path, port: u16) -> (ServerProcess, String) {
+        use std::io::BufRead as _;
+        let mut server = Self::spawn(db, port, &[], std::process::Stdio::piped());
+        let stdout = server.child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads to the end, so that the process never writes into a closed pipe.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("?token=") {
+                    let _ = tx.send(line.trim().to_string());
+                }
+            }
+        });
+        let link = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the process prints a set-up link");
+        (server, link)
+    }
+
+    fn spawn(
+        db: &std::path::Path,
+        port: u16,
+        env: &[(&str, &str)],
+        stdout: std::process::Stdio,
+    ) -> ServerProcess {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
             .env("DATABASE_URL", super::database_url(db))
             .env("MAIL_SECRET_KEY", KEY)
@@ -23,7 +54,7 @@ impl ServerProcess {
             .env("RUST_LOG", "warn")
             .env("NO_PROXY", "127.0.0.1")
             .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
+            .stdout(stdout)
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
