@@ -91,6 +91,15 @@ test("lighthouse on the settings page", async ({ browser, baseURL }) => {
             if (row.phase) lines.push(`    LCP ${row.phase}: ${Math.round(row.timing ?? 0)} ms`);
           }
         }
+        // The main thread's long tasks (what makes up the blocking time), as simulated.
+        const longTasks = audits["long-tasks"]?.details as
+          | { items?: { url?: string; duration?: number; startTime?: number }[] }
+          | undefined;
+        for (const task of longTasks?.items ?? []) {
+          lines.push(
+            `    long task: ${Math.round(task.duration ?? 0)} ms at ${Math.round(task.startTime ?? 0)} ms, ${(task.url ?? "").replace(/^.*\//, "")}`,
+          );
+        }
         // What keeps a category below 100, so the report says what to fix.
         for (const id of ["accessibility", "best-practices"]) {
           for (const ref of categories[id]?.auditRefs ?? []) {

@@ -39,7 +39,7 @@ pub fn shell(options: LeptosOptions, base: String) -> impl IntoView {
                 <link rel="icon" href="data:," />
                 <HashedStylesheet options=options.clone() id="leptos" />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                <DeferredHydration options />
                 <MetaTags />
             </head>
             <body>
@@ -47,6 +47,63 @@ pub fn shell(options: LeptosOptions, base: String) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// Starts the browser bundle once the server-rendered page has painted. Leptos'
+/// `HydrationScripts` preloads the main module and every chunk of the page from `<head>`, so on
+/// a slow phone the first paint waits behind 400 KB that only add interactivity. Here nothing
+/// is fetched before the first frame: the page shows as rendered, then the bundle loads, and
+/// the chunks of lazy routes come when the route asks for them. Forms work without it.
+#[component]
+fn DeferredHydration(options: LeptosOptions) -> impl IntoView {
+    let (js, wasm) = bundle_names(&options);
+    let pkg = format!("/{}", options.site_pkg_dir);
+    // After the next frame is painted: a task queued from inside `requestAnimationFrame`
+    // runs after that frame.
+    let script = format!(
+        "const h=()=>import({js:?}).then(m=>m.default({{module_or_path:{wasm:?}}}).then(()=>m.hydrate()));\
+         requestAnimationFrame(()=>setTimeout(h,0));",
+        js = format!("{pkg}/{js}.js"),
+        wasm = format!("{pkg}/{wasm}.wasm"),
+    );
+    view! { <script type="module" nonce=leptos::nonce::use_nonce() inner_html=script></script> }
+}
+
+/// The main module's file names (without extension): with the hashes cargo-leptos wrote beside
+/// the server binary when file hashing is on. Read once.
+fn bundle_names(options: &LeptosOptions) -> (String, String) {
+    static NAMES: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            let name = options.output_name.to_string();
+            if !options.hash_files {
+                // `cargo leptos` names the unhashed module `<name>_bg.wasm` unless it was
+                // given an output name at build time.
+                let wasm = if option_env!("LEPTOS_OUTPUT_NAME").is_some() {
+                    name.clone()
+                } else {
+                    format!("{name}_bg")
+                };
+                return (name, wasm);
+            }
+            let hashes = std::env::current_exe()
+                .ok()
+                .and_then(|exe| {
+                    std::fs::read_to_string(exe.with_file_name(options.hash_file.as_ref())).ok()
+                })
+                .unwrap_or_default();
+            let hash = |kind: &str| {
+                hashes.lines().find_map(|line| {
+                    let (file, hash) = line.trim().split_once(':')?;
+                    (file == kind).then(|| format!("{name}.{}", hash.trim()))
+                })
+            };
+            (
+                hash("js").unwrap_or_else(|| name.clone()),
+                hash("wasm").unwrap_or_else(|| name.clone()),
+            )
+        })
+        .clone()
 }
 
 /// Marks `<body data-hydrated="true">` once the page around it is interactive, for the browser
