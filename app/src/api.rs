@@ -354,6 +354,16 @@ pub async fn revoke_api_token(id: String) -> Result<(), ApiError> {
     backend::with_status(backend.revoke_api_token(&id, &actor.0).await)
 }
 
+/// Sends a test alert to `webhook_url` as typed, or to the saved webhook when none is typed.
+#[server(input = Json, endpoint = "mail_settings/test_alert")]
+pub async fn send_test_alert(
+    webhook_url: Option<crate::domain::TypedSecret>,
+) -> Result<crate::domain::AlertTestResult, ApiError> {
+    let backend = backend::from_context()?;
+    let actor = backend::actor()?;
+    backend::with_status(backend.test_alert(webhook_url, &actor.0).await)
+}
+
 #[cfg(feature = "ssr")]
 pub mod backend {
     //! The port the server implements.
@@ -423,6 +433,12 @@ pub mod backend {
             action: &str,
             actor: &str,
         ) -> Result<bool, ApiError>;
+        /// A test alert to the typed webhook address (checked first) or the saved one.
+        async fn test_alert(
+            &self,
+            webhook_url: Option<crate::domain::TypedSecret>,
+            actor: &str,
+        ) -> Result<crate::domain::AlertTestResult, ApiError>;
     }
 
     /// How the backend travels in Leptos context.

@@ -86,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
             idle: Duration::from_millis(50),
             ..Default::default()
         },
+        alerts: Default::default(),
         smtp_pool_size: pool,
     };
     let keys = Keyring::load(&config.secret_key)?;

@@ -119,6 +119,15 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
         .spawn(),
     );
     tasks.add(
+        "alerts",
+        crate::service::alerts::AlertSender::new(
+            store.clone(),
+            backend.alerts_http.clone(),
+            config.alerts.clone(),
+        )
+        .spawn(),
+    );
+    tasks.add(
         "retention purge",
         retention::spawn(store.clone(), config.retention),
     );
@@ -174,6 +183,8 @@ pub fn backend(
         mailer,
         wake_worker,
         limit_minute_ms: config.worker.limit_minute.as_millis() as i64,
+        alerts_http: crate::http_client::new(&config.providers),
+        alerts: config.alerts.clone(),
     }
 }
 

@@ -35,6 +35,10 @@ pub enum Field {
     DeliveryDivertTo,
     #[serde(rename = "delivery.paused")]
     DeliveryPaused,
+    #[serde(rename = "alerts.enabled")]
+    AlertsEnabled,
+    #[serde(rename = "alerts.webhook_url")]
+    AlertsWebhookUrl,
     /// The request as a whole (malformed JSON, wrong types).
     #[serde(rename = "body")]
     Body,
@@ -59,7 +63,7 @@ impl Field {
         )
     }
 
-    pub const ALL: [Field; 16] = [
+    pub const ALL: [Field; 18] = [
         Field::Auth,
         Field::SmtpServer,
         Field::SmtpPort,
@@ -74,6 +78,8 @@ impl Field {
         Field::ManagerRoot,
         Field::DeliveryDivertTo,
         Field::DeliveryPaused,
+        Field::AlertsEnabled,
+        Field::AlertsWebhookUrl,
         Field::Body,
         Field::Version,
     ];
@@ -94,6 +100,8 @@ impl Field {
             Field::ManagerRoot => "manager_root",
             Field::DeliveryDivertTo => "delivery.divert_to",
             Field::DeliveryPaused => "delivery.paused",
+            Field::AlertsEnabled => "alerts.enabled",
+            Field::AlertsWebhookUrl => "alerts.webhook_url",
             Field::Body => "body",
             Field::Version => "version",
         }
@@ -159,6 +167,11 @@ pub enum ErrorCode {
     ManagerRootPlaceholderPosition,
     ManagerRootQueryFragment,
     ManagerRootCredentials,
+    // Alerts webhook
+    WebhookUrlRequired,
+    WebhookUrlNotHttps,
+    WebhookUrlInvalid,
+    WebhookUrlCredentials,
     // Request level
     InvalidJson,
     InvalidType,

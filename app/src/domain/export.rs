@@ -56,6 +56,8 @@ impl SettingsExport {
                 // Divert and pause belong to one installation (a staging copy diverts, the
                 // production one must not): an import keeps the target's own.
                 delivery: None,
+                // Alerts too (and the webhook's address is a secret, never exported).
+                alerts: None,
                 version: None,
             },
             secrets_omitted: omitted,

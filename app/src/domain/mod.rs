@@ -3,6 +3,7 @@
 //! Everything here is pure (no I/O) and compiled for both the browser and the server, so the
 //! instant feedback in the form and the server's final check are the same code.
 
+mod alerts;
 mod codes;
 mod delivery;
 mod export;
@@ -20,6 +21,9 @@ mod tokens;
 mod validate;
 mod web_url;
 
+pub use alerts::{
+    AlertEvent, AlertTestResult, AlertsInput, AlertsView, WEBHOOK_URL_MAX, webhook_host,
+};
 pub use codes::{ErrorCode, Field, FieldError, Notice, NoticeCode};
 pub use delivery::{
     DeliveryReport, SendCode, SendFailure, Step, StepName, StepStatus, TestMailRequest,

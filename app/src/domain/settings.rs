@@ -1,7 +1,7 @@
 //! The mail settings as stored and shown ([`SettingsView`]), as sent for saving
 //! ([`SettingsInput`]), and once validated ([`ValidatedSettings`]). Secrets are typed, never shown.
 
-use super::{AuthType, Field, Provider, Tab};
+use super::{AlertsInput, AlertsView, AuthType, Field, Provider, Tab};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -92,6 +92,8 @@ pub struct SettingsView {
     pub manager_root: String,
     #[serde(default)]
     pub delivery: DeliveryOptions,
+    #[serde(default)]
+    pub alerts: AlertsView,
     /// Increases with every save; a save based on an older version is refused.
     pub version: i64,
     pub updated_at: Option<String>,
@@ -113,6 +115,7 @@ impl SettingsView {
             oauth: OauthView::default(),
             manager_root: format!("http://{{0}}{base_path}"),
             delivery: DeliveryOptions::default(),
+            alerts: AlertsView::default(),
             version: 0,
             updated_at: None,
             updated_by: None,
@@ -167,6 +170,9 @@ pub struct SettingsInput {
     /// Missing or `null`: the stored divert and pause stay.
     #[serde(default)]
     pub delivery: Option<DeliveryOptions>,
+    /// Missing or `null`: the stored alert settings stay.
+    #[serde(default)]
+    pub alerts: Option<AlertsInput>,
     /// The version the edit started from; when given, a newer stored version is a conflict.
     #[serde(default)]
     pub version: Option<i64>,
@@ -198,6 +204,7 @@ pub struct ValidatedSettings {
     pub(super) settings: SettingsView,
     pub(super) smtp_password: SecretChange,
     pub(super) oauth_client_secret: SecretChange,
+    pub(super) alert_webhook: SecretChange,
     pub(super) changed_fields: Vec<Field>,
 }
 
@@ -210,6 +217,10 @@ impl ValidatedSettings {
     }
     pub fn oauth_client_secret(&self) -> &SecretChange {
         &self.oauth_client_secret
+    }
+    /// The alerts webhook address (write-only, like a password).
+    pub fn alert_webhook(&self) -> &SecretChange {
+        &self.alert_webhook
     }
     /// Fields whose value differs from what was stored (secrets: replaced), for the audit log.
     pub fn changed_fields(&self) -> &[Field] {

@@ -311,6 +311,7 @@ fn smtp_input() -> SettingsInput {
         oauth: None,
         manager_root: "http://{0}/ConMasManager".into(),
         delivery: None,
+        alerts: None,
         version: None,
     }
 }
@@ -456,6 +457,7 @@ fn oauth_secret_counts_only_for_the_same_provider() {
         }),
         manager_root: "https://reports.example.com/ConMasManager".into(),
         delivery: None,
+        alerts: None,
         version: Some(0),
     };
     let errors = validate(&s, &input).unwrap_err();
@@ -657,6 +659,7 @@ fn stored_secrets_only_count_for_their_own_target() {
         }),
         manager_root: "http://{0}/ConMasManager".into(),
         delivery: None,
+        alerts: None,
         version: None,
     };
     let same = oauth_input(
@@ -810,4 +813,61 @@ fn the_delivery_block_reads_null_and_flags() {
     let json = r#"{"auth":"smtp","manager_root":"x","delivery":{"divert_to":null,"paused":true}}"#;
     let input: SettingsInput = serde_json::from_str(json).unwrap();
     assert_eq!(input.delivery.map(|d| d.paused), Some(true));
+}
+
+#[test]
+fn alerts_need_a_webhook_that_is_https_or_local_and_keep_it_write_only() {
+    let stored = stored();
+    let with = |enabled: bool, url: Option<&str>| SettingsInput {
+        alerts: Some(AlertsInput {
+            enabled,
+            webhook_url: url.map(TypedSecret::new),
+        }),
+        ..smtp_input()
+    };
+    // On without an address: refused, on the address field.
+    let errors = validate(&stored, &with(true, None)).unwrap_err();
+    assert_eq!(
+        errors,
+        vec![FieldError::new(
+            Field::AlertsWebhookUrl,
+            ErrorCode::WebhookUrlRequired
+        )]
+    );
+    for (url, code) in [
+        ("http://hooks.example.com/x", ErrorCode::WebhookUrlNotHttps),
+        (
+            "https://u:p@hooks.example.com/x",
+            ErrorCode::WebhookUrlCredentials,
+        ),
+        ("https://hooks example.com/", ErrorCode::WebhookUrlInvalid),
+    ] {
+        let errors = validate(&stored, &with(true, Some(url))).unwrap_err();
+        assert_eq!(
+            errors,
+            vec![FieldError::new(Field::AlertsWebhookUrl, code)],
+            "{url}"
+        );
+    }
+    let valid = validate(
+        &stored,
+        &with(true, Some("  https://hooks.slack.com/services/T/B/x  ")),
+    )
+    .unwrap();
+    assert!(valid.settings().alerts.enabled && valid.settings().alerts.webhook_set);
+    assert_eq!(valid.settings().alerts.webhook_host, "hooks.slack.com");
+    assert_eq!(
+        valid.alert_webhook(),
+        &SecretChange::Replace(TypedSecret::new("https://hooks.slack.com/services/T/B/x"))
+    );
+    assert!(valid.changed_fields().contains(&Field::AlertsWebhookUrl));
+    assert!(valid.changed_fields().contains(&Field::AlertsEnabled));
+    // Saved: turning alerts off and on again keeps the address; no block keeps everything.
+    let saved = valid.settings().clone();
+    let off = validate(&saved, &with(false, Some(""))).unwrap();
+    assert!(!off.settings().alerts.enabled && off.settings().alerts.webhook_set);
+    assert_eq!(off.alert_webhook(), &SecretChange::Keep);
+    let kept = validate(&saved, &smtp_input()).unwrap();
+    assert_eq!(kept.settings().alerts, saved.alerts);
+    assert!(!kept.changed_fields().contains(&Field::AlertsEnabled));
 }

@@ -5,7 +5,7 @@ use super::{
     AuthType, DeliveryOptions, ErrorCode, Field, FieldError, GoogleClientId, Host, MAX_FIELD_LEN,
     Mailbox, ManagerRoot, MicrosoftClientId, MicrosoftTenant, Notice, OauthView, Port, Provider,
     SecretChange, SettingsInput, SettingsView, SmtpView, TypedSecret, ValidatedSettings, host,
-    parse_date,
+    parse_date, webhook_host,
 };
 
 /// Applies a save request to the stored settings: omitted blocks and secrets stay as stored.
@@ -24,6 +24,18 @@ pub fn merge(stored: &SettingsView, input: &SettingsInput) -> SettingsView {
                 .map(str::to_string),
             paused: delivery.paused,
         };
+    }
+    if let Some(alerts) = &input.alerts {
+        let url = alerts
+            .webhook_url
+            .as_ref()
+            .map(|u| u.expose().trim())
+            .filter(|u| !u.is_empty());
+        merged.alerts.enabled = alerts.enabled;
+        if let Some(url) = url {
+            merged.alerts.webhook_set = true;
+            merged.alerts.webhook_host = webhook_host(url).unwrap_or_default();
+        }
     }
     if let Some(smtp) = &input.smtp {
         let mut view = SmtpView {
@@ -93,8 +105,19 @@ pub fn validate(
         }
         _ => SecretChange::Keep,
     };
+    let alert_webhook = match input.alerts.as_ref().and_then(|a| a.webhook_url.as_ref()) {
+        Some(u) if !u.expose().trim().is_empty() => {
+            SecretChange::Replace(TypedSecret::new(u.expose().trim()))
+        }
+        _ => SecretChange::Keep,
+    };
 
     let mut errors = check_settings(&merged);
+    if let SecretChange::Replace(url) = &alert_webhook
+        && let Err(code) = webhook_host(url.expose())
+    {
+        errors.push(FieldError::new(Field::AlertsWebhookUrl, code));
+    }
     if let SecretChange::Replace(p) = &smtp_password {
         check_text(p.expose(), Field::SmtpPassword, &mut errors);
     }
@@ -104,11 +127,18 @@ pub fn validate(
     if !errors.is_empty() {
         return Err(dedupe(errors));
     }
-    let changed_fields = changed_fields(stored, &merged, &smtp_password, &oauth_client_secret);
+    let mut changed_fields = changed_fields(stored, &merged, &smtp_password, &oauth_client_secret);
+    if stored.alerts.enabled != merged.alerts.enabled {
+        changed_fields.push(Field::AlertsEnabled);
+    }
+    if alert_webhook.is_replace() {
+        changed_fields.push(Field::AlertsWebhookUrl);
+    }
     Ok(ValidatedSettings {
         settings: merged,
         smtp_password,
         oauth_client_secret,
+        alert_webhook,
         changed_fields,
     })
 }
@@ -143,6 +173,13 @@ pub fn check_settings(s: &SettingsView) -> Vec<FieldError> {
         if let Err(code) = Mailbox::parse(to) {
             errors.push(FieldError::new(Field::DeliveryDivertTo, code));
         }
+    }
+
+    if s.alerts.enabled && !s.alerts.webhook_set {
+        errors.push(FieldError::new(
+            Field::AlertsWebhookUrl,
+            ErrorCode::WebhookUrlRequired,
+        ));
     }
 
     match s.auth {

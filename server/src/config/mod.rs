@@ -60,6 +60,8 @@ pub struct Config {
     pub smtp_pool_size: usize,
     /// The delivery worker's timing (retries, lease); tests shorten it.
     pub worker: WorkerConfig,
+    /// The alert sender's timing (poll, retries); tests shorten it.
+    pub alerts: crate::service::alerts::AlertConfig,
     /// `HTTP_HEADER_TIMEOUT_SECONDS`, `HTTP_REQUEST_TIMEOUT_SECONDS`, `HTTP_MAX_CONNECTIONS`,
     /// `HTTP_CONNECTION_LIFETIME_SECONDS`: see [`HttpLimits`].
     pub http: HttpLimits,
@@ -187,6 +189,7 @@ impl Config {
             smtp_ca_file: var("SMTP_CA_FILE").map(PathBuf::from),
             smtp_timeout: Duration::from_secs(minutes("SMTP_TIMEOUT_SECONDS", 30)?),
             worker: WorkerConfig::default(),
+            alerts: crate::service::alerts::AlertConfig::default(),
             notify_rate: {
                 let d = NotifyRate::default();
                 NotifyRate {

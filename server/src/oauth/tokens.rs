@@ -223,6 +223,21 @@ impl OauthService {
                 self.store
                     .set_connection_problem(Some((o.code, &o.detail)), now, &connection.generation)
                     .await?;
+                // Not for a provider that could not be reached: that mends itself.
+                if !matches!(o.code, OauthCode::Unreachable | OauthCode::ProviderError) {
+                    crate::service::alerts::raise(
+                        &self.store,
+                        app::domain::AlertEvent::OauthReconnect,
+                        &format!(
+                            "{} ({}): {}: {}",
+                            connection.provider.as_str(),
+                            connection.account,
+                            o.code.as_str(),
+                            o.detail
+                        ),
+                    )
+                    .await;
+                }
                 Err(TokenError::Refresh(o))
             }
         }

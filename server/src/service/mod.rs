@@ -2,6 +2,7 @@
 //! [`settings::AppBackend`]), the operator commands and the bench alike.
 
 pub mod accounts;
+pub mod alerts;
 pub mod notify;
 pub mod outbox;
 pub mod retention;

@@ -272,6 +272,12 @@ impl Worker {
                     &format!("{}: {}", error.0, error.2),
                 )
                 .await?;
+            crate::service::alerts::raise(
+                &self.store,
+                app::domain::AlertEvent::QueuePaused,
+                &format!("{} at {}: {}", error.0, error.1, error.2),
+            )
+            .await;
             return Ok(Attempted::Paused);
         }
         let retry_at = (f.retryable && n.attempts < self.config.max_attempts).then(|| {
@@ -287,6 +293,17 @@ impl Worker {
         self.store
             .mark_failed(&n.id, (&error.0, &error.1, &error.2), retry_at, now)
             .await?;
+        if retry_at.is_none() {
+            crate::service::alerts::raise(
+                &self.store,
+                app::domain::AlertEvent::NotificationFailed,
+                &format!(
+                    "notification {} after {} attempt(s): {} at {}: {}",
+                    n.id, n.attempts, error.0, error.1, error.2
+                ),
+            )
+            .await;
+        }
         Ok(Attempted::Recorded)
     }
 }

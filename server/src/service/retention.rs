@@ -48,6 +48,8 @@ pub async fn purge(store: &Store, retention: &Retention) -> Result<Purged, Store
     };
     store.purge_gone_instances(now - DAY_MS).await?;
     in_batches(limit, || store.purge_throttle(now, limit)).await?;
+    // Alerts delivered or given up: kept 30 days for the page and for questions.
+    in_batches(limit, || store.purge_alerts(now - 30 * DAY_MS, limit)).await?;
     if purged != Purged::default() {
         tracing::info!(
             notifications = purged.notifications,

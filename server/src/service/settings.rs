@@ -58,6 +58,9 @@ pub struct AppBackend {
     pub wake_worker: Arc<tokio::sync::Notify>,
     /// The short window of the sending limits (the worker's `limit_minute`), in ms.
     pub limit_minute_ms: i64,
+    /// For the webhook of alerts (no redirects, time limits).
+    pub alerts_http: reqwest::Client,
+    pub alerts: crate::service::alerts::AlertConfig,
 }
 
 /// Rows per page of the delivery log.
@@ -468,6 +471,42 @@ impl SettingsBackend for AppBackend {
             self.wake_worker.notify_one();
         }
         Ok(done)
+    }
+
+    async fn test_alert(
+        &self,
+        webhook_url: Option<app::domain::TypedSecret>,
+        actor: &str,
+    ) -> Result<app::domain::AlertTestResult, ApiError> {
+        use app::domain::{ErrorCode, Field, FieldError};
+        let invalid =
+            |code| ApiError::Invalid(vec![FieldError::new(Field::AlertsWebhookUrl, code)]);
+        let typed = webhook_url
+            .map(|u| u.expose().trim().to_string())
+            .filter(|u| !u.is_empty());
+        let url = match typed {
+            Some(url) => {
+                app::domain::webhook_host(&url).map_err(invalid)?;
+                secrecy::SecretString::from(url)
+            }
+            None => self
+                .store
+                .secret(crate::store::secret_names::ALERT_WEBHOOK_URL)
+                .await
+                .map_err(|e| internal(&e))?
+                .ok_or_else(|| invalid(ErrorCode::WebhookUrlRequired))?,
+        };
+        let result =
+            crate::service::alerts::test(&self.alerts_http, &url, actor, self.alerts.timeout).await;
+        let outcome = match (&result.status, &result.error) {
+            (_, None) => format!("delivered (http {})", result.status.unwrap_or_default()),
+            (_, Some(e)) => format!("not delivered ({e})"),
+        };
+        self.store
+            .audit(actor, "alert.test", &outcome)
+            .await
+            .map_err(|e| internal(&e))?;
+        Ok(result)
     }
 
     async fn oauth_disconnect(&self, actor: &str) -> Result<OauthActionResult, ApiError> {

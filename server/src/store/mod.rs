@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::secrets::{Keyring, SecretError};
 
 mod admins;
+mod alerts;
 mod audit;
 mod connection;
 mod instances;
@@ -21,6 +22,7 @@ mod settings;
 mod templates;
 mod throttle;
 mod tokens;
+pub use alerts::{AlertRecord, QueuedAlert};
 use connection::delete_connection;
 pub use connection::{Connection, Tokens};
 pub use instances::LiveInstance;
@@ -35,6 +37,8 @@ pub mod secret_names {
     pub const OAUTH_CLIENT_SECRET: &str = "oauth_client_secret";
     pub const OAUTH_REFRESH_TOKEN: &str = "oauth_refresh_token";
     pub const OAUTH_ACCESS_TOKEN: &str = "oauth_access_token";
+    /// The alerts webhook's address: it carries the channel's secret (Slack, Teams).
+    pub const ALERT_WEBHOOK_URL: &str = "alert_webhook_url";
 }
 
 #[derive(Debug, thiserror::Error)]

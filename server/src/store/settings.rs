@@ -5,7 +5,7 @@ use super::{
     Context, Store, StoreError, delete_connection, flag, insert_audit, put_secret, secret_names,
 };
 use app::domain::{
-    AuthType, DeliveryOptions, Field, OauthView, Provider, SettingsView, SmtpView,
+    AlertsView, AuthType, DeliveryOptions, Field, OauthView, Provider, SettingsView, SmtpView,
     ValidatedSettings,
 };
 use sqlx::{AnyConnection, Row};
@@ -80,8 +80,9 @@ async fn save_in_tx<E>(
     sqlx::query(
         "INSERT INTO mail_settings (id, auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider,
              oauth_client_id, oauth_tenant_id, oauth_secret_expires_on, manager_root, version,
-             updated_at, updated_by, divert_to, delivery_paused)
-         VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16)
+             updated_at, updated_by, divert_to, delivery_paused, alerts_enabled,
+             alert_webhook_host)
+         VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, $17, $18)
          ON CONFLICT (id) DO UPDATE SET
              auth = excluded.auth, smtp_server = excluded.smtp_server, smtp_port = excluded.smtp_port,
              smtp_user = excluded.smtp_user, smtp_ssl = excluded.smtp_ssl,
@@ -90,7 +91,9 @@ async fn save_in_tx<E>(
              oauth_secret_expires_on = excluded.oauth_secret_expires_on,
              manager_root = excluded.manager_root,
              version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by,
-             divert_to = excluded.divert_to, delivery_paused = excluded.delivery_paused
+             divert_to = excluded.divert_to, delivery_paused = excluded.delivery_paused,
+             alerts_enabled = excluded.alerts_enabled,
+             alert_webhook_host = excluded.alert_webhook_host
          WHERE mail_settings.version = $14",
     )
     .bind(s.auth.as_str())
@@ -109,6 +112,8 @@ async fn save_in_tx<E>(
     .bind(stored.version)
     .bind(s.delivery.divert())
     .bind(i64::from(s.delivery.paused))
+    .bind(i64::from(s.alerts.enabled))
+    .bind(&s.alerts.webhook_host)
     .execute(&mut *conn)
     .await
     .context("Failed to write the settings")?;
@@ -140,6 +145,13 @@ async fn save_in_tx<E>(
         keys,
         secret_names::OAUTH_CLIENT_SECRET,
         valid.oauth_client_secret(),
+    )
+    .await?;
+    put_secret(
+        conn,
+        keys,
+        secret_names::ALERT_WEBHOOK_URL,
+        valid.alert_webhook(),
     )
     .await?;
 
@@ -184,7 +196,9 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
     let row = sqlx::query(
         "SELECT auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider, oauth_client_id,
                 oauth_tenant_id, oauth_secret_expires_on, manager_root, version, updated_at,
-                updated_by, divert_to, delivery_paused,
+                updated_by, divert_to, delivery_paused, alerts_enabled, alert_webhook_host,
+                CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $3) THEN 1 ELSE 0 END
+                    AS webhook_set,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $1) THEN 1 ELSE 0 END
                     AS password_set,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $2) THEN 1 ELSE 0 END
@@ -193,6 +207,7 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
     )
     .bind(secret_names::SMTP_PASSWORD)
     .bind(secret_names::OAUTH_CLIENT_SECRET)
+    .bind(secret_names::ALERT_WEBHOOK_URL)
     .fetch_optional(&mut *conn)
     .await
     .context("Failed to read the settings")?;
@@ -222,6 +237,11 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
         delivery: DeliveryOptions {
             divert_to: row.get("divert_to"),
             paused: flag(&row, "delivery_paused"),
+        },
+        alerts: AlertsView {
+            enabled: flag(&row, "alerts_enabled"),
+            webhook_set: flag(&row, "webhook_set"),
+            webhook_host: row.get("alert_webhook_host"),
         },
         version: row.get("version"),
         updated_at: Some(crate::clock::utc_text(row.get("updated_at"))),

@@ -116,6 +116,12 @@ pub fn test_config(db: &Path) -> Config {
             lease: Duration::from_secs(5),
             ..Default::default()
         },
+        alerts: server::service::alerts::AlertConfig {
+            poll: Duration::from_millis(100),
+            retry_base: Duration::from_millis(200),
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        },
     }
 }
 

@@ -2,12 +2,13 @@
 
 mod import;
 mod panels;
-use super::fields::{FormState, ManagerRootInfo, TextField};
+use super::fields::{FormState, ManagerRootInfo, SecretField, TextField};
 use super::{Flash, FlashKind, Links, TabBar, go_to, provider_of, use_tab};
-use crate::api::{ApiError, PageData, save_mail_settings};
+use crate::api::{ApiError, PageData, save_mail_settings, send_test_alert};
 use crate::domain::{
-    AuthType, DeliveryOptions, Field, FieldError, ImportError, OauthInput, Port, Provider,
-    SettingsInput, SettingsView, SmtpInput, Tab, TypedSecret, notices, validate,
+    AlertTestResult, AlertsInput, AuthType, DeliveryOptions, Field, FieldError, ImportError,
+    OauthInput, Port, Provider, SettingsInput, SettingsView, SmtpInput, Tab, TypedSecret, notices,
+    validate,
 };
 use crate::i18n::*;
 use import::ImportFile;
@@ -32,6 +33,8 @@ struct Draft {
     manager_root: RwSignal<String>,
     divert_to: RwSignal<String>,
     paused: RwSignal<bool>,
+    alerts_enabled: RwSignal<bool>,
+    webhook_url: RwSignal<String>,
 }
 
 /// One provider's OAuth fields as typed.
@@ -75,6 +78,8 @@ impl Draft {
             manager_root: RwSignal::new(s.manager_root.clone()),
             divert_to: RwSignal::new(s.delivery.divert_to.clone().unwrap_or_default()),
             paused: RwSignal::new(s.delivery.paused),
+            alerts_enabled: RwSignal::new(s.alerts.enabled),
+            webhook_url: RwSignal::new(String::new()),
         }
     }
 
@@ -119,6 +124,10 @@ impl Draft {
             delivery: Some(DeliveryOptions {
                 divert_to: Some(self.divert_to.get()).filter(|a| !a.trim().is_empty()),
                 paused: self.paused.get(),
+            }),
+            alerts: Some(AlertsInput {
+                enabled: self.alerts_enabled.get(),
+                webhook_url: secret(self.webhook_url),
             }),
             version: Some(version),
         };
@@ -407,6 +416,7 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                 <ManagerRootInfo manager_root=draft.manager_root server_ip show_value=false />
             </section>
             <DeliveryCard draft />
+            <AlertsCard draft stored />
         </form>
     }
 }
@@ -447,6 +457,100 @@ fn DeliveryCard(draft: Draft) -> impl IntoView {
                 </label>
                 <p class="help" id="delivery-paused-help">{t!(i18n, delivery_paused_help)}</p>
             </div>
+        </section>
+    }
+}
+
+/// Alerts to a webhook, for when mail itself stops. The address is a secret: typed, never
+/// shown again; the test button posts to the address as typed, or to the saved one.
+#[component]
+fn AlertsCard(draft: Draft, stored: StoredValue<SettingsView>) -> impl IntoView {
+    let i18n = use_i18n();
+    let form = expect_context::<FormState>();
+    let webhook_stored = Signal::derive(move || stored.with_value(|s| s.alerts.webhook_set));
+    let host = stored.with_value(|s| s.alerts.webhook_host.clone());
+    let test = Action::new(move |url: &Option<TypedSecret>| {
+        let url = url.clone();
+        async move { send_test_alert(url).await }
+    });
+    let on_test = move |_| {
+        let typed = draft.webhook_url.get_untracked();
+        test.dispatch((!typed.trim().is_empty()).then(|| TypedSecret::new(typed)));
+    };
+    let result = move || {
+        test.value().get().map(|r| match r {
+            Ok(AlertTestResult { delivered: true, status, .. }) => view! {
+                <p class="banner banner-ok" role="status" id="alerts-test-result" data-delivered="true">
+                    {t!(i18n, alerts_test_ok)} " " {status.unwrap_or_default()}
+                </p>
+            }
+            .into_any(),
+            Ok(AlertTestResult { error, .. }) => view! {
+                <p class="field-error" role="alert" id="alerts-test-result" data-delivered="false">
+                    {t!(i18n, alerts_test_failed)} " " {error.unwrap_or_default()} " "
+                    {t!(i18n, alerts_test_failed_help)}
+                </p>
+            }
+            .into_any(),
+            Err(ApiError::Invalid(errors)) => {
+                let code = errors.first().map(|e| e.code);
+                view! {
+                    <p class="field-error" role="alert" id="alerts-test-result" data-delivered="false"
+                        data-code=code.map(|c| c.as_str())>
+                        {move || match code {
+                            Some(crate::domain::ErrorCode::WebhookUrlRequired) | None => {
+                                t_string!(i18n, alerts_test_unsaved)
+                            }
+                            Some(c) => crate::messages::error_message(i18n.get_locale(), c),
+                        }}
+                    </p>
+                }
+                .into_any()
+            }
+            Err(_) => view! {
+                <p class="field-error" role="alert" id="alerts-test-result" data-delivered="false">
+                    {t!(i18n, load_failed)}
+                </p>
+            }
+            .into_any(),
+        })
+    };
+    view! {
+        <section class="card" id="alerts">
+            <h2>{t!(i18n, alerts_title)}</h2>
+            <p class="hint">{t!(i18n, alerts_intro)}</p>
+            <div class="field checkbox-field">
+                <label>
+                    <input
+                        type="checkbox"
+                        id="alerts-enabled"
+                        name="alerts.enabled"
+                        prop:checked=move || draft.alerts_enabled.get()
+                        on:change=move |ev| {
+                            draft.alerts_enabled.set(event_target_checked(&ev));
+                            form.touch(Field::AlertsEnabled);
+                            form.touch(Field::AlertsWebhookUrl);
+                        }
+                    />
+                    {t!(i18n, alerts_enabled)}
+                </label>
+            </div>
+            <SecretField
+                id="alerts-webhook-url"
+                field=Field::AlertsWebhookUrl
+                label=Signal::derive(move || t_string!(i18n, alerts_webhook_url))
+                help=Signal::derive(move || t_string!(i18n, alerts_webhook_help))
+                stored=webhook_stored
+                value=draft.webhook_url
+            />
+            {(!host.is_empty()).then(|| view! {
+                <p class="hint" id="alerts-webhook-host">{t!(i18n, alerts_webhook_kept)} " " {host}</p>
+            })}
+            <button type="button" class="button" id="alerts-test" on:click=on_test
+                disabled=move || test.pending().get()>
+                {move || if test.pending().get() { t_string!(i18n, alerts_test_sending) } else { t_string!(i18n, alerts_test) }}
+            </button>
+            {result}
         </section>
     }
 }

@@ -1,0 +1,310 @@
+//! Alerts without mail: a real HTTP receiver gets the JSON the webhook of Slack, Teams or any
+//! receiver would, when a wrong password pauses the queue; retried when the receiver fails;
+//! once per kind per hour; the address never shown, logged or put in an error; the test button.
+
+mod common;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use common::smtp_server::{SMTP_PASSWORD, SMTP_USER, SmtpServer};
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+/// The secret part of the receiver's address, as Slack's and Teams' addresses carry one.
+const HOOK_SECRET: &str = "T0AAAA/B0BBBB/hook-secret-7f3a9c";
+
+/// A webhook receiver on 127.0.0.1 that records every POST; the first `fail_first` get 500.
+struct Receiver {
+    port: u16,
+    seen: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start(fail_first: usize) -> Receiver {
+        let seen: Arc<Mutex<Vec<(HeaderMap, Value)>>> = Arc::default();
+        let handler =
+            |State((seen, fail_first)): State<(Arc<Mutex<Vec<(HeaderMap, Value)>>>, usize)>,
+             headers: HeaderMap,
+             axum::Json(body): axum::Json<Value>| async move {
+                let mut seen = seen.lock().unwrap();
+                seen.push((headers, body));
+                if seen.len() <= fail_first {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            };
+        let app = axum::Router::new()
+            .route(
+                &format!("/services/{HOOK_SECRET}"),
+                axum::routing::post(handler),
+            )
+            .with_state((seen.clone(), fail_first));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { port, seen, task }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/services/{HOOK_SECRET}", self.port)
+    }
+
+    fn bodies(&self) -> Vec<Value> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn save(app: &TestApp, smtp_port: u16, password: &str, alerts: Value) -> Value {
+    let current = app.get_settings().await;
+    let (status, body) = app
+        .put_settings(&json!({
+            "auth": "smtp",
+            "smtp": {"server": "127.0.0.1", "port": smtp_port, "user": SMTP_USER,
+                     "password": password, "ssl": false},
+            "manager_root": "https://reports.example.co.jp/ConMasManager0001",
+            "alerts": alerts,
+            "version": current["version"],
+        }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn submit(app: &TestApp, n: usize) {
+    let res = app
+        .anon
+        .post(app.url("/ConMasManager/api/v1/notifications"))
+        .bearer_auth(&app.token)
+        .json(&json!({"subject": "s", "body": "b", "to": [format!("user{n}@example.co.jp")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_pauses_the_queue_and_the_webhook_hears_it_once() {
+    let smtp = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")]).await;
+    // The receiver fails twice: the alert is retried until it is taken.
+    let receiver = Receiver::start(2).await;
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let saved = save(
+        &app,
+        smtp.port,
+        "a-wrong-password",
+        json!({"enabled": true, "webhook_url": receiver.url()}),
+    )
+    .await;
+    // Write-only: the answer says that one is set and where, never the address.
+    assert_eq!(saved["alerts"]["enabled"], true);
+    assert_eq!(saved["alerts"]["webhook_set"], true);
+    assert_eq!(saved["alerts"]["webhook_host"], "127.0.0.1");
+    assert!(!saved.to_string().contains(HOOK_SECRET), "{saved}");
+    assert!(!app.get_settings().await.to_string().contains(HOOK_SECRET));
+
+    submit(&app, 1).await;
+    eventually("the alert delivered after two failures", || async {
+        receiver.bodies().len() == 3
+    })
+    .await;
+    let bodies = receiver.bodies();
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "every retry sends the same alert"
+    );
+    let alert = &bodies[0];
+    assert_eq!(alert["event"], "queue_paused");
+    let at = alert["at"].as_str().unwrap();
+    assert!(
+        time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).is_ok(),
+        "{at}"
+    );
+    let detail = alert["detail"].as_str().unwrap();
+    assert!(detail.starts_with("auth_failed at auth: 535"), "{detail}");
+    let text = alert["text"].as_str().unwrap();
+    assert!(
+        text.contains("Mail sending paused") && text.contains("535"),
+        "{text}"
+    );
+    assert!(!alert.to_string().contains(SMTP_PASSWORD));
+    assert_eq!(
+        receiver.seen.lock().unwrap()[0].0["content-type"],
+        "application/json"
+    );
+
+    // Paused again within the hour (the settings saved, still wrong): no second alert.
+    save(&app, smtp.port, "still-wrong", json!({"enabled": true})).await;
+    submit(&app, 2).await;
+    let store = app.store.clone();
+    eventually("paused again", || {
+        let store = store.clone();
+        async move { store.queue_paused().await.unwrap().is_some() }
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(
+        receiver.bodies().len(),
+        3,
+        "a second alert of the same kind within the hour"
+    );
+
+    // The address reached no log line, at any level.
+    let logs = app.logs.text();
+    assert!(
+        logs.contains("alert delivered"),
+        "the sender logs what it did"
+    );
+    assert!(logs.contains("http 500"), "and why an attempt failed");
+    assert!(
+        !logs.contains(HOOK_SECRET),
+        "the webhook address reached the log"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_off_send_nothing_and_bad_addresses_are_refused_with_nothing_saved() {
+    let smtp = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")]).await;
+    let receiver = Receiver::start(0).await;
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    // Saved, but off: a pause alerts nobody.
+    save(
+        &app,
+        smtp.port,
+        "a-wrong-password",
+        json!({"enabled": false, "webhook_url": receiver.url()}),
+    )
+    .await;
+    submit(&app, 1).await;
+    let store = app.store.clone();
+    eventually("the queue paused", || {
+        let store = store.clone();
+        async move { store.queue_paused().await.unwrap().is_some() }
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert!(
+        receiver.bodies().is_empty(),
+        "an alert went out while alerts were off"
+    );
+
+    let version = app.get_settings().await["version"].clone();
+    for (url, code) in [
+        ("http://hooks.example.com/x", "webhook_url_not_https"),
+        (
+            "https://user:pw@hooks.example.com/x",
+            "webhook_url_credentials",
+        ),
+        ("https://hooks example.com/x", "webhook_url_invalid"),
+        ("ftp://hooks.example.com/", "webhook_url_not_https"),
+    ] {
+        let (status, body) = app
+            .put_settings(&json!({
+                "auth": "smtp",
+                "smtp": {"server": "127.0.0.1", "port": smtp.port, "user": SMTP_USER, "ssl": false},
+                "manager_root": "https://reports.example.co.jp/ConMasManager0001",
+                "alerts": {"enabled": true, "webhook_url": url},
+            }))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
+        let errors = error_codes(&body);
+        assert!(
+            errors.contains(&("alerts.webhook_url".to_string(), code.to_string())),
+            "{url}: {body}"
+        );
+        assert!(
+            !body.to_string().contains("pw@"),
+            "the refused address is not echoed"
+        );
+    }
+    assert_eq!(
+        app.get_settings().await["version"],
+        version,
+        "nothing saved"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_alert_goes_to_the_typed_or_saved_address_and_says_what_happened() {
+    let good = Receiver::start(0).await;
+    let failing = Receiver::start(usize::MAX).await;
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let test = |url: Option<String>| {
+        let app = &app;
+        async move {
+            let res = app
+                .client
+                .post(app.url("/api/mail_settings/test_alert"))
+                .json(&json!({ "webhook_url": url }))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let body = res.text().await.unwrap();
+            assert!(!body.contains(HOOK_SECRET), "the address came back: {body}");
+            (status, body)
+        }
+    };
+    // Nothing typed, nothing saved.
+    let (status, body) = test(None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("webhook_url_required"), "{body}");
+    // A refused address is checked before anything is sent.
+    let (status, body) = test(Some("http://hooks.example.com/x".into())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("webhook_url_not_https"), "{body}");
+    // Typed, not saved.
+    let (status, body) = test(Some(good.url())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let result: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(result["delivered"], true);
+    assert_eq!(result["status"], 200);
+    assert_eq!(good.bodies()[0]["event"], "test");
+    // A receiver that fails: said, with its status.
+    let (_, body) = test(Some(failing.url())).await;
+    let result: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(result["delivered"], false);
+    assert_eq!(result["status"], 500);
+    assert_eq!(result["error"], "http 500");
+    // Nothing listening: said, without the address.
+    let closed = format!("http://127.0.0.1:{}/services/{HOOK_SECRET}", free_port());
+    let (_, body) = test(Some(closed)).await;
+    let result: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(result["delivered"], false);
+    assert_eq!(result["error"], "connection failed");
+    // Saved: the button with nothing typed uses it.
+    let smtp = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")]).await;
+    save(
+        &app,
+        smtp.port,
+        SMTP_PASSWORD,
+        json!({"enabled": true, "webhook_url": good.url()}),
+    )
+    .await;
+    let (status, _) = test(None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(good.bodies().len(), 2);
+    assert!(!app.logs.text().contains(HOOK_SECRET));
+    app.stop().await;
+}
