@@ -15,28 +15,30 @@ use std::sync::{Arc, Mutex};
 /// The secret part of the receiver's address, as Slack's and Teams' addresses carry one.
 const HOOK_SECRET: &str = "T0AAAA/B0BBBB/hook-secret-7f3a9c";
 
+/// Every POST the receiver got: its headers and JSON body.
+type Seen = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
+
 /// A webhook receiver on 127.0.0.1 that records every POST; the first `fail_first` get 500.
 struct Receiver {
     port: u16,
-    seen: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
+    seen: Seen,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Receiver {
     async fn start(fail_first: usize) -> Receiver {
-        let seen: Arc<Mutex<Vec<(HeaderMap, Value)>>> = Arc::default();
-        let handler =
-            |State((seen, fail_first)): State<(Arc<Mutex<Vec<(HeaderMap, Value)>>>, usize)>,
-             headers: HeaderMap,
-             axum::Json(body): axum::Json<Value>| async move {
-                let mut seen = seen.lock().unwrap();
-                seen.push((headers, body));
-                if seen.len() <= fail_first {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                } else {
-                    StatusCode::OK
-                }
-            };
+        let seen: Seen = Arc::default();
+        let handler = |State((seen, fail_first)): State<(Seen, usize)>,
+                       headers: HeaderMap,
+                       axum::Json(body): axum::Json<Value>| async move {
+            let mut seen = seen.lock().unwrap();
+            seen.push((headers, body));
+            if seen.len() <= fail_first {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::OK
+            }
+        };
         let app = axum::Router::new()
             .route(
                 &format!("/services/{HOOK_SECRET}"),
