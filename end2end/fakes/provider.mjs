@@ -19,6 +19,7 @@
 //   POST /gmail/v1/users/me/messages/send  Gmail API: send ({"raw": base64url})
 // Test controls:
 //   POST /_control  JSON merged into the controls below;  GET /_stats;  POST /_reset
+//   POST /hooks/<anything>  an incoming webhook (alerts): recorded in stats.alerts, 200
 import http from 'node:http';
 import { OAuth2Server } from 'oauth2-mock-server';
 
@@ -61,6 +62,8 @@ const resetStats = () => {
     me: 0,
     // Every send request: {api, ok, status, contentType, token, mime}.
     sends: [],
+    // Every alert POSTed to /hooks/<secret>: {path, contentType, body}.
+    alerts: [],
   };
 };
 resetStats();
@@ -278,6 +281,18 @@ const server = http.createServer(async (req, res) => {
     if (path === '/_control' && req.method === 'POST') {
       Object.assign(control, JSON.parse((await readBody(req)) || '{}'));
       return json(res, 200, control);
+    }
+    // A chat tool's incoming webhook, for the alerts.
+    if (req.method === 'POST' && path.startsWith('/hooks/')) {
+      const raw = await readBody(req);
+      let body = null;
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        body = null;
+      }
+      stats.alerts.push({ path, contentType: req.headers['content-type'] ?? '', body });
+      return json(res, body ? 200 : 400, { ok: Boolean(body) });
     }
     let m;
     if (req.method === 'GET' && (m = path.match(/^\/([^/]+)\/oauth2\/v2\.0\/authorize$/))) {

@@ -130,6 +130,7 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
         ),
     };
     let updated = page.settings.updated_at.clone();
+    let alerts = page.settings.alerts.clone();
 
     view! {
         <div class="page-head">
@@ -169,6 +170,14 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
                     <a href=links.templates() id="templates-link">{t!(i18n, tpl_link)}</a>
                     " · "
                     <a href=links.tokens() id="tokens-link">{t!(i18n, tokens_link)}</a>
+                </dd>
+                <dt>{t!(i18n, view_alerts)}</dt>
+                <dd id="view-alerts" data-enabled=alerts.enabled.to_string()>
+                    {if alerts.enabled {
+                        view! { <span>{t!(i18n, view_alerts_on)} " " {alerts.webhook_host}</span> }.into_any()
+                    } else {
+                        view! { <span class="muted">{t!(i18n, view_alerts_off)}</span> }.into_any()
+                    }}
                 </dd>
                 <dt>{t!(i18n, last_saved)}</dt>
                 <dd>

@@ -1,0 +1,71 @@
+import { expect, test } from "@playwright/test";
+import {
+  localSmtp,
+  PROVIDER,
+  providerStats,
+  resetProvider,
+  seed,
+  SettingsPage,
+  SMTP_LOGIN,
+} from "./fixtures/settings";
+
+// The webhook's address carries the channel's secret, as Slack's and Teams' do.
+const HOOK = `${PROVIDER}/hooks/T0AAAA/B0BBBB/e2e-hook-secret`;
+
+test.beforeEach(async ({ request }) => {
+  await resetProvider(request);
+  await seed(request, localSmtp(SMTP_LOGIN.password));
+});
+
+test.afterEach(async ({ request }) => {
+  await seed(request, localSmtp(SMTP_LOGIN.password));
+});
+
+test("alerts: the webhook is checked as typed, tested, saved write-only", async ({ page, request }) => {
+  const settings = new SettingsPage(page);
+  await settings.open({ edit: true });
+  const card = page.locator("#alerts");
+  const url = page.locator("#alerts-webhook-url");
+
+  // On without an address, and a plain-http address elsewhere: refused as typed, with the reason.
+  await page.locator("#alerts-enabled").check();
+  await expect(page.locator("#alerts-webhook-url-error")).toHaveAttribute("data-code", "webhook_url_required");
+  await url.fill("http://hooks.example.com/services/x");
+  await expect(url).toHaveAttribute("aria-invalid", "true");
+  await expect(page.locator("#alerts-webhook-url-error")).toHaveAttribute("data-code", "webhook_url_not_https");
+  await expect(page.locator("#alerts-webhook-url-error")).not.toBeEmpty();
+
+  // The test button posts to the address as typed, before it is saved.
+  await url.fill(HOOK);
+  await expect(url).toHaveAttribute("aria-invalid", "false");
+  await card.locator("#alerts-test").click();
+  await expect(page.locator("#alerts-test-result")).toHaveAttribute("data-delivered", "true");
+  await expect(page.locator("#alerts-test-result")).toContainText("200");
+  const stats = await providerStats(request);
+  expect(stats.alerts).toHaveLength(1);
+  expect(stats.alerts[0].contentType).toContain("application/json");
+  expect(stats.alerts[0].body.event).toBe("test");
+  expect(stats.alerts[0].body.text).toContain("Test alert");
+
+  // Saved: the address is never shown again, only that it is set and its host.
+  await settings.save();
+  await settings.open({ edit: true });
+  await expect(page.locator("#alerts-enabled")).toBeChecked();
+  await expect(page.locator("#alerts-webhook-url-status")).toHaveClass(/is-set/);
+  await expect(page.locator("#alerts-webhook-host")).toContainText("127.0.0.1");
+  expect(await page.content()).not.toContain("e2e-hook-secret");
+
+  // With nothing typed, the test goes to the saved address.
+  await page.locator("#alerts-test").click();
+  await expect(page.locator("#alerts-test-result")).toHaveAttribute("data-delivered", "true");
+  expect((await providerStats(request)).alerts).toHaveLength(2);
+});
+
+test("alerts: the view page says where they go", async ({ page, request }) => {
+  await seed(request, { ...localSmtp(SMTP_LOGIN.password), alerts: { enabled: true, webhook_url: HOOK } });
+  const settings = new SettingsPage(page);
+  await settings.open();
+  await expect(page.locator("#view-alerts")).toHaveAttribute("data-enabled", "true");
+  await expect(page.locator("#view-alerts")).toContainText("127.0.0.1");
+  expect(await page.content()).not.toContain("e2e-hook-secret");
+});
