@@ -310,3 +310,147 @@ async fn the_test_alert_goes_to_the_typed_or_saved_address_and_says_what_happene
     assert!(!app.logs.text().contains(HOOK_SECRET));
     app.stop().await;
 }
+
+/// The REST twin of the button, for scripts: the typed address or the saved one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_api_sends_a_test_alert() {
+    let good = Receiver::start(0).await;
+    let failing = Receiver::start(usize::MAX).await;
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let post = |body: Option<Value>| {
+        let app = &app;
+        async move {
+            let mut req = app
+                .anon
+                .post(app.url("/ConMasManager/api/v1/alerts/test"))
+                .bearer_auth(&app.token);
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            let text = res.text().await.unwrap();
+            assert!(!text.contains(HOOK_SECRET), "{text}");
+            (status, text)
+        }
+    };
+    let (status, body) = post(None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("webhook_url_required"), "{body}");
+    let (status, body) = post(Some(json!({"webhook_url": good.url()}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(good.bodies()[0]["event"], "test");
+    let (status, body) = post(Some(json!({"webhook_url": failing.url()}))).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body.contains("http 500"), "{body}");
+    let (status, body) = post(Some(json!({"webhook": good.url()}))).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an unknown member: {body}"
+    );
+    app.stop().await;
+}
+
+/// The OAuth side: a dead refresh token (`invalid_grant`) and a client secret about to expire
+/// each reach the webhook, with what to look at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_refresh_token_and_an_expiring_secret_reach_the_webhook() {
+    use common::fake_provider::FakeProvider;
+    use common::oauth_flow::*;
+    let fake = FakeProvider::start().await;
+    let receiver = Receiver::start(0).await;
+    let (_dir, app) = spawn(&fake).await;
+    save_oauth(&app, "microsoft", CLIENT_SECRET).await;
+    assert_eq!(outcome(&connect_through(&app, &fake).await.0), "connected");
+    let put = |extra: Value| {
+        let app = &app;
+        async move {
+            let current = app.get_settings().await;
+            let mut body = json!({
+                "auth": "oauth",
+                "manager_root": root(app),
+                "version": current["version"],
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            let (status, body) = app.put_settings(&body).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    put(json!({"alerts": {"enabled": true, "webhook_url": receiver.url()}})).await;
+    let event_seen = |event: &'static str| {
+        let receiver = &receiver;
+        move || async move { receiver.bodies().iter().any(|b| b["event"] == event) }
+    };
+
+    fake.token_errors(json!([{"status": 400, "body": {
+        "error": "invalid_grant",
+        "error_description": "AADSTS700082: The refresh token has expired due to inactivity.",
+        "error_codes": [700082]
+    }}]))
+    .await;
+    let res = app
+        .anon
+        .post(app.url("/ConMasManager/api/v1/oauth/check"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    eventually("the reconnect alert", event_seen("oauth_reconnect")).await;
+    let alert = receiver
+        .bodies()
+        .into_iter()
+        .find(|b| b["event"] == "oauth_reconnect")
+        .unwrap();
+    let detail = alert["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("microsoft (")
+            && detail.contains("reconnect_needed: invalid_grant AADSTS700082"),
+        "{detail}"
+    );
+    assert!(alert["text"].as_str().unwrap().contains("connected again"));
+
+    // The client secret ends in ten days: the daily check says so once.
+    let in_ten_days = time::OffsetDateTime::now_utc().date() + time::Duration::days(10);
+    let date = format!(
+        "{:04}-{:02}-{:02}",
+        in_ten_days.year(),
+        u8::from(in_ten_days.month()),
+        in_ten_days.day()
+    );
+    put(
+        json!({"oauth": {"provider": "microsoft", "client_id": MS_CLIENT_ID, "tenant_id": TENANT,
+                          "client_secret_expires_on": date}}),
+    )
+    .await;
+    eventually("the expiry alert", event_seen("secret_expiring")).await;
+    let alert = receiver
+        .bodies()
+        .into_iter()
+        .find(|b| b["event"] == "secret_expiring")
+        .unwrap();
+    let detail = alert["detail"].as_str().unwrap();
+    assert_eq!(
+        detail,
+        format!("client secret of {MS_CLIENT_ID} expires on {date} (10 days)")
+    );
+    // Checked every 300 ms here, sent once a day.
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    let count = receiver
+        .bodies()
+        .iter()
+        .filter(|b| b["event"] == "secret_expiring")
+        .count();
+    assert_eq!(count, 1);
+    let bodies = receiver
+        .bodies()
+        .iter()
+        .map(Value::to_string)
+        .collect::<String>();
+    assert!(!bodies.contains(CLIENT_SECRET));
+    app.stop().await;
+}

@@ -195,6 +195,11 @@ fn own_routes(base: &str) -> Vec<OwnRoute> {
         ),
         (
             &[Method::POST],
+            format!("{base}/api/v1/alerts/test"),
+            post(rest::test_alert),
+        ),
+        (
+            &[Method::POST],
             format!("{base}/api/v1/notifications"),
             post(notify::submit).layer(DefaultBodyLimit::max(
                 crate::service::notify::SUBMISSION_BODY_MAX,

@@ -415,6 +415,47 @@ pub async fn oauth_disconnect(
 
 /// `POST {base}/api/v1/mail/test` `{"to": "…", "settings": {…}?}`: a test mail, step by step;
 /// 200 when it was delivered, 502 with the report when a step failed.
+/// `POST {base}/api/v1/alerts/test`: a test alert to `{"webhook_url": …}` (checked first), or
+/// to the saved webhook with an empty body. 200 when the receiver took it, 502 when not; the
+/// answer never holds the address.
+pub async fn test_alert(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use app::api::backend::SettingsBackend as _;
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Request {
+        #[serde(default)]
+        webhook_url: Option<app::domain::TypedSecret>,
+    }
+    let locale = locale(&headers);
+    let request: Request = if body.iter().all(u8::is_ascii_whitespace) {
+        Request { webhook_url: None }
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(_) => {
+                return error_response(
+                    locale,
+                    ApiError::Invalid(vec![FieldError::new(Field::Body, ErrorCode::InvalidJson)]),
+                );
+            }
+        }
+    };
+    match state
+        .backend
+        .test_alert(request.webhook_url, &principal.actor())
+        .await
+    {
+        Ok(result) if result.delivered => Json(result).into_response(),
+        Ok(result) => (StatusCode::BAD_GATEWAY, Json(result)).into_response(),
+        Err(e) => error_response(locale, e),
+    }
+}
+
 pub async fn test_mail(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

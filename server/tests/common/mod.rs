@@ -120,7 +120,7 @@ pub fn test_config(db: &Path) -> Config {
             poll: Duration::from_millis(100),
             retry_base: Duration::from_millis(200),
             timeout: Duration::from_secs(5),
-            ..Default::default()
+            expiry_check: Duration::from_millis(300),
         },
     }
 }
