@@ -32,6 +32,8 @@ pub struct PageData {
     pub paused: Option<PausedQueue>,
     /// The sending limits of the connection in use, and how much of them is used.
     pub quota: QuotaMeter,
+    /// The alert queued last, when alerts are on.
+    pub last_alert: Option<crate::domain::LastAlert>,
 }
 
 /// Sending stopped after the transport refused the credentials.

@@ -123,6 +123,28 @@ pub fn oauth_message(locale: Locale, code: OauthCode) -> &'static str {
     }
 }
 
+/// What an alert was about, in a few words.
+pub fn alert_event_label(locale: Locale, event: crate::domain::AlertEvent) -> &'static str {
+    use crate::domain::AlertEvent::*;
+    match event {
+        QueuePaused => td_string!(locale, alert_event_queue_paused),
+        NotificationFailed => td_string!(locale, alert_event_notification_failed),
+        OauthReconnect => td_string!(locale, alert_event_oauth_reconnect),
+        SecretExpiring => td_string!(locale, alert_event_secret_expiring),
+        Test => td_string!(locale, alert_event_test),
+    }
+}
+
+/// How an alert went.
+pub fn alert_state_label(locale: Locale, state: crate::domain::AlertState) -> &'static str {
+    use crate::domain::AlertState::*;
+    match state {
+        Delivered => td_string!(locale, alert_state_delivered),
+        Retrying => td_string!(locale, alert_state_retrying),
+        Failed => td_string!(locale, alert_state_failed),
+    }
+}
+
 /// Why a delivery failed and what to do, for an administrator.
 pub fn send_message(locale: Locale, code: SendCode) -> &'static str {
     use SendCode::*;

@@ -7,6 +7,7 @@ import {
   seed,
   SettingsPage,
   SMTP_LOGIN,
+  submitNotification,
 } from "./fixtures/settings";
 
 // The webhook's address carries the channel's secret, as Slack's and Teams' do.
@@ -61,11 +62,33 @@ test("alerts: the webhook is checked as typed, tested, saved write-only", async 
   expect((await providerStats(request)).alerts).toHaveLength(2);
 });
 
-test("alerts: the view page says where they go", async ({ page, request }) => {
-  await seed(request, { ...localSmtp(SMTP_LOGIN.password), alerts: { enabled: true, webhook_url: HOOK } });
+test("alerts: a wrong password pauses sending, the webhook hears it, the view page says so", async ({
+  page,
+  request,
+}) => {
+  await seed(request, { ...localSmtp("a-wrong-password"), alerts: { enabled: true, webhook_url: HOOK } });
   const settings = new SettingsPage(page);
   await settings.open();
   await expect(page.locator("#view-alerts")).toHaveAttribute("data-enabled", "true");
   await expect(page.locator("#view-alerts")).toContainText("127.0.0.1");
+
+  await submitNotification(request, "yamada@example.co.jp", "点検報告書 alert");
+  await expect
+    .poll(async () => (await providerStats(request)).alerts.map((a: any) => a.body.event), { timeout: 15_000 })
+    .toContain("queue_paused");
+  const alert = (await providerStats(request)).alerts.find((a: any) => a.body.event === "queue_paused");
+  expect(alert.body.detail).toContain("auth_failed");
+  expect(alert.body.text).toContain("Mail sending paused");
+
+  await expect
+    .poll(
+      async () => {
+        await page.reload();
+        return page.locator("#view-last-alert").getAttribute("data-state");
+      },
+      { timeout: 15_000 },
+    )
+    .toBe("delivered");
+  await expect(page.locator("#view-last-alert")).toHaveAttribute("data-event", "queue_paused");
   expect(await page.content()).not.toContain("e2e-hook-secret");
 });

@@ -71,6 +71,37 @@ impl AlertEvent {
     }
 }
 
+/// Where the last alert stands, for the settings page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// The receiver took it.
+    Delivered,
+    /// Not yet taken; it is tried again.
+    Retrying,
+    /// Given up after every attempt.
+    Failed,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Delivered => "delivered",
+            AlertState::Retrying => "retrying",
+            AlertState::Failed => "failed",
+        }
+    }
+}
+
+/// The alert queued last: what, when (UTC text), how it went, and why not (never the address).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastAlert {
+    pub event: AlertEvent,
+    pub at: String,
+    pub state: AlertState,
+    pub error: Option<String>,
+}
+
 /// The answer to "send test alert".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertTestResult {

@@ -22,7 +22,8 @@ mod validate;
 mod web_url;
 
 pub use alerts::{
-    AlertEvent, AlertTestResult, AlertsInput, AlertsView, WEBHOOK_URL_MAX, webhook_host,
+    AlertEvent, AlertState, AlertTestResult, AlertsInput, AlertsView, LastAlert, WEBHOOK_URL_MAX,
+    webhook_host,
 };
 pub use codes::{ErrorCode, Field, FieldError, Notice, NoticeCode};
 pub use delivery::{

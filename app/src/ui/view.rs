@@ -179,6 +179,19 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
                         view! { <span class="muted">{t!(i18n, view_alerts_off)}</span> }.into_any()
                     }}
                 </dd>
+                {page.last_alert.clone().map(|last| {
+                    let (event, state) = (last.event, last.state);
+                    view! {
+                        <dt>{t!(i18n, view_last_alert)}</dt>
+                        <dd id="view-last-alert" data-event=event.as_str()
+                            data-state=state.as_str()>
+                            {move || crate::messages::alert_event_label(i18n.get_locale(), event)}
+                            ", " {last.at} " — "
+                            {move || crate::messages::alert_state_label(i18n.get_locale(), state)}
+                            {last.error.map(|e| format!(" ({e})"))}
+                        </dd>
+                    }
+                })}
                 <dt>{t!(i18n, last_saved)}</dt>
                 <dd>
                     {match updated {

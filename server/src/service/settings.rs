@@ -63,6 +63,26 @@ pub struct AppBackend {
     pub alerts: crate::service::alerts::AlertConfig,
 }
 
+impl AppBackend {
+    /// The alert queued last, as the page shows it.
+    async fn last_alert(&self) -> Result<Option<app::domain::LastAlert>, ApiError> {
+        use app::domain::{AlertEvent, AlertState, LastAlert};
+        let record = self.store.last_alert().await.map_err(|e| internal(&e))?;
+        Ok(record.and_then(|r| {
+            Some(LastAlert {
+                event: AlertEvent::parse(&r.event)?,
+                at: crate::clock::utc_text(r.at_ms),
+                state: match (r.delivered, r.done) {
+                    (true, _) => AlertState::Delivered,
+                    (false, true) => AlertState::Failed,
+                    (false, false) => AlertState::Retrying,
+                },
+                error: r.last_error.filter(|_| !r.delivered),
+            })
+        }))
+    }
+}
+
 /// Rows per page of the delivery log.
 const LOG_PAGE: i64 = 50;
 
@@ -125,7 +145,13 @@ impl SettingsBackend for AppBackend {
             .map_err(|e| internal(&e))?;
         let (paused, failures_24h) = self.queue_state().await?;
         let quota = self.meter(&settings).await.map_err(|e| internal(&e))?;
+        let last_alert = if settings.alerts.enabled {
+            self.last_alert().await?
+        } else {
+            None
+        };
         Ok(PageData {
+            last_alert,
             quota,
             settings,
             server_ip: self.server_ip,
