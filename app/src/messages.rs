@@ -62,6 +62,7 @@ pub fn error_message(locale: Locale, code: ErrorCode) -> &'static str {
         MicrosoftTenantIdInvalid => td_string!(locale, err_microsoft_tenant_id_invalid),
         GoogleClientIdInvalid => td_string!(locale, err_google_client_id_invalid),
         DateInvalid => td_string!(locale, err_date_invalid),
+        AppOnlyMicrosoftOnly => td_string!(locale, err_app_only_microsoft_only),
         ManagerRootRequired => td_string!(locale, err_manager_root_required),
         ManagerRootScheme => td_string!(locale, err_manager_root_scheme),
         ManagerRootInvalid => td_string!(locale, err_manager_root_invalid),

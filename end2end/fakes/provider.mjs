@@ -16,6 +16,7 @@
 //   POST /revoke                           Google revocation
 //   GET  /v1/userinfo                      Google userinfo
 //   POST /v1.0/me/sendMail                 Microsoft Graph: send (MIME, base64, text/plain)
+//   POST /v1.0/users/{mailbox}/sendMail    the same as an application (app-only)
 //   POST /gmail/v1/users/me/messages/send  Gmail API: send ({"raw": base64url})
 // Test controls:
 //   POST /_control  JSON merged into the controls below;  GET /_stats;  POST /_reset
@@ -221,9 +222,9 @@ function bearer(req) {
 }
 
 // A send as the documentation specifies it, or the error a real service would give.
-async function send(req, res, api) {
+async function send(req, res, api, mailbox = null) {
   const raw = await readBody(req);
-  const record = { api, contentType: req.headers['content-type'] ?? '', token: bearer(req) };
+  const record = { api, mailbox, contentType: req.headers['content-type'] ?? '', token: bearer(req) };
   stats.sends.push(record);
   if (!record.token || !stats.issuedAccess.includes(record.token)) {
     record.status = 401;
@@ -316,6 +317,9 @@ const server = http.createServer(async (req, res) => {
       return json(res, 200, { '@odata.context': 'https://graph.microsoft.com/v1.0/$metadata#users/$entity', ...control.me });
     }
     if (req.method === 'POST' && path === '/v1.0/me/sendMail') return await send(req, res, 'graph');
+    if (req.method === 'POST' && (m = path.match(/^\/v1\.0\/users\/([^/]+)\/sendMail$/))) {
+      return await send(req, res, 'graph', decodeURIComponent(m[1]));
+    }
     if (req.method === 'POST' && path === '/gmail/v1/users/me/messages/send') return await send(req, res, 'gmail');
     if (req.method === 'GET' && path === '/v1/userinfo') {
       const t = bearer(req);

@@ -1120,7 +1120,9 @@ async fn unknown_fields_in_a_put_are_refused_by_name() {
     assert_eq!(app.get_settings().await["version"], 0, "nothing was saved");
 
     // GET, change one thing, PUT back: the read-only members are no typo.
-    let (status, saved) = app.put_settings(&valid_smtp()).await;
+    let mut with_alerts = valid_smtp();
+    with_alerts["alerts"] = json!({"enabled": true, "webhook_url": "https://hooks.example.com/x"});
+    let (status, saved) = app.put_settings(&with_alerts).await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     let mut round = app.get_settings().await;
     round["manager_root"] = json!("https://reports2.example.co.jp/ConMasManager");

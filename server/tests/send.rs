@@ -659,3 +659,125 @@ async fn a_burst_of_mails_reuses_one_smtp_connection() {
     assert_eq!(smtp.connections().await, 2);
     app.stop().await;
 }
+
+/// Microsoft app-only: no user connects. The client credentials grant gives the token (scope
+/// `{graph}/.default`, the secret in the body); mail goes to Graph `/users/{sender}/sendMail`
+/// from the sending mailbox; the token is kept for the next mail and replaced once after a 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn microsoft_app_only_sends_as_the_mailbox_without_a_user() {
+    let fake = FakeProvider::start().await;
+    let (_dir, app) = spawn(&fake).await;
+    let put = |provider: &'static str, flow: &'static str, sender: &'static str| {
+        let app = &app;
+        async move {
+            let current = app.get_settings().await;
+            let (client_id, tenant) = match provider {
+                "microsoft" => (MS_CLIENT_ID, TENANT),
+                _ => (GOOGLE_CLIENT_ID, ""),
+            };
+            app.put_settings(&json!({
+                "auth": "oauth",
+                "oauth": {"provider": provider, "client_id": client_id, "client_secret": CLIENT_SECRET,
+                          "tenant_id": tenant, "flow": flow, "sender": sender},
+                "manager_root": root(app),
+                "version": current["version"],
+            }))
+            .await
+        }
+    };
+    // Refused with the field named: Google has no app-only sending; app-only needs a mailbox.
+    let (status, body) = put("google", "app_only", "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        error_codes(&body),
+        vec![("oauth.flow".into(), "app_only_microsoft_only".into())]
+    );
+    let (status, body) = put("microsoft", "app_only", "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        error_codes(&body),
+        vec![("oauth.sender".into(), "mailbox_required".into())]
+    );
+    let (status, body) = put("microsoft", "app_only", "Notice <notice@contoso.com>").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_codes(&body)[0].0, "oauth.sender");
+    let (status, body) = put("microsoft", "app_only", "notice@contoso.com").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["oauth"]["flow"], "app_only");
+    assert_eq!(body["oauth"]["sender"], "notice@contoso.com");
+
+    // The page's status: nothing connected, the mailbox named; connecting is refused.
+    let res = app
+        .anon
+        .get(app.url("/ConMasManager/api/v1/oauth"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    let status_body: Value = res.json().await.unwrap();
+    assert_eq!(status_body["app_only_sender"], "notice@contoso.com");
+    assert!(status_body["account"].is_null());
+    let (code, body) = connect_url(&app, &app.client).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["transport"], "microsoft_graph");
+    assert_eq!(report["from"], "notice@contoso.com");
+    assert_eq!(
+        steps(&report),
+        pairs(&[("token", "ok"), ("api_call", "ok")])
+    );
+    let stats = fake.stats().await;
+    let tokens: Vec<&Value> = stats["token"].as_array().unwrap().iter().collect();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert_eq!(tokens[0]["grant_type"], "client_credentials");
+    assert_eq!(
+        tokens[0]["scope"],
+        format!("{}/.default", fake.endpoints().microsoft_graph)
+    );
+    assert_eq!(tokens[0]["client_id"], MS_CLIENT_ID);
+    assert_eq!(tokens[0]["path"], format!("/{TENANT}/oauth2/v2.0/token"));
+    let sent = &stats["sends"][0];
+    assert_eq!(sent["mailbox"], "notice@contoso.com");
+    assert_eq!(sent["status"], 202);
+    assert_eq!(sent["token"], stats["issuedAccess"][0]);
+    let mail = parsed(sent["mime"].as_str().unwrap());
+    assert_eq!(header(&mail, "From"), "notice@contoso.com");
+    assert!(header(&mail, "Message-ID").ends_with("@contoso.com>"));
+
+    // The next mail uses the kept token; a 401 gets one new token and one retry.
+    fake.control(json!({"sendErrors": [{"status": 401, "body": {"error": {"code": "InvalidAuthenticationToken"}}}]}))
+        .await;
+    let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let stats = fake.stats().await;
+    assert_eq!(
+        stats["token"].as_array().unwrap().len(),
+        2,
+        "one new token after the 401"
+    );
+    assert_eq!(stats["sends"].as_array().unwrap().len(), 3);
+
+    // "Check token" asks for a new one; a wrong secret is named as such.
+    let check = |app: &TestApp| {
+        let req = app
+            .anon
+            .post(app.url("/ConMasManager/api/v1/oauth/check"))
+            .bearer_auth(&app.token);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = check(&app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["code"], "token_ok");
+    fake.control(json!({"clientSecret": "another-secret"}))
+        .await;
+    let (status, body) = check(&app).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["code"], "wrong_secret");
+    assert!(!body.to_string().contains(CLIENT_SECRET));
+    app.stop().await;
+}

@@ -29,6 +29,10 @@ pub enum Field {
     OauthTenantId,
     #[serde(rename = "oauth.client_secret_expires_on")]
     OauthSecretExpiresOn,
+    #[serde(rename = "oauth.flow")]
+    OauthFlow,
+    #[serde(rename = "oauth.sender")]
+    OauthSender,
     #[serde(rename = "manager_root")]
     ManagerRoot,
     #[serde(rename = "delivery.divert_to")]
@@ -63,7 +67,7 @@ impl Field {
         )
     }
 
-    pub const ALL: [Field; 18] = [
+    pub const ALL: [Field; 20] = [
         Field::Auth,
         Field::SmtpServer,
         Field::SmtpPort,
@@ -75,6 +79,8 @@ impl Field {
         Field::OauthClientSecret,
         Field::OauthTenantId,
         Field::OauthSecretExpiresOn,
+        Field::OauthFlow,
+        Field::OauthSender,
         Field::ManagerRoot,
         Field::DeliveryDivertTo,
         Field::DeliveryPaused,
@@ -97,6 +103,8 @@ impl Field {
             Field::OauthClientSecret => "oauth.client_secret",
             Field::OauthTenantId => "oauth.tenant_id",
             Field::OauthSecretExpiresOn => "oauth.client_secret_expires_on",
+            Field::OauthFlow => "oauth.flow",
+            Field::OauthSender => "oauth.sender",
             Field::ManagerRoot => "manager_root",
             Field::DeliveryDivertTo => "delivery.divert_to",
             Field::DeliveryPaused => "delivery.paused",
@@ -160,6 +168,8 @@ pub enum ErrorCode {
     GoogleClientIdInvalid,
     /// Not a calendar date `YYYY-MM-DD`.
     DateInvalid,
+    /// `app_only` is for Microsoft (Google has no such grant for Gmail sending).
+    AppOnlyMicrosoftOnly,
     // ManagerRoot
     ManagerRootRequired,
     ManagerRootScheme,

@@ -51,6 +51,8 @@ impl SettingsExport {
                     client_secret: None,
                     tenant_id: stored.oauth.tenant_id.clone(),
                     client_secret_expires_on: stored.oauth.client_secret_expires_on.clone(),
+                    flow: stored.oauth.flow,
+                    sender: stored.oauth.sender.clone(),
                 }),
                 manager_root: stored.manager_root.clone(),
                 // Divert and pause belong to one installation (a staging copy diverts, the

@@ -35,8 +35,8 @@ pub use mailbox::Mailbox;
 pub use manager_root::{ManagerRoot, RedirectCheck};
 pub use notification::DeliveryStatus;
 pub use oauth::{
-    GOOGLE_SCOPES, MICROSOFT_SCOPES, MicrosoftCloud, OauthCode, OauthProblem, OauthStatus,
-    SECRET_EXPIRY_WARNING_DAYS, missing_scopes,
+    GOOGLE_SCOPES, MICROSOFT_SCOPES, MicrosoftCloud, OauthCode, OauthFlow, OauthProblem,
+    OauthStatus, SECRET_EXPIRY_WARNING_DAYS, missing_scopes,
 };
 pub use oauth_ids::{GoogleClientId, MicrosoftClientId, MicrosoftTenant, parse_date};
 pub use port::Port;

@@ -64,6 +64,34 @@ pub fn missing_scopes(provider: Provider, granted: &str) -> Vec<String> {
         .collect()
 }
 
+/// How the Microsoft app gets its tokens: on behalf of a user who consented (`delegated`, the
+/// default), or as the application itself (`app_only`: the client credentials grant, sending
+/// as one mailbox with the application permission Mail.Send).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OauthFlow {
+    #[default]
+    Delegated,
+    AppOnly,
+}
+
+impl OauthFlow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OauthFlow::Delegated => "delegated",
+            OauthFlow::AppOnly => "app_only",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "delegated" => Some(OauthFlow::Delegated),
+            "app_only" => Some(OauthFlow::AppOnly),
+            _ => None,
+        }
+    }
+}
+
 /// What happened to a connection attempt or a token refresh. The snake_case name is the stable
 /// code of the REST API and of the `?oauth=` query after a callback; the texts (what happened,
 /// what to do) live in the locale files.
@@ -233,6 +261,9 @@ pub struct OauthStatus {
     /// ID, the tenant and the redirect URI are in it.
     #[serde(default)]
     pub admin_consent_url: Option<String>,
+    /// Microsoft app-only: the mailbox mail is sent as (no account is connected).
+    #[serde(default)]
+    pub app_only_sender: Option<String>,
 }
 
 impl OauthStatus {

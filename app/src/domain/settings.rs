@@ -1,7 +1,7 @@
 //! The mail settings as stored and shown ([`SettingsView`]), as sent for saving
 //! ([`SettingsInput`]), and once validated ([`ValidatedSettings`]). Secrets are typed, never shown.
 
-use super::{AlertsInput, AlertsView, AuthType, Field, Provider, Tab};
+use super::{AlertsInput, AlertsView, AuthType, Field, OauthFlow, Provider, Tab};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -57,6 +57,12 @@ pub struct OauthView {
     /// secret is created), for a warning before mail stops. Empty when not given.
     #[serde(default)]
     pub client_secret_expires_on: String,
+    /// Microsoft: `delegated` (a user consents; the default) or `app_only`.
+    #[serde(default)]
+    pub flow: OauthFlow,
+    /// Microsoft app-only: the mailbox mail is sent as (required then).
+    #[serde(default)]
+    pub sender: String,
 }
 
 /// Staging and maintenance switches (`"delivery"` in the settings JSON).
@@ -156,6 +162,10 @@ pub struct OauthInput {
     /// `YYYY-MM-DD` or empty.
     #[serde(default)]
     pub client_secret_expires_on: String,
+    #[serde(default)]
+    pub flow: OauthFlow,
+    #[serde(default)]
+    pub sender: String,
 }
 
 /// A save request: the REST `PUT` body and the server function's argument.

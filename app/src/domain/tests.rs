@@ -416,6 +416,7 @@ fn unselected_block_is_kept_as_typed() {
         client_secret: None,
         tenant_id: String::new(),
         client_secret_expires_on: String::new(),
+        ..Default::default()
     });
     let v = validate(&stored(), &input).expect("oauth block is not selected");
     assert_eq!(v.settings().oauth.client_id, "half-typed");
@@ -444,6 +445,7 @@ fn oauth_secret_counts_only_for_the_same_provider() {
         client_secret_set: true,
         tenant_id: "contoso.onmicrosoft.com".into(),
         client_secret_expires_on: String::new(),
+        ..Default::default()
     };
     let input = SettingsInput {
         auth: AuthType::Oauth,
@@ -454,6 +456,7 @@ fn oauth_secret_counts_only_for_the_same_provider() {
             client_secret: None,
             tenant_id: String::new(),
             client_secret_expires_on: String::new(),
+            ..Default::default()
         }),
         manager_root: "https://reports.example.com/ConMasManager".into(),
         delivery: None,
@@ -567,6 +570,7 @@ fn secret_expiry_date_is_checked_for_microsoft() {
             client_secret: Some(TypedSecret::new("s3cret-value")),
             tenant_id: "contoso.onmicrosoft.com".into(),
             client_secret_expires_on: "2027-02-30".into(),
+            ..Default::default()
         }),
         manager_root: "https://reports.example.co.jp/ConMasManager".into(),
         ..Default::default()
@@ -646,6 +650,7 @@ fn stored_secrets_only_count_for_their_own_target() {
         client_secret_set: true,
         tenant_id: "contoso.onmicrosoft.com".into(),
         client_secret_expires_on: String::new(),
+        ..Default::default()
     };
     let oauth_input = |client_id: &str, tenant_id: &str| SettingsInput {
         auth: AuthType::Oauth,
@@ -656,6 +661,7 @@ fn stored_secrets_only_count_for_their_own_target() {
             client_secret: None,
             tenant_id: tenant_id.into(),
             client_secret_expires_on: String::new(),
+            ..Default::default()
         }),
         manager_root: "http://{0}/ConMasManager".into(),
         delivery: None,
@@ -870,4 +876,72 @@ fn alerts_need_a_webhook_that_is_https_or_local_and_keep_it_write_only() {
     let kept = validate(&saved, &smtp_input()).unwrap();
     assert_eq!(kept.settings().alerts, saved.alerts);
     assert!(!kept.changed_fields().contains(&Field::AlertsEnabled));
+}
+
+#[test]
+fn app_only_is_microsofts_and_needs_a_plain_sending_mailbox() {
+    let with = |provider: Provider, flow: OauthFlow, sender: &str| SettingsInput {
+        auth: AuthType::Oauth,
+        oauth: Some(OauthInput {
+            provider,
+            client_id: match provider {
+                Provider::Microsoft => "6731de76-14a6-49ae-97bc-6eba6914391e".into(),
+                Provider::Google => "1234567890-abc.apps.googleusercontent.com".into(),
+            },
+            client_secret: Some(TypedSecret::new("s")),
+            tenant_id: match provider {
+                Provider::Microsoft => "contoso.onmicrosoft.com".into(),
+                Provider::Google => String::new(),
+            },
+            flow,
+            sender: sender.into(),
+            ..Default::default()
+        }),
+        ..smtp_input()
+    };
+    let errors = |input| validate(&stored(), &input).unwrap_err();
+    assert_eq!(
+        errors(with(Provider::Google, OauthFlow::AppOnly, "")),
+        vec![FieldError::new(
+            Field::OauthFlow,
+            ErrorCode::AppOnlyMicrosoftOnly
+        )]
+    );
+    assert_eq!(
+        errors(with(Provider::Microsoft, OauthFlow::AppOnly, " ")),
+        vec![FieldError::new(
+            Field::OauthSender,
+            ErrorCode::MailboxRequired
+        )]
+    );
+    assert_eq!(
+        errors(with(
+            Provider::Microsoft,
+            OauthFlow::AppOnly,
+            "Notice <notice@contoso.com>"
+        ))[0]
+            .field,
+        Field::OauthSender
+    );
+    let valid = validate(
+        &stored(),
+        &with(
+            Provider::Microsoft,
+            OauthFlow::AppOnly,
+            " notice@contoso.com ",
+        ),
+    )
+    .unwrap();
+    assert_eq!(valid.settings().oauth.flow, OauthFlow::AppOnly);
+    assert_eq!(valid.settings().oauth.sender, "notice@contoso.com");
+    assert!(valid.changed_fields().contains(&Field::OauthFlow));
+    assert!(valid.changed_fields().contains(&Field::OauthSender));
+    // Delegated needs no mailbox (the connected account sends).
+    assert!(
+        validate(
+            &stored(),
+            &with(Provider::Microsoft, OauthFlow::Delegated, "")
+        )
+        .is_ok()
+    );
 }

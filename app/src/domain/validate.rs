@@ -3,9 +3,9 @@
 
 use super::{
     AuthType, DeliveryOptions, ErrorCode, Field, FieldError, GoogleClientId, Host, MAX_FIELD_LEN,
-    Mailbox, ManagerRoot, MicrosoftClientId, MicrosoftTenant, Notice, OauthView, Port, Provider,
-    SecretChange, SettingsInput, SettingsView, SmtpView, TypedSecret, ValidatedSettings, host,
-    parse_date, webhook_host,
+    Mailbox, ManagerRoot, MicrosoftClientId, MicrosoftTenant, Notice, OauthFlow, OauthView, Port,
+    Provider, SecretChange, SettingsInput, SettingsView, SmtpView, TypedSecret, ValidatedSettings,
+    host, parse_date, webhook_host,
 };
 
 /// Applies a save request to the stored settings: omitted blocks and secrets stay as stored.
@@ -59,6 +59,8 @@ pub fn merge(stored: &SettingsView, input: &SettingsInput) -> SettingsView {
             client_secret_set: false,
             tenant_id: oauth.tenant_id.trim().to_string(),
             client_secret_expires_on: oauth.client_secret_expires_on.trim().to_string(),
+            flow: oauth.flow,
+            sender: oauth.sender.trim().to_string(),
         };
         // A client secret belongs to one app of one provider (and tenant): it only counts
         // while provider, client ID and tenant stay the same.
@@ -159,6 +161,7 @@ pub fn check_settings(s: &SettingsView) -> Vec<FieldError> {
             Field::OauthSecretExpiresOn,
             s.oauth.client_secret_expires_on.as_str(),
         ),
+        (Field::OauthSender, s.oauth.sender.as_str()),
         (Field::ManagerRoot, s.manager_root.as_str()),
     ] {
         check_text(value, field, &mut errors);
@@ -242,6 +245,17 @@ fn check_oauth(oauth: &OauthView, errors: &mut Vec<FieldError>) {
             ErrorCode::ClientSecretRequired,
         ));
     }
+    if oauth.flow == OauthFlow::AppOnly {
+        if oauth.provider != Provider::Microsoft {
+            errors.push(FieldError::new(
+                Field::OauthFlow,
+                ErrorCode::AppOnlyMicrosoftOnly,
+            ));
+        } else if let Err(code) = Mailbox::parse(&oauth.sender) {
+            // The mailbox the application sends as: a plain address.
+            errors.push(FieldError::new(Field::OauthSender, code));
+        }
+    }
 }
 
 fn check_text(value: &str, field: Field, errors: &mut Vec<FieldError>) {
@@ -297,6 +311,11 @@ fn changed_fields(
     diff(
         old.oauth.client_secret_expires_on != new.oauth.client_secret_expires_on,
         Field::OauthSecretExpiresOn,
+    );
+    diff(old.oauth.flow != new.oauth.flow, Field::OauthFlow);
+    diff(
+        !old.oauth.sender.eq_ignore_ascii_case(&new.oauth.sender),
+        Field::OauthSender,
     );
     diff(old.manager_root != new.manager_root, Field::ManagerRoot);
     diff(

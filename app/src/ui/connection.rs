@@ -123,9 +123,19 @@ pub fn ConnectionPanel(
     };
 
     let mine = move || status.with(|s| s.provider == Some(provider) && s.is_connected());
+    // Microsoft app-only: nothing to connect; the app sends as the saved mailbox.
+    let app_only_sender = move || {
+        (provider == Provider::Microsoft && saved_for_this)
+            .then(|| status.with(|s| s.app_only_sender.clone()))
+            .flatten()
+    };
+    let app_only = move || app_only_sender().is_some();
     let other_connected =
         move || status.with(|s| s.provider.is_some_and(|p| p != provider) && s.is_connected());
     let state_attr = move || {
+        if app_only() {
+            return "app_only";
+        }
         status.with(|s| {
             match (
                 s.provider == Some(provider),
@@ -231,9 +241,14 @@ pub fn ConnectionPanel(
                 <dt>{t!(i18n, oauth_state)}</dt>
                 <dd id="oauth-status" data-state=state_attr>
                     {move || match state_attr() {
-                        "ok" => t_string!(i18n, oauth_state_ok),
-                        "problem" => t_string!(i18n, oauth_state_problem),
-                        _ => t_string!(i18n, oauth_state_none),
+                        "ok" => t_string!(i18n, oauth_state_ok).to_string(),
+                        "problem" => t_string!(i18n, oauth_state_problem).to_string(),
+                        "app_only" => format!(
+                            "{} {}",
+                            t_string!(i18n, oauth_app_only_status),
+                            app_only_sender().unwrap_or_default()
+                        ),
+                        _ => t_string!(i18n, oauth_state_none).to_string(),
                     }}
                 </dd>
                 {details}
@@ -243,6 +258,7 @@ pub fn ConnectionPanel(
             {move || other_connected().then(|| view! { <p class="hint">{t!(i18n, oauth_connected_other)}</p> })}
             {(!saved_for_this).then(|| view! { <p class="hint" id="oauth-not-saved">{t!(i18n, oauth_not_saved_provider)}</p> })}
             <div class="actions">
+                <Show when=move || !app_only()>
                 <button type="button" class="button primary" id="oauth-connect"
                     disabled=move || !saved_for_this || busy()
                     aria-busy=move || connecting.get().to_string()
@@ -255,13 +271,16 @@ pub fn ConnectionPanel(
                         t_string!(i18n, oauth_connect)
                     }}
                 </button>
-                <Show when=mine>
+                </Show>
+                <Show when=move || mine() || app_only()>
                     <button type="button" class="button" id="oauth-check"
                         disabled=busy
                         aria-busy=move || check.pending().get().to_string()
                         on:click=move |_| { check.dispatch(()); }>
                         {move || if check.pending().get() { t_string!(i18n, oauth_checking) } else { t_string!(i18n, oauth_check) }}
                     </button>
+                </Show>
+                <Show when=mine>
                     <button type="button" class="button danger" id="oauth-disconnect"
                         disabled=busy
                         on:click=on_disconnect>

@@ -26,6 +26,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 mod account;
+mod app_only;
 mod classify;
 mod flow;
 mod tokens;
@@ -128,6 +129,8 @@ pub struct OauthService {
     refresh_lock: tokio::sync::Mutex<()>,
     /// Counts finished refreshes, so a caller that waited knows one happened meanwhile.
     refreshes: std::sync::atomic::AtomicU64,
+    /// Microsoft app-only: the access token of this process (see [`app_only`]).
+    app_token: tokio::sync::Mutex<Option<app_only::AppToken>>,
 }
 
 /// Why no access token could be handed out.
@@ -151,6 +154,7 @@ impl OauthService {
             server_ip,
             refresh_lock: tokio::sync::Mutex::new(()),
             refreshes: std::sync::atomic::AtomicU64::new(0),
+            app_token: tokio::sync::Mutex::new(None),
         }
     }
 

@@ -302,6 +302,17 @@ impl OauthService {
                 Some((date - today).whole_days())
             });
         let admin_consent_url = self.admin_consent_url(settings);
+        // App-only: no account is connected; the app sends as the saved mailbox.
+        if settings.oauth.provider == Provider::Microsoft
+            && settings.oauth.flow == app::domain::OauthFlow::AppOnly
+        {
+            return Ok(OauthStatus {
+                secret_expires_in_days,
+                admin_consent_url,
+                app_only_sender: Some(settings.oauth.sender.clone()),
+                ..OauthStatus::default()
+            });
+        }
         let Some(c) = self.store.connection().await? else {
             return Ok(OauthStatus {
                 secret_expires_in_days,
@@ -325,6 +336,7 @@ impl OauthService {
             }),
             secret_expires_in_days,
             admin_consent_url,
+            app_only_sender: None,
         })
     }
 

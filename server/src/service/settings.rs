@@ -187,6 +187,16 @@ impl SettingsBackend for AppBackend {
     }
 
     async fn oauth_connect(&self) -> Result<String, ApiError> {
+        let settings = self.store.load().await.map_err(|e| internal(&e))?;
+        if settings.oauth.provider == app::domain::Provider::Microsoft
+            && settings.oauth.flow == app::domain::OauthFlow::AppOnly
+        {
+            // Nothing to consent to as a user: the tenant's administrator granted Mail.Send.
+            return Err(ApiError::Oauth {
+                code: OauthCode::SettingsIncomplete,
+                detail: "app_only: no account is connected; check the token instead".into(),
+            });
+        }
         // The session the access check found; the attempt is bound to it.
         let session = leptos::prelude::use_context::<http::request::Parts>()
             .and_then(|p| p.extensions.get::<tower_sessions::Session>().cloned())
@@ -205,7 +215,25 @@ impl SettingsBackend for AppBackend {
     }
 
     async fn oauth_check(&self, actor: &str) -> Result<OauthActionResult, ApiError> {
-        let (code, detail) = match self.oauth.check(actor).await {
+        let settings = self.store.load().await.map_err(|e| internal(&e))?;
+        let app_only = settings.oauth.provider == app::domain::Provider::Microsoft
+            && settings.oauth.flow == app::domain::OauthFlow::AppOnly;
+        let checked = if app_only {
+            // A new client-credentials token now: the secret and the tenant are proven.
+            let result = self.oauth.app_only_token(true).await.map(|_| ());
+            let detail = match &result {
+                Ok(()) => "app-only: ok".to_string(),
+                Err(TokenError::Refresh(o)) => {
+                    format!("app-only: {}: {}", o.code.as_str(), o.detail)
+                }
+                Err(e) => format!("app-only: {e}"),
+            };
+            let _ = self.store.audit(actor, "oauth.checked", &detail).await;
+            result
+        } else {
+            self.oauth.check(actor).await.map(|_| ())
+        };
+        let (code, detail) = match checked {
             Ok(_) => (OauthCode::TokenOk, String::new()),
             Err(TokenError::NotConnected) => (OauthCode::NotConnected, String::new()),
             Err(TokenError::Refresh(o)) => (o.code, o.detail),

@@ -5,8 +5,8 @@ use super::{
     Context, Store, StoreError, delete_connection, flag, insert_audit, put_secret, secret_names,
 };
 use app::domain::{
-    AlertsView, AuthType, DeliveryOptions, Field, OauthView, Provider, SettingsView, SmtpView,
-    ValidatedSettings,
+    AlertsView, AuthType, DeliveryOptions, Field, OauthFlow, OauthView, Provider, SettingsView,
+    SmtpView, ValidatedSettings,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -81,8 +81,9 @@ async fn save_in_tx<E>(
         "INSERT INTO mail_settings (id, auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider,
              oauth_client_id, oauth_tenant_id, oauth_secret_expires_on, manager_root, version,
              updated_at, updated_by, divert_to, delivery_paused, alerts_enabled,
-             alert_webhook_host)
-         VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, $17, $18)
+             alert_webhook_host, oauth_flow, oauth_sender)
+         VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, $17, $18,
+                 $19, $20)
          ON CONFLICT (id) DO UPDATE SET
              auth = excluded.auth, smtp_server = excluded.smtp_server, smtp_port = excluded.smtp_port,
              smtp_user = excluded.smtp_user, smtp_ssl = excluded.smtp_ssl,
@@ -93,7 +94,8 @@ async fn save_in_tx<E>(
              version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by,
              divert_to = excluded.divert_to, delivery_paused = excluded.delivery_paused,
              alerts_enabled = excluded.alerts_enabled,
-             alert_webhook_host = excluded.alert_webhook_host
+             alert_webhook_host = excluded.alert_webhook_host,
+             oauth_flow = excluded.oauth_flow, oauth_sender = excluded.oauth_sender
          WHERE mail_settings.version = $14",
     )
     .bind(s.auth.as_str())
@@ -114,6 +116,8 @@ async fn save_in_tx<E>(
     .bind(i64::from(s.delivery.paused))
     .bind(i64::from(s.alerts.enabled))
     .bind(&s.alerts.webhook_host)
+    .bind(s.oauth.flow.as_str())
+    .bind(&s.oauth.sender)
     .execute(&mut *conn)
     .await
     .context("Failed to write the settings")?;
@@ -160,6 +164,7 @@ async fn save_in_tx<E>(
         matches!(
             f,
             Field::OauthProvider
+                | Field::OauthFlow
                 | Field::OauthClientId
                 | Field::OauthClientSecret
                 | Field::OauthTenantId
@@ -197,6 +202,7 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
         "SELECT auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider, oauth_client_id,
                 oauth_tenant_id, oauth_secret_expires_on, manager_root, version, updated_at,
                 updated_by, divert_to, delivery_paused, alerts_enabled, alert_webhook_host,
+                oauth_flow, oauth_sender,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $3) THEN 1 ELSE 0 END
                     AS webhook_set,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $1) THEN 1 ELSE 0 END
@@ -232,6 +238,9 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
             client_secret_set: flag(&row, "client_secret_set"),
             tenant_id: row.get("oauth_tenant_id"),
             client_secret_expires_on: row.get("oauth_secret_expires_on"),
+            // The CHECK constraint keeps it to the two names.
+            flow: OauthFlow::parse(&row.get::<String, _>("oauth_flow")).unwrap_or_default(),
+            sender: row.get("oauth_sender"),
         },
         manager_root: row.get("manager_root"),
         delivery: DeliveryOptions {

@@ -1,4 +1,5 @@
-//! Microsoft Graph `POST /v1.0/me/sendMail` (the MIME message base64-encoded, `text/plain`) and
+//! Microsoft Graph `POST /v1.0/me/sendMail`, or `/v1.0/users/{mailbox}/sendMail` for app-only
+//! sending (the MIME message base64-encoded, `text/plain`), and
 //! Gmail `POST /gmail/v1/users/me/messages/send` (`{"raw": base64url}`), with their documented
 //! errors classified.
 
@@ -65,19 +66,28 @@ impl MailApis {
         }
     }
 
-    /// Sends; `Ok` carries the answer for the report.
+    /// Sends; `Ok` carries the answer for the report. `mailbox`: Graph's `/users/{mailbox}`
+    /// (app-only) instead of `/me`.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn send(
         &self,
         provider: Provider,
         token: &SecretString,
         message: &Message,
+        mailbox: Option<&str>,
     ) -> Result<String, ApiFailure> {
         let mime = message.formatted();
+        let graph_user = match mailbox {
+            Some(m) => format!(
+                "users/{}",
+                url::form_urlencoded::byte_serialize(m.as_bytes()).collect::<String>()
+            ),
+            None => "me".to_string(),
+        };
         let request = match provider {
             Provider::Microsoft => self
                 .http
-                .post(format!("{}/v1.0/me/sendMail", self.graph))
+                .post(format!("{}/v1.0/{graph_user}/sendMail", self.graph))
                 .header(reqwest::header::CONTENT_TYPE, "text/plain")
                 .body(base64::engine::general_purpose::STANDARD.encode(&mime)),
             Provider::Google => self

@@ -244,7 +244,7 @@ impl Mailer {
                 self.send_smtp(&saved.settings, password, roots, mail, true)
                     .await
             }
-            AuthType::Oauth => self.send_api(saved.settings.oauth.provider, mail).await,
+            AuthType::Oauth => self.send_api(&saved.settings.oauth, mail).await,
         }
     }
 
@@ -262,7 +262,7 @@ impl Mailer {
                 self.send_smtp(settings, smtp_password, None, mail, false)
                     .await
             }
-            AuthType::Oauth => self.send_api(settings.oauth.provider, mail).await,
+            AuthType::Oauth => self.send_api(&settings.oauth, mail).await,
         }
     }
 
@@ -332,7 +332,15 @@ impl Mailer {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn send_api(&self, provider: Provider, mail: &Outgoing<'_>) -> DeliveryReport {
+    async fn send_api(
+        &self,
+        oauth: &app::domain::OauthView,
+        mail: &Outgoing<'_>,
+    ) -> DeliveryReport {
+        let provider = oauth.provider;
+        if provider == Provider::Microsoft && oauth.flow == app::domain::OauthFlow::AppOnly {
+            return self.send_app_only(mail).await;
+        }
         let transport = match provider {
             Provider::Microsoft => "microsoft_graph",
             Provider::Google => "gmail_api",
@@ -361,12 +369,12 @@ impl Mailer {
             to = recipients.join(", ");
             let message = build_message(&from, &recipients, mail)?;
             rec.step(StepName::ApiCall, async {
-                match self.api.send(provider, &token, &message).await {
+                match self.api.send(provider, &token, &message, None).await {
                     // An expired or revoked access token: one refresh, one retry, no loop.
                     Err(api::ApiFailure::Unauthorized(_)) => {
                         let (fresh, _) = self.oauth.fresh_token().await.map_err(token_failure)?;
                         self.api
-                            .send(provider, &fresh, &message)
+                            .send(provider, &fresh, &message, None)
                             .await
                             .map_err(api::ApiFailure::into_failure)
                     }
@@ -378,6 +386,60 @@ impl Mailer {
         }
         .await;
         finish(transport, &from, &to, rec, result)
+    }
+}
+
+impl Mailer {
+    /// Microsoft app-only: a client-credentials token, then Graph `/users/{sender}/sendMail`,
+    /// From the saved sending mailbox.
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn send_app_only(&self, mail: &Outgoing<'_>) -> DeliveryReport {
+        let mut rec = Recorder::default();
+        let mut from = String::new();
+        let mut to = mail.to.join(", ");
+        let result = async {
+            let (token, sender) = rec
+                .step(StepName::Token, async {
+                    let (token, sender) = self
+                        .oauth
+                        .app_only_token(false)
+                        .await
+                        .map_err(token_failure)?;
+                    let detail = format!("app-only, as {sender} (microsoft)");
+                    Ok(((token, sender), detail))
+                })
+                .await?;
+            from = sender.clone();
+            let recipients = mail.recipients(&from);
+            to = recipients.join(", ");
+            let message = build_message(&from, &recipients, mail)?;
+            let provider = Provider::Microsoft;
+            rec.step(StepName::ApiCall, async {
+                match self
+                    .api
+                    .send(provider, &token, &message, Some(&sender))
+                    .await
+                {
+                    // A refused token: one new token, one retry, no loop.
+                    Err(api::ApiFailure::Unauthorized(_)) => {
+                        let (fresh, _) = self
+                            .oauth
+                            .app_only_token(true)
+                            .await
+                            .map_err(token_failure)?;
+                        self.api
+                            .send(provider, &fresh, &message, Some(&sender))
+                            .await
+                            .map_err(api::ApiFailure::into_failure)
+                    }
+                    other => other.map_err(api::ApiFailure::into_failure),
+                }
+                .map(|detail| ((), detail))
+            })
+            .await
+        }
+        .await;
+        finish("microsoft_graph", &from, &to, rec, result)
     }
 }
 

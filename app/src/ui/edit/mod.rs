@@ -7,8 +7,8 @@ use super::{Flash, FlashKind, Links, TabBar, go_to, provider_of, use_tab};
 use crate::api::{ApiError, PageData, save_mail_settings, send_test_alert};
 use crate::domain::{
     AlertTestResult, AlertsInput, AuthType, DeliveryOptions, Field, FieldError, ImportError,
-    OauthInput, Port, Provider, SettingsInput, SettingsView, SmtpInput, Tab, TypedSecret, notices,
-    validate,
+    OauthFlow, OauthInput, Port, Provider, SettingsInput, SettingsView, SmtpInput, Tab,
+    TypedSecret, notices, validate,
 };
 use crate::i18n::*;
 use import::ImportFile;
@@ -39,11 +39,13 @@ struct Draft {
 
 /// One provider's OAuth fields as typed.
 #[derive(Clone, Copy)]
-struct OauthDraft {
+pub(super) struct OauthDraft {
     client_id: RwSignal<String>,
     tenant_id: RwSignal<String>,
     secret: RwSignal<String>,
     secret_expires_on: RwSignal<String>,
+    flow: RwSignal<OauthFlow>,
+    sender: RwSignal<String>,
 }
 
 impl OauthDraft {
@@ -59,6 +61,8 @@ impl OauthDraft {
                     .map(|o| o.client_secret_expires_on.clone())
                     .unwrap_or_default(),
             ),
+            flow: RwSignal::new(stored.map(|o| o.flow).unwrap_or_default()),
+            sender: RwSignal::new(stored.map(|o| o.sender.clone()).unwrap_or_default()),
         }
     }
 }
@@ -108,6 +112,15 @@ impl Draft {
             client_secret_expires_on: match provider {
                 Provider::Microsoft => o.secret_expires_on.get(),
                 Provider::Google => String::new(),
+            },
+            // App-only is Microsoft's.
+            flow: match provider {
+                Provider::Microsoft => o.flow.get(),
+                Provider::Google => OauthFlow::Delegated,
+            },
+            sender: match (provider, o.flow.get()) {
+                (Provider::Microsoft, OauthFlow::AppOnly) => o.sender.get(),
+                _ => String::new(),
             },
         };
         let input = SettingsInput {
@@ -226,8 +239,11 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
         match result {
             Ok(saved) => {
                 // OAuth without a connected account (new credentials disconnect the old one):
-                // straight on to the provider's consent page.
-                if saved.settings.auth == AuthType::Oauth && !saved.oauth.is_connected() {
+                // straight on to the provider's consent page. App-only has no user to consent.
+                if saved.settings.auth == AuthType::Oauth
+                    && !saved.oauth.is_connected()
+                    && saved.oauth.app_only_sender.is_none()
+                {
                     let navigate = navigate.clone();
                     let back = links.page(false, tab.get_untracked());
                     leptos::task::spawn_local(async move {

@@ -175,6 +175,7 @@ pub(super) fn OauthForm(
             stored=secret_stored
             value=fields.secret
         />
+        {ms.then(|| view! { <FlowChoice fields /> })}
         {ms.then(|| view! {
             <TextField
                 id="ms-tenant-id"
@@ -199,5 +200,58 @@ pub(super) fn OauthForm(
         </p>
         <RedirectInfo provider manager_root=draft.manager_root server_ip />
         <SetupSteps provider />
+    }
+}
+
+/// Microsoft: whether a user consents (delegated) or the app sends as one mailbox on its own
+/// (app-only), with the mailbox for app-only and what the tenant must grant.
+#[component]
+fn FlowChoice(fields: super::OauthDraft) -> impl IntoView {
+    use crate::domain::OauthFlow;
+    let i18n = use_i18n();
+    let form = expect_context::<FormState>();
+    let app_only = move || fields.flow.get() == OauthFlow::AppOnly;
+    let radio = move |flow: OauthFlow, id: &'static str| {
+        view! {
+            <input
+                type="radio"
+                id=id
+                name="oauth.flow"
+                value=flow.as_str()
+                prop:checked=move || fields.flow.get() == flow
+                on:change=move |_| {
+                    fields.flow.set(flow);
+                    form.touch(Field::OauthFlow);
+                }
+            />
+        }
+    };
+    view! {
+        <fieldset class="field" id="ms-flow">
+            <legend>{t!(i18n, oauth_flow)}</legend>
+            <label>{radio(OauthFlow::Delegated, "ms-flow-delegated")} {t!(i18n, oauth_flow_delegated)}</label>
+            <label>{radio(OauthFlow::AppOnly, "ms-flow-app-only")} {t!(i18n, oauth_flow_app_only)}</label>
+            <p class="help">{t!(i18n, oauth_flow_help)}</p>
+            <super::super::fields::ErrorText id="ms-flow-error".to_string() field=Field::OauthFlow />
+        </fieldset>
+        <Show when=app_only>
+            <TextField
+                id="ms-sender"
+                field=Field::OauthSender
+                label=Signal::derive(move || t_string!(i18n, oauth_sender))
+                help=Signal::derive(move || t_string!(i18n, oauth_sender_help))
+                value=fields.sender
+                input_type="email"
+                placeholder="notice@contoso.com"
+            />
+            <div class="hint" id="ms-app-only-steps">
+                <p>{t!(i18n, app_only_steps_title)}</p>
+                <ol>
+                    <li>{t!(i18n, app_only_step_permission)}</li>
+                    <li>{t!(i18n, app_only_step_restrict)}</li>
+                    <li>{t!(i18n, app_only_step_no_connect)}</li>
+                </ol>
+            </div>
+        </Show>
     }
 }
