@@ -396,11 +396,9 @@ impl SettingsBackend for AppBackend {
             .unwrap_or_default();
         let row = self
             .store
-            .tokens()
+            .token_listing(&id)
             .await
             .map_err(|e| internal(&e))?
-            .into_iter()
-            .find(|t| t.id == id)
             .ok_or_else(|| {
                 internal(anyhow::anyhow!("the new token is not in the list").as_ref())
             })?;

@@ -52,6 +52,25 @@ pub struct StoredToken {
 /// or hash.
 pub use app::domain::TokenRow as TokenListing;
 
+/// The columns of a listed token (never the hash).
+const LISTING: &str =
+    "SELECT prefix, name, scope, created_by, created_at, expires_at, last_used_at,
+        revoked_at FROM api_tokens";
+
+fn listing(r: &sqlx::any::AnyRow) -> TokenListing {
+    let time = |column: &str| r.get::<Option<i64>, _>(column).map(crate::clock::utc_text);
+    TokenListing {
+        id: r.get("prefix"),
+        name: r.get("name"),
+        scope: r.get("scope"),
+        created_by: r.get("created_by"),
+        created_at: crate::clock::utc_text(r.get("created_at")),
+        expires_at: time("expires_at"),
+        last_used_at: time("last_used_at"),
+        revoked_at: time("revoked_at"),
+    }
+}
+
 impl Store {
     /// Stores a new API token (its hash only).
     #[tracing::instrument(level = "debug", skip_all)]
@@ -127,32 +146,22 @@ impl Store {
     /// Every token, newest first, for `server token list` (no hashes).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn tokens(&self) -> Result<Vec<TokenListing>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT prefix, name, scope, created_by, created_at, expires_at, last_used_at, revoked_at
-             FROM api_tokens ORDER BY id DESC",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .context("Failed to list the API tokens")?;
-        Ok(rows
-            .into_iter()
-            .map(|r| TokenListing {
-                id: r.get("prefix"),
-                name: r.get("name"),
-                scope: r.get("scope"),
-                created_by: r.get("created_by"),
-                created_at: crate::clock::utc_text(r.get("created_at")),
-                expires_at: r
-                    .get::<Option<i64>, _>("expires_at")
-                    .map(crate::clock::utc_text),
-                last_used_at: r
-                    .get::<Option<i64>, _>("last_used_at")
-                    .map(crate::clock::utc_text),
-                revoked_at: r
-                    .get::<Option<i64>, _>("revoked_at")
-                    .map(crate::clock::utc_text),
-            })
-            .collect())
+        let rows = sqlx::query(&format!("{LISTING} ORDER BY id DESC"))
+            .fetch_all(&self.pool)
+            .await
+            .context("Failed to list the API tokens")?;
+        Ok(rows.iter().map(listing).collect())
+    }
+
+    /// One token as listed, by its prefix (the id a new token's value starts with).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn token_listing(&self, prefix: &str) -> Result<Option<TokenListing>, StoreError> {
+        let row = sqlx::query(&format!("{LISTING} WHERE prefix = $1"))
+            .bind(prefix)
+            .fetch_optional(&self.pool)
+            .await
+            .context("Failed to read an API token")?;
+        Ok(row.as_ref().map(listing))
     }
 
     /// Revokes a token by its prefix; false when no live token has it.
