@@ -145,7 +145,10 @@ pub fn webhook_host(url: &str) -> Result<String, ErrorCode> {
     };
     let port = &authority[host.len()..];
     let host_ok = !host.is_empty()
-        && (host.starts_with('[')
+        && (host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
             || host
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
@@ -204,6 +207,7 @@ mod tests {
             ("https://example.com:99999/", ErrorCode::WebhookUrlInvalid),
             ("https://ex_ample.com/", ErrorCode::WebhookUrlInvalid),
             ("https://[::1/", ErrorCode::WebhookUrlInvalid),
+            ("https://[zz::1]/", ErrorCode::WebhookUrlInvalid),
         ] {
             assert_eq!(webhook_host(url), Err(code), "{url}");
         }
