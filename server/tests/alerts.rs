@@ -392,14 +392,7 @@ async fn a_dead_refresh_token_and_an_expiring_secret_reach_the_webhook() {
         "error_codes": [700082]
     }}]))
     .await;
-    let res = app
-        .anon
-        .post(app.url("/ConMasManager/api/v1/oauth/check"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(check(&app).await.0, StatusCode::BAD_GATEWAY);
     eventually("the reconnect alert", event_seen("oauth_reconnect")).await;
     let alert = receiver
         .bodies()

@@ -11,30 +11,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-async fn oauth_status(app: &TestApp) -> Value {
-    let res = app
-        .anon
-        .get(app.url("/ConMasManager/api/v1/oauth"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json().await.unwrap()
-}
-
-async fn check(app: &TestApp) -> (StatusCode, Value) {
-    let res = app
-        .anon
-        .post(app.url("/ConMasManager/api/v1/oauth/check"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap())
-}
-
 fn query_of(url: &str) -> HashMap<String, String> {
     url::Url::parse(url)
         .unwrap()

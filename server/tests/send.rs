@@ -707,14 +707,7 @@ async fn microsoft_app_only_sends_as_the_mailbox_without_a_user() {
     assert_eq!(body["oauth"]["sender"], "notice@contoso.com");
 
     // The page's status: nothing connected, the mailbox named; connecting is refused.
-    let res = app
-        .anon
-        .get(app.url("/ConMasManager/api/v1/oauth"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
-    let status_body: Value = res.json().await.unwrap();
+    let status_body = oauth_status(&app).await;
     assert_eq!(status_body["app_only_sender"], "notice@contoso.com");
     assert!(status_body["account"].is_null());
     let (code, body) = connect_url(&app, &app.client).await;
@@ -760,16 +753,6 @@ async fn microsoft_app_only_sends_as_the_mailbox_without_a_user() {
     assert_eq!(stats["sends"].as_array().unwrap().len(), 3);
 
     // "Check token" asks for a new one; a wrong secret is named as such.
-    let check = |app: &TestApp| {
-        let req = app
-            .anon
-            .post(app.url("/ConMasManager/api/v1/oauth/check"))
-            .bearer_auth(&app.token);
-        async move {
-            let res = req.send().await.unwrap();
-            (res.status(), res.json::<Value>().await.unwrap())
-        }
-    };
     let (status, body) = check(&app).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["code"], "token_ok");

@@ -417,6 +417,12 @@ pub async fn oauth_disconnect(
 
 /// `POST {base}/api/v1/mail/test` `{"to": "…", "settings": {…}?}`: a test mail, step by step;
 /// 200 when it was delivered, 502 with the report when a step failed.
+/// A JSON body, or the 422 `invalid_json` on `body`.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|_| ApiError::Invalid(vec![FieldError::new(Field::Body, ErrorCode::InvalidJson)]))
+}
+
 /// `POST {base}/api/v1/alerts/test`: a test alert to `{"webhook_url": …}` (checked first), or
 /// to the saved webhook with an empty body. 200 when the receiver took it, 502 when not; the
 /// answer never holds the address.
@@ -437,14 +443,9 @@ pub async fn test_alert(
     let request: Request = if body.iter().all(u8::is_ascii_whitespace) {
         Request { webhook_url: None }
     } else {
-        match serde_json::from_slice(&body) {
+        match json_body(&body) {
             Ok(r) => r,
-            Err(_) => {
-                return error_response(
-                    locale,
-                    ApiError::Invalid(vec![FieldError::new(Field::Body, ErrorCode::InvalidJson)]),
-                );
-            }
+            Err(e) => return error_response(locale, e),
         }
     };
     match state
@@ -466,14 +467,9 @@ pub async fn test_mail(
 ) -> Response {
     use app::api::backend::SettingsBackend as _;
     let locale = locale(&headers);
-    let request: app::domain::TestMailRequest = match serde_json::from_slice(&body) {
+    let request: app::domain::TestMailRequest = match json_body(&body) {
         Ok(r) => r,
-        Err(_) => {
-            return error_response(
-                locale,
-                ApiError::Invalid(vec![FieldError::new(Field::Body, ErrorCode::InvalidJson)]),
-            );
-        }
+        Err(e) => return error_response(locale, e),
     };
     match state
         .backend

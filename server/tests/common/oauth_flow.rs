@@ -84,3 +84,29 @@ pub fn outcome(location: &str) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// `GET {base}/api/v1/oauth` with the API token: the connection as the page shows it.
+pub async fn oauth_status(app: &TestApp) -> Value {
+    let res = app
+        .anon
+        .get(app.url("/ConMasManager/api/v1/oauth"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+/// `POST {base}/api/v1/oauth/check` with the API token ("Check token").
+pub async fn check(app: &TestApp) -> (StatusCode, Value) {
+    let res = app
+        .anon
+        .post(app.url("/ConMasManager/api/v1/oauth/check"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap())
+}
