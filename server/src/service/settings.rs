@@ -550,9 +550,9 @@ impl SettingsBackend for AppBackend {
         };
         let result =
             crate::service::alerts::test(&self.alerts_http, &url, actor, self.alerts.timeout).await;
-        let outcome = match (&result.status, &result.error) {
-            (_, None) => format!("delivered (http {})", result.status.unwrap_or_default()),
-            (_, Some(e)) => format!("not delivered ({e})"),
+        let outcome = match &result.error {
+            None => format!("delivered (http {})", result.status.unwrap_or_default()),
+            Some(e) => format!("not delivered ({e})"),
         };
         self.store
             .audit(actor, "alert.test", &outcome)
