@@ -65,6 +65,14 @@ pub struct OauthView {
     pub sender: String,
 }
 
+impl OauthView {
+    /// Microsoft app-only: the app sends as `sender`, no account is connected. (A stored
+    /// `app_only` with Google never passes validation; it counts as delegated.)
+    pub fn is_app_only(&self) -> bool {
+        self.provider == Provider::Microsoft && self.flow == OauthFlow::AppOnly
+    }
+}
+
 /// Staging and maintenance switches (`"delivery"` in the settings JSON).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryOptions {

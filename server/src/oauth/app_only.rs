@@ -5,7 +5,7 @@
 use super::classify::classify_token_error;
 use super::{OauthService, REFRESH_AHEAD_MS, TokenError, expires_at};
 use crate::clock::now_ms;
-use app::domain::{OauthCode, OauthFlow, Provider};
+use app::domain::{OauthCode, Provider};
 use oauth2::{Scope, TokenResponse};
 use secrecy::SecretString;
 
@@ -23,9 +23,7 @@ impl OauthService {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn app_only_token(&self, force: bool) -> Result<(SecretString, String), TokenError> {
         let (settings, secret) = self.credentials().await.map_err(TokenError::Refresh)?;
-        if settings.oauth.provider != Provider::Microsoft
-            || settings.oauth.flow != OauthFlow::AppOnly
-        {
+        if !settings.oauth.is_app_only() {
             return Err(TokenError::NotConnected);
         }
         let sender = settings.oauth.sender.clone();

@@ -303,9 +303,7 @@ impl OauthService {
             });
         let admin_consent_url = self.admin_consent_url(settings);
         // App-only: no account is connected; the app sends as the saved mailbox.
-        if settings.oauth.provider == Provider::Microsoft
-            && settings.oauth.flow == app::domain::OauthFlow::AppOnly
-        {
+        if settings.oauth.is_app_only() {
             return Ok(OauthStatus {
                 secret_expires_in_days,
                 admin_consent_url,

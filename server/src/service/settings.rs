@@ -188,9 +188,7 @@ impl SettingsBackend for AppBackend {
 
     async fn oauth_connect(&self) -> Result<String, ApiError> {
         let settings = self.store.load().await.map_err(|e| internal(&e))?;
-        if settings.oauth.provider == app::domain::Provider::Microsoft
-            && settings.oauth.flow == app::domain::OauthFlow::AppOnly
-        {
+        if settings.oauth.is_app_only() {
             // Nothing to consent to as a user: the tenant's administrator granted Mail.Send.
             return Err(ApiError::Oauth {
                 code: OauthCode::SettingsIncomplete,
@@ -216,9 +214,7 @@ impl SettingsBackend for AppBackend {
 
     async fn oauth_check(&self, actor: &str) -> Result<OauthActionResult, ApiError> {
         let settings = self.store.load().await.map_err(|e| internal(&e))?;
-        let app_only = settings.oauth.provider == app::domain::Provider::Microsoft
-            && settings.oauth.flow == app::domain::OauthFlow::AppOnly;
-        let checked = if app_only {
+        let checked = if settings.oauth.is_app_only() {
             // A new client-credentials token now: the secret and the tenant are proven.
             let result = self.oauth.app_only_token(true).await.map(|_| ());
             let detail = match &result {

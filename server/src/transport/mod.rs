@@ -338,9 +338,7 @@ impl Mailer {
         mail: &Outgoing<'_>,
     ) -> DeliveryReport {
         let provider = oauth.provider;
-        if provider == Provider::Microsoft && oauth.flow == app::domain::OauthFlow::AppOnly {
-            return self.send_app_only(mail).await;
-        }
+        let app_only = oauth.is_app_only();
         let transport = match provider {
             Provider::Microsoft => "microsoft_graph",
             Provider::Google => "gmail_api",
@@ -349,32 +347,30 @@ impl Mailer {
         let mut from = String::new();
         let mut to = mail.to.join(", ");
         let result = async {
-            let (token, connection) = rec
+            let (token, sender) = rec
                 .step(StepName::Token, async {
-                    let (token, c) = self.oauth.access_token().await.map_err(token_failure)?;
-                    if c.provider != provider {
-                        return Err(failure(
-                            SendCode::TokenUnavailable,
-                            StepName::Token,
-                            "not_connected: the connected account belongs to the other provider",
-                            false,
-                        ));
-                    }
-                    let detail = format!("{} ({})", c.account, c.provider.as_str());
-                    Ok(((token, c), detail))
+                    let (token, sender) = self.api_token(provider, app_only, false).await?;
+                    let detail = if app_only {
+                        format!("app-only, as {sender} ({})", provider.as_str())
+                    } else {
+                        format!("{sender} ({})", provider.as_str())
+                    };
+                    Ok(((token, sender), detail))
                 })
                 .await?;
-            from = connection.account.clone();
+            from = sender.clone();
             let recipients = mail.recipients(&from);
             to = recipients.join(", ");
             let message = build_message(&from, &recipients, mail)?;
+            // App-only sends as the mailbox (Graph `/users/{sender}`), delegated as `/me`.
+            let mailbox = app_only.then_some(sender.as_str());
             rec.step(StepName::ApiCall, async {
-                match self.api.send(provider, &token, &message, None).await {
-                    // An expired or revoked access token: one refresh, one retry, no loop.
+                match self.api.send(provider, &token, &message, mailbox).await {
+                    // An expired or revoked access token: one new token, one retry, no loop.
                     Err(api::ApiFailure::Unauthorized(_)) => {
-                        let (fresh, _) = self.oauth.fresh_token().await.map_err(token_failure)?;
+                        let (fresh, _) = self.api_token(provider, app_only, true).await?;
                         self.api
-                            .send(provider, &fresh, &message, None)
+                            .send(provider, &fresh, &message, mailbox)
                             .await
                             .map_err(api::ApiFailure::into_failure)
                     }
@@ -387,59 +383,38 @@ impl Mailer {
         .await;
         finish(transport, &from, &to, rec, result)
     }
-}
 
-impl Mailer {
-    /// Microsoft app-only: a client-credentials token, then Graph `/users/{sender}/sendMail`,
-    /// From the saved sending mailbox.
-    #[tracing::instrument(level = "debug", skip_all)]
-    async fn send_app_only(&self, mail: &Outgoing<'_>) -> DeliveryReport {
-        let mut rec = Recorder::default();
-        let mut from = String::new();
-        let mut to = mail.to.join(", ");
-        let result = async {
-            let (token, sender) = rec
-                .step(StepName::Token, async {
-                    let (token, sender) = self
-                        .oauth
-                        .app_only_token(false)
-                        .await
-                        .map_err(token_failure)?;
-                    let detail = format!("app-only, as {sender} (microsoft)");
-                    Ok(((token, sender), detail))
-                })
-                .await?;
-            from = sender.clone();
-            let recipients = mail.recipients(&from);
-            to = recipients.join(", ");
-            let message = build_message(&from, &recipients, mail)?;
-            let provider = Provider::Microsoft;
-            rec.step(StepName::ApiCall, async {
-                match self
-                    .api
-                    .send(provider, &token, &message, Some(&sender))
-                    .await
-                {
-                    // A refused token: one new token, one retry, no loop.
-                    Err(api::ApiFailure::Unauthorized(_)) => {
-                        let (fresh, _) = self
-                            .oauth
-                            .app_only_token(true)
-                            .await
-                            .map_err(token_failure)?;
-                        self.api
-                            .send(provider, &fresh, &message, Some(&sender))
-                            .await
-                            .map_err(api::ApiFailure::into_failure)
-                    }
-                    other => other.map_err(api::ApiFailure::into_failure),
-                }
-                .map(|detail| ((), detail))
-            })
-            .await
+    /// An access token for the mail API of `provider` and the address mail goes out from: the
+    /// connected account (delegated), or the saved sending mailbox (Microsoft app-only, the
+    /// client credentials grant). `fresh`: a new token now, after the API refused one.
+    async fn api_token(
+        &self,
+        provider: Provider,
+        app_only: bool,
+        fresh: bool,
+    ) -> Result<(SecretString, String), SendFailure> {
+        if app_only {
+            return self
+                .oauth
+                .app_only_token(fresh)
+                .await
+                .map_err(token_failure);
         }
-        .await;
-        finish("microsoft_graph", &from, &to, rec, result)
+        let (token, c) = if fresh {
+            self.oauth.fresh_token().await
+        } else {
+            self.oauth.access_token().await
+        }
+        .map_err(token_failure)?;
+        if c.provider != provider {
+            return Err(failure(
+                SendCode::TokenUnavailable,
+                StepName::Token,
+                "not_connected: the connected account belongs to the other provider",
+                false,
+            ));
+        }
+        Ok((token, c.account))
     }
 }
 
