@@ -30,6 +30,13 @@ pub fn utc_text(ms: i64) -> String {
     }
 }
 
+/// Days from today (UTC) to a `YYYY-MM-DD` date, negative once past; none for another text.
+pub fn days_until(date: &str) -> Option<i64> {
+    let (y, m, d) = app::domain::parse_date(date)?;
+    let date = time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()?;
+    Some((date - time::OffsetDateTime::now_utc().date()).whole_days())
+}
+
 #[cfg(test)]
 mod tests {
     use super::utc_text;

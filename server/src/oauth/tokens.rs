@@ -10,9 +10,7 @@ use super::{
 use crate::clock::utc_text;
 use crate::clock::{DAY_MS, now_ms};
 use crate::store::{Connection, StoreError, Tokens, secret_names};
-use app::domain::{
-    OauthCode, OauthProblem, OauthStatus, Provider, SettingsView, missing_scopes, parse_date,
-};
+use app::domain::{OauthCode, OauthProblem, OauthStatus, Provider, SettingsView, missing_scopes};
 use oauth2::{RefreshToken, Scope, TokenResponse};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -293,14 +291,8 @@ impl OauthService {
     pub async fn status(&self, settings: &SettingsView) -> Result<OauthStatus, StoreError> {
         let now = now_ms();
         let secret_expires_in_days = (settings.oauth.provider == Provider::Microsoft)
-            .then(|| parse_date(&settings.oauth.client_secret_expires_on))
-            .flatten()
-            .and_then(|(y, m, d)| {
-                let month = time::Month::try_from(m).ok()?;
-                let date = time::Date::from_calendar_date(y, month, d).ok()?;
-                let today = time::OffsetDateTime::now_utc().date();
-                Some((date - today).whole_days())
-            });
+            .then(|| crate::clock::days_until(&settings.oauth.client_secret_expires_on))
+            .flatten();
         let admin_consent_url = self.admin_consent_url(settings);
         // App-only: no account is connected; the app sends as the saved mailbox.
         if settings.oauth.is_app_only() {

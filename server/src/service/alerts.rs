@@ -233,7 +233,7 @@ impl AlertSender {
         {
             return Ok(());
         }
-        let Some(days) = days_until(&settings.oauth.client_secret_expires_on) else {
+        let Some(days) = crate::clock::days_until(&settings.oauth.client_secret_expires_on) else {
             return Ok(());
         };
         if days <= SECRET_EXPIRY_WARNING_DAYS {
@@ -245,13 +245,6 @@ impl AlertSender {
         }
         Ok(())
     }
-}
-
-/// Days from today (UTC) to a `YYYY-MM-DD` date; negative once past.
-fn days_until(date: &str) -> Option<i64> {
-    let (y, m, d) = app::domain::parse_date(date)?;
-    let date = time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()?;
-    Some((date - time::OffsetDateTime::now_utc().date()).whole_days())
 }
 
 /// "Send test alert": posts at once (not queued) and says what happened.
