@@ -55,7 +55,7 @@ impl Field {
     /// make `other` wrong and its error must show at once, not only once `other` is touched:
     /// the port / SSL pairing (587 with SSL, 25 without) is reported on the SSL box; a stored
     /// password is void once the server, port, SSL or user changes, and a stored client secret
-    /// once the client ID or tenant does.
+    /// once the client ID or tenant does; alerts turned on need a webhook address.
     pub fn rule_shared_with(self, other: Field) -> bool {
         use Field::*;
         matches!(
@@ -64,6 +64,7 @@ impl Field {
                 | (SmtpSsl, SmtpPort)
                 | (SmtpServer | SmtpPort | SmtpSsl | SmtpUser, SmtpPassword)
                 | (OauthClientId | OauthTenantId, OauthClientSecret)
+                | (AlertsEnabled, AlertsWebhookUrl)
         )
     }
 

@@ -48,13 +48,14 @@ impl FormState {
         if !self.touched.with_untracked(|t| t.contains(&field)) {
             self.touched.update(|t| t.push(field));
         }
-        // A server error on this field is outdated once the value changes.
+        // A server error on this field, or on one whose rule reads it, is outdated once the
+        // value changes (the browser's own check of the new value shows instead).
+        let outdated = |e: &FieldError| e.field == field || field.rule_shared_with(e.field);
         if self
             .server_errors
-            .with_untracked(|e| e.iter().any(|e| e.field == field))
+            .with_untracked(|e| e.iter().any(outdated))
         {
-            self.server_errors
-                .update(|e| e.retain(|e| e.field != field));
+            self.server_errors.update(|e| e.retain(|e| !outdated(e)));
         }
     }
 }

@@ -545,7 +545,6 @@ fn AlertsCard(draft: Draft, stored: StoredValue<SettingsView>) -> impl IntoView 
                         on:change=move |ev| {
                             draft.alerts_enabled.set(event_target_checked(&ev));
                             form.touch(Field::AlertsEnabled);
-                            form.touch(Field::AlertsWebhookUrl);
                         }
                     />
                     {t!(i18n, alerts_enabled)}
