@@ -77,7 +77,8 @@ impl AppBackend {
                     (false, true) => AlertState::Failed,
                     (false, false) => AlertState::Retrying,
                 },
-                error: r.last_error.filter(|_| !r.delivered),
+                // A delivered alert's error is cleared when it is recorded.
+                error: r.last_error,
             })
         }))
     }
