@@ -510,6 +510,44 @@ async fn export_leaves_secrets_out_and_a_new_console_asks_for_them() {
     other.stop().await;
 }
 
+/// Many pages rendered at once on a multi-threaded runtime all answer: a render that moves to
+/// another worker thread between its steps must not read the page title's signal from that
+/// thread's reactive arena (with Leptos' sandboxed arenas it panicked and dropped the connection,
+/// the CI failure of building_another_router_never_stalls_a_page_render).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_page_renders_all_answer() {
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    assert_eq!(app.put_settings(&valid_smtp()).await.0, StatusCode::OK);
+    for round in 0..8 {
+        let renders = (0..48).map(|i| {
+            let path = if i % 2 == 0 {
+                "/ConMasManager/System/MailSetting"
+            } else {
+                "/ConMasManager/System/MailSetting/Edit"
+            };
+            app.client
+                .get(app.url(path))
+                .timeout(std::time::Duration::from_secs(20))
+                .send()
+        });
+        for (i, res) in futures_util::future::join_all(renders)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            let res = res.unwrap_or_else(|e| panic!("render {i} of round {round} answers: {e}"));
+            assert_eq!(res.status(), StatusCode::OK);
+            let html = res.text().await.unwrap();
+            assert!(
+                html.contains("<title>") && html.contains("smtp.example.co.jp"),
+                "render {i} of round {round} is the whole page"
+            );
+        }
+    }
+    app.stop().await;
+}
+
 /// Building a second application in the same process (as the tests, the bench and the CLI do)
 /// while pages are being rendered must not stall a render: walking the Leptos routes sets a
 /// process-wide flag that parks every resource polled meanwhile (leptos-rs/leptos#4773).

@@ -188,8 +188,20 @@ fn Header() -> impl IntoView {
             </button>
         }
     };
+    let title = move || {
+        format!(
+            "{} | {}",
+            t_string!(i18n, page_title),
+            t_string!(i18n, app_title)
+        )
+    };
+    // On the server the title is a plain string: leptos_meta reads it after the render, outside
+    // the render's reactive arena, so a closure reading the locale signal there panicked when the
+    // response had moved to another worker thread. The browser keeps it reactive to the language.
+    #[cfg(feature = "ssr")]
+    let title = TextProp::from(title());
     view! {
-        <Title text=move || format!("{} | {}", t_string!(i18n, page_title), t_string!(i18n, app_title)) />
+        <Title text=title />
         <a class="skip-link" href="#main">
             {t!(i18n, page_title)}
         </a>
