@@ -59,6 +59,8 @@ if [ "${need_browser}" = 1 ]; then
   # PostgreSQL server binaries: the tests run every integration test on a throwaway cluster
   # too (scripts/postgres.sh).
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+  # The certificate tests make their certificates and keys with the openssl command.
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   step "Installing Debian packages: ${missing[*]}"

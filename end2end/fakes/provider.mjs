@@ -21,12 +21,19 @@
 // Test controls:
 //   POST /_control  JSON merged into the controls below;  GET /_stats;  POST /_reset
 //   POST /hooks/<anything>  an incoming webhook (alerts): recorded in stats.alerts, 200
+// With controls.clientCertificate set, the token endpoint checks the client assertion as the
+// Microsoft identity platform does: RS256 signature against the registered certificate,
+// x5t#S256, aud = the token URL, iss = sub = client_id, a 10-minute lifetime, a fresh jti.
+import crypto from 'node:crypto';
 import http from 'node:http';
 import { OAuth2Server } from 'oauth2-mock-server';
 
 const defaults = () => ({
   // The client secret the token endpoint accepts (null: any).
   clientSecret: null,
+  // A certificate (PEM) registered on the app: when set, Microsoft's token endpoint wants a
+  // client assertion signed by its key instead of a secret (RFC 7523), and checks it.
+  clientCertificate: null,
   // Answers served instead of the next token requests: [{status, body}].
   tokenErrors: [],
   // Scopes left out of the grant (a user unticking a box, an app without the permission).
@@ -157,7 +164,19 @@ async function token(req, res, provider, url) {
     const answer = control.tokenErrors.shift();
     return json(res, answer.status, answer.body);
   }
-  if (control.clientSecret !== null && form.get('client_secret') !== control.clientSecret) {
+  if (control.clientCertificate !== null) {
+    const record = stats.token[stats.token.length - 1];
+    record.has_client_secret = form.has('client_secret');
+    const problem = assertionProblem(form, `http://${req.headers.host}${url.pathname}`);
+    record.assertion = problem ?? 'ok';
+    if (problem) {
+      return json(res, 401, {
+        error: 'invalid_client',
+        error_description: `AADSTS700027: Client assertion failed signature validation. (${problem})`,
+        error_codes: [700027],
+      });
+    }
+  } else if (control.clientSecret !== null && form.get('client_secret') !== control.clientSecret) {
     return json(
       res,
       401,
@@ -203,6 +222,43 @@ async function token(req, res, provider, url) {
   const answer = await fetch(`${mockBase}/token`, { method: 'POST', headers, body: raw });
   res.writeHead(answer.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(await answer.text());
+}
+
+const usedJti = new Set();
+
+// Why a client assertion would be refused, or null when it is good.
+function assertionProblem(form, tokenUrl) {
+  if (form.has('client_secret')) return 'a client secret was sent with a certificate credential';
+  if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
+    return 'client_assertion_type';
+  }
+  const parts = String(form.get('client_assertion') ?? '').split('.');
+  if (parts.length !== 3) return 'not a JWT';
+  let header, claims;
+  try {
+    header = JSON.parse(Buffer.from(parts[0], 'base64url').toString());
+    claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString());
+  } catch {
+    return 'not a JWT';
+  }
+  const cert = new crypto.X509Certificate(control.clientCertificate);
+  if (header.alg !== 'RS256') return `alg ${header.alg}`;
+  const thumb = crypto.createHash('sha256').update(cert.raw).digest('base64url');
+  if (header['x5t#S256'] !== thumb) return 'x5t#S256 is not the certificate';
+  const signed = crypto.verify(
+    'RSA-SHA256',
+    Buffer.from(`${parts[0]}.${parts[1]}`),
+    cert.publicKey,
+    Buffer.from(parts[2], 'base64url'),
+  );
+  if (!signed) return 'signature';
+  const now = Math.floor(Date.now() / 1000);
+  if (claims.aud !== tokenUrl) return `aud ${claims.aud}`;
+  if (claims.iss !== form.get('client_id') || claims.sub !== form.get('client_id')) return 'iss/sub';
+  if (!(claims.exp > now) || !(claims.nbf <= now + 60) || claims.exp - claims.nbf > 660) return 'lifetime';
+  if (!claims.jti || usedJti.has(claims.jti)) return 'jti';
+  usedJti.add(claims.jti);
+  return null;
 }
 
 function revoke(req, res, url) {

@@ -764,3 +764,293 @@ async fn microsoft_app_only_sends_as_the_mailbox_without_a_user() {
     assert!(!body.to_string().contains(CLIENT_SECRET));
     app.stop().await;
 }
+
+/// A certificate and its unencrypted RSA key made by the `openssl` command, valid for `days`.
+fn openssl_pair(dir: &std::path::Path, name: &str, days: u32) -> (String, String) {
+    let key = dir.join(format!("{name}-key.pem"));
+    let cert = dir.join(format!("{name}-cert.pem"));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj"])
+        .arg(format!("/CN={name}.contoso.example"))
+        .args(["-days", &days.to_string(), "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        std::fs::read_to_string(cert).unwrap(),
+        std::fs::read_to_string(key).unwrap(),
+    )
+}
+
+/// Runs `openssl` with `args` on `input` (stdin) and returns what it printed.
+fn openssl(args: &[&str], input: &str) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("openssl")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Microsoft with a certificate instead of a client secret (tenants that forbid secrets): the
+/// save refuses what cannot work (no key, an encrypted key, a key of another certificate, a
+/// certificate that is not RSA or not a certificate) with the field named and nothing saved;
+/// the token requests then carry a client assertion that the fake checks as Microsoft does
+/// (RS256 signature against the registered certificate, x5t#S256, aud, iss/sub, lifetime, jti),
+/// for app-only sending; a certificate the app registration does not know is named as such;
+/// the page shows the thumbprint and expiry, and warns as the certificate nears its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn microsoft_certificate_signs_the_token_requests_and_bad_pairs_are_refused() {
+    let fake = FakeProvider::start().await;
+    let (dir, app) = spawn(&fake).await;
+    let (cert, key) = openssl_pair(dir.path(), "notice", 20);
+    let (other_cert, other_key) = openssl_pair(dir.path(), "other", 365);
+    let put = |cert: Option<&str>, key: Option<&str>| {
+        let app = &app;
+        let body = json!({
+            "auth": "oauth",
+            "oauth": {"provider": "microsoft", "client_id": MS_CLIENT_ID, "tenant_id": TENANT,
+                      "flow": "app_only", "sender": "notice@contoso.com",
+                      "credential": "certificate", "certificate": cert, "certificate_key": key},
+            "manager_root": root(app),
+        });
+        async move { app.put_settings(&body).await }
+    };
+    let refused = |body: &Value| error_codes(body);
+
+    // Nothing uploaded: both are asked for (no client secret is).
+    let (status, body) = put(None, None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        refused(&body),
+        vec![
+            ("oauth.certificate".into(), "certificate_required".into()),
+            (
+                "oauth.certificate_key".into(),
+                "certificate_key_required".into()
+            )
+        ]
+    );
+    // A password-protected key, a key of another certificate, a key that is not a key.
+    let encrypted = openssl(&["pkey", "-aes256", "-passout", "pass:secret"], &key);
+    let (_, body) = put(Some(&cert), Some(&encrypted)).await;
+    assert_eq!(
+        refused(&body),
+        vec![(
+            "oauth.certificate_key".into(),
+            "certificate_key_encrypted".into()
+        )]
+    );
+    let (_, body) = put(Some(&cert), Some(&other_key)).await;
+    assert_eq!(
+        refused(&body),
+        vec![(
+            "oauth.certificate_key".into(),
+            "certificate_key_mismatch".into()
+        )]
+    );
+    let (_, body) = put(Some(&cert), Some(&cert)).await;
+    assert_eq!(
+        refused(&body),
+        vec![(
+            "oauth.certificate_key".into(),
+            "certificate_key_invalid".into()
+        )]
+    );
+    // A certificate that is not one, and an EC certificate (assertions are RS256).
+    let (_, body) = put(
+        Some("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"),
+        Some(&key),
+    )
+    .await;
+    assert_eq!(
+        refused(&body),
+        vec![("oauth.certificate".into(), "certificate_invalid".into())]
+    );
+    let ec_key = openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ],
+        "",
+    );
+    let ec_key_file = dir.path().join("ec-key.pem");
+    std::fs::write(&ec_key_file, &ec_key).unwrap();
+    let ec_cert = openssl(
+        &[
+            "req",
+            "-x509",
+            "-key",
+            ec_key_file.to_str().unwrap(),
+            "-subj",
+            "/CN=ec",
+            "-days",
+            "30",
+        ],
+        "",
+    );
+    let (_, body) = put(Some(&ec_cert), Some(&key)).await;
+    assert_eq!(
+        refused(&body),
+        vec![("oauth.certificate".into(), "certificate_invalid".into())]
+    );
+    // Google takes no certificate.
+    let (_, body) = app
+        .put_settings(&json!({
+            "auth": "oauth",
+            "oauth": {"provider": "google", "client_id": GOOGLE_CLIENT_ID,
+                      "client_secret": CLIENT_SECRET, "credential": "certificate"},
+            "manager_root": root(&app),
+        }))
+        .await;
+    assert_eq!(
+        refused(&body),
+        vec![(
+            "oauth.credential".into(),
+            "certificate_microsoft_only".into()
+        )]
+    );
+    assert_eq!(app.get_settings().await["version"], 0, "nothing was saved");
+
+    // The pair (the key in PKCS#1 form works as well as PKCS#8) is saved; the page shows the
+    // certificate's SHA-1 thumbprint as Azure lists it, never the key.
+    let pkcs1 = openssl(&["pkey", "-traditional"], &key);
+    assert!(pkcs1.contains("BEGIN RSA PRIVATE KEY"));
+    let (status, body) = put(Some(&cert), Some(&pkcs1)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let thumbprint = openssl(&["x509", "-noout", "-fingerprint", "-sha1"], &cert)
+        .trim()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .replace(':', "");
+    assert_eq!(body["oauth"]["certificate_info"]["thumbprint"], thumbprint);
+    assert_eq!(body["oauth"]["certificate_key_set"], true);
+    assert_eq!(body["oauth"]["client_secret_set"], false);
+    assert!(
+        body["oauth"]["certificate_info"]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("notice.contoso.example")
+    );
+    let page = app.get_settings().await.to_string();
+    assert!(!page.contains("PRIVATE KEY") && !page.contains(key.lines().nth(1).unwrap()));
+
+    // The fake knows the certificate: the app-only token comes with a good assertion.
+    fake.control(json!({"clientCertificate": cert})).await;
+    let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["from"], "notice@contoso.com");
+    let stats = fake.stats().await;
+    let token = &stats["token"][0];
+    assert_eq!(token["grant_type"], "client_credentials");
+    assert_eq!(token["assertion"], "ok", "{token}");
+    assert_eq!(token["has_client_secret"], false);
+    assert_eq!(stats["sends"][0]["status"], 202);
+
+    // The status warns: the certificate ends within 30 days.
+    let status_body = oauth_status(&app).await;
+    let days = status_body["secret_expires_in_days"].as_i64().unwrap();
+    assert!((19..=20).contains(&days), "{status_body}");
+
+    // Another certificate on the app registration: refused, named as the certificate.
+    fake.control(json!({"clientCertificate": other_cert})).await;
+    let (status, body) = check(&app).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["code"], "certificate_rejected");
+    assert!(!body.to_string().contains("PRIVATE"));
+
+    // Delegated with the certificate: the code exchange and the refresh carry assertions too.
+    fake.control(json!({"clientCertificate": cert})).await;
+    let (status, body) = app
+        .put_settings(&json!({
+            "auth": "oauth",
+            "oauth": {"provider": "microsoft", "client_id": MS_CLIENT_ID, "tenant_id": TENANT,
+                      "credential": "certificate"},
+            "manager_root": root(&app),
+        }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (location, _) = connect_through(&app, &fake).await;
+    assert_eq!(outcome(&location), "connected", "{location}");
+    let (status, body) = check(&app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stats = fake.stats().await;
+    let grants: Vec<(String, String)> = stats["token"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["grant_type"] != "client_credentials")
+        .map(|t| {
+            (
+                t["grant_type"].as_str().unwrap().to_string(),
+                t["assertion"].as_str().unwrap_or("none").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        grants,
+        vec![
+            ("authorization_code".to_string(), "ok".to_string()),
+            ("refresh_token".to_string(), "ok".to_string())
+        ]
+    );
+
+    // Saving other fields keeps the stored pair; a new key alone is checked against the
+    // stored certificate.
+    let (status, body) = put(None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["oauth"]["certificate_info"]["thumbprint"], thumbprint);
+    assert_eq!(body["oauth"]["certificate_key_set"], true);
+    let (_, body) = put(None, Some(&other_key)).await;
+    assert_eq!(
+        refused(&body),
+        vec![(
+            "oauth.certificate_key".into(),
+            "certificate_key_mismatch".into()
+        )]
+    );
+    // The key belongs to the app: another client ID asks for it again.
+    let (status, body) = app
+        .put_settings(&json!({
+            "auth": "oauth",
+            "oauth": {"provider": "microsoft", "client_id": "11111111-2222-3333-4444-555555555555",
+                      "tenant_id": TENANT, "credential": "certificate"},
+            "manager_root": root(&app),
+        }))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        refused(&body),
+        vec![(
+            "oauth.certificate_key".into(),
+            "certificate_key_required".into()
+        )]
+    );
+    app.stop().await;
+}

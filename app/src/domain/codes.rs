@@ -33,6 +33,12 @@ pub enum Field {
     OauthFlow,
     #[serde(rename = "oauth.sender")]
     OauthSender,
+    #[serde(rename = "oauth.credential")]
+    OauthCredential,
+    #[serde(rename = "oauth.certificate")]
+    OauthCertificate,
+    #[serde(rename = "oauth.certificate_key")]
+    OauthCertificateKey,
     #[serde(rename = "manager_root")]
     ManagerRoot,
     #[serde(rename = "delivery.divert_to")]
@@ -63,12 +69,16 @@ impl Field {
             (SmtpPort, SmtpSsl)
                 | (SmtpSsl, SmtpPort)
                 | (SmtpServer | SmtpPort | SmtpSsl | SmtpUser, SmtpPassword)
-                | (OauthClientId | OauthTenantId, OauthClientSecret)
+                | (
+                    OauthClientId | OauthTenantId,
+                    OauthClientSecret | OauthCertificateKey
+                )
+                | (OauthCertificate, OauthCertificateKey)
                 | (AlertsEnabled, AlertsWebhookUrl)
         )
     }
 
-    pub const ALL: [Field; 20] = [
+    pub const ALL: [Field; 23] = [
         Field::Auth,
         Field::SmtpServer,
         Field::SmtpPort,
@@ -82,6 +92,9 @@ impl Field {
         Field::OauthSecretExpiresOn,
         Field::OauthFlow,
         Field::OauthSender,
+        Field::OauthCredential,
+        Field::OauthCertificate,
+        Field::OauthCertificateKey,
         Field::ManagerRoot,
         Field::DeliveryDivertTo,
         Field::DeliveryPaused,
@@ -106,6 +119,9 @@ impl Field {
             Field::OauthSecretExpiresOn => "oauth.client_secret_expires_on",
             Field::OauthFlow => "oauth.flow",
             Field::OauthSender => "oauth.sender",
+            Field::OauthCredential => "oauth.credential",
+            Field::OauthCertificate => "oauth.certificate",
+            Field::OauthCertificateKey => "oauth.certificate_key",
             Field::ManagerRoot => "manager_root",
             Field::DeliveryDivertTo => "delivery.divert_to",
             Field::DeliveryPaused => "delivery.paused",
@@ -171,6 +187,23 @@ pub enum ErrorCode {
     DateInvalid,
     /// `app_only` is for Microsoft (Google has no such grant for Gmail sending).
     AppOnlyMicrosoftOnly,
+    // Certificate credential (Microsoft)
+    /// A certificate credential is for Microsoft (Google takes a client secret).
+    CertificateMicrosoftOnly,
+    CertificateRequired,
+    /// Not a PEM certificate (`-----BEGIN CERTIFICATE-----`), or not one that can be read.
+    CertificateInvalid,
+    /// The certificate's validity has ended (or not begun).
+    CertificateExpired,
+    CertificateKeyRequired,
+    /// Not an unencrypted RSA private key in PEM (PKCS#8 or PKCS#1).
+    CertificateKeyInvalid,
+    /// A password-protected key (`ENCRYPTED PRIVATE KEY`): export it without a password.
+    CertificateKeyEncrypted,
+    /// The key does not belong to the certificate.
+    CertificateKeyMismatch,
+    /// Longer than a PEM certificate or key can be (16 KB).
+    PemTooLong,
     // ManagerRoot
     ManagerRootRequired,
     ManagerRootScheme,

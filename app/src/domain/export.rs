@@ -32,6 +32,13 @@ impl SettingsExport {
         if stored.oauth.client_secret_set {
             omitted.push("oauth.client_secret".to_string());
         }
+        // The certificate travels with its key: both are uploaded again on the other console.
+        if stored.oauth.certificate.is_some() {
+            omitted.push("oauth.certificate".to_string());
+        }
+        if stored.oauth.certificate_key_set {
+            omitted.push("oauth.certificate_key".to_string());
+        }
         SettingsExport {
             format: EXPORT_FORMAT.to_string(),
             format_version: EXPORT_VERSION,
@@ -53,6 +60,9 @@ impl SettingsExport {
                     client_secret_expires_on: stored.oauth.client_secret_expires_on.clone(),
                     flow: stored.oauth.flow,
                     sender: stored.oauth.sender.clone(),
+                    credential: stored.oauth.credential,
+                    certificate: None,
+                    certificate_key: None,
                 }),
                 manager_root: stored.manager_root.clone(),
                 // Divert and pause belong to one installation (a staging copy diverts, the

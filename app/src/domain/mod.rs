@@ -35,8 +35,8 @@ pub use mailbox::Mailbox;
 pub use manager_root::{ManagerRoot, RedirectCheck};
 pub use notification::DeliveryStatus;
 pub use oauth::{
-    GOOGLE_SCOPES, MICROSOFT_SCOPES, MicrosoftCloud, OauthCode, OauthFlow, OauthProblem,
-    OauthStatus, SECRET_EXPIRY_WARNING_DAYS, missing_scopes,
+    CertificateInfo, GOOGLE_SCOPES, MICROSOFT_SCOPES, MicrosoftCloud, OauthCode, OauthCredential,
+    OauthFlow, OauthProblem, OauthStatus, SECRET_EXPIRY_WARNING_DAYS, missing_scopes,
 };
 pub use oauth_ids::{GoogleClientId, MicrosoftClientId, MicrosoftTenant, parse_date};
 pub use port::Port;
@@ -61,6 +61,9 @@ use serde::{Deserialize, Serialize};
 
 /// Longest value accepted in any free-text field; protects storage and logs from abuse.
 pub const MAX_FIELD_LEN: usize = 1024;
+/// Longest PEM text accepted (a certificate or a private key): a 4096-bit RSA key in PKCS#8 is
+/// about 3.3 KB, a certificate with a long chain of names a few KB.
+pub const MAX_PEM_LEN: usize = 16 * 1024;
 
 /// How the system authenticates when it sends mail.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -92,6 +92,46 @@ impl OauthFlow {
     }
 }
 
+/// How the Microsoft app proves who it is at the token endpoint: a client secret (the
+/// default) or a certificate, whose private key signs a client assertion (a JWT, RS256, with
+/// the certificate's `x5t#S256`), as tenants that forbid client secrets require.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OauthCredential {
+    #[default]
+    Secret,
+    Certificate,
+}
+
+impl OauthCredential {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OauthCredential::Secret => "secret",
+            OauthCredential::Certificate => "certificate",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "secret" => Some(OauthCredential::Secret),
+            "certificate" => Some(OauthCredential::Certificate),
+            _ => None,
+        }
+    }
+}
+
+/// The uploaded certificate as the page shows it (the certificate itself is public; its
+/// private key is write-only like a secret). Read by the server from the stored PEM.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateInfo {
+    /// SHA-1 of the certificate, upper-case hex: the "Thumbprint" the Azure portal lists
+    /// under Certificates & secrets, to compare.
+    pub thumbprint: String,
+    pub subject: String,
+    /// The last day it is valid (`YYYY-MM-DD`, UTC).
+    pub expires_on: String,
+}
+
 /// What happened to a connection attempt or a token refresh. The snake_case name is the stable
 /// code of the REST API and of the `?oauth=` query after a callback; the texts (what happened,
 /// what to do) live in the locale files.
@@ -118,6 +158,9 @@ pub enum OauthCode {
     RedirectUriMismatch,
     /// Wrong client secret (AADSTS7000215, invalid_client): the value, not the secret ID.
     WrongSecret,
+    /// The client assertion signed with the uploaded certificate's key was refused
+    /// (AADSTS700027 and friends): the certificate is not on the app registration, or expired.
+    CertificateRejected,
     /// The client secret expired (AADSTS7000222).
     SecretExpired,
     /// No such application (AADSTS700016, Google deleted_client / unauthorized_client).
@@ -151,7 +194,7 @@ pub enum OauthCode {
 }
 
 impl OauthCode {
-    pub const ALL: [OauthCode; 24] = [
+    pub const ALL: [OauthCode; 25] = [
         OauthCode::Connected,
         OauthCode::TokenOk,
         OauthCode::Disconnected,
@@ -162,6 +205,7 @@ impl OauthCode {
         OauthCode::SettingsIncomplete,
         OauthCode::RedirectUriMismatch,
         OauthCode::WrongSecret,
+        OauthCode::CertificateRejected,
         OauthCode::SecretExpired,
         OauthCode::ClientNotFound,
         OauthCode::TenantNotFound,
@@ -191,6 +235,7 @@ impl OauthCode {
             OauthCode::SettingsIncomplete => "settings_incomplete",
             OauthCode::RedirectUriMismatch => "redirect_uri_mismatch",
             OauthCode::WrongSecret => "wrong_secret",
+            OauthCode::CertificateRejected => "certificate_rejected",
             OauthCode::SecretExpired => "secret_expired",
             OauthCode::ClientNotFound => "client_not_found",
             OauthCode::TenantNotFound => "tenant_not_found",

@@ -1,7 +1,10 @@
 //! The mail settings as stored and shown ([`SettingsView`]), as sent for saving
 //! ([`SettingsInput`]), and once validated ([`ValidatedSettings`]). Secrets are typed, never shown.
 
-use super::{AlertsInput, AlertsView, AuthType, Field, OauthFlow, Provider, Tab};
+use super::{
+    AlertsInput, AlertsView, AuthType, CertificateInfo, Field, OauthCredential, OauthFlow,
+    Provider, Tab,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -63,9 +66,36 @@ pub struct OauthView {
     /// Microsoft app-only: the mailbox mail is sent as (required then).
     #[serde(default)]
     pub sender: String,
+    /// Microsoft: `secret` (the default) or `certificate`.
+    #[serde(default)]
+    pub credential: OauthCredential,
+    /// The uploaded certificate (Microsoft, credential `certificate`), as read. Named
+    /// `certificate_info` on the wire: a save's `certificate` is the PEM text.
+    #[serde(default, rename = "certificate_info")]
+    pub certificate: Option<CertificateInfo>,
+    /// Whether the certificate's private key is stored (never its value).
+    #[serde(default)]
+    pub certificate_key_set: bool,
 }
 
 impl OauthView {
+    /// Microsoft with a certificate instead of a client secret.
+    pub fn uses_certificate(&self) -> bool {
+        self.provider == Provider::Microsoft && self.credential == OauthCredential::Certificate
+    }
+
+    /// The day the credential in use expires (`YYYY-MM-DD`), when known: the certificate's,
+    /// or the client secret's as typed. Empty when not known.
+    pub fn credential_expires_on(&self) -> &str {
+        if self.uses_certificate() {
+            self.certificate
+                .as_ref()
+                .map_or("", |c| c.expires_on.as_str())
+        } else {
+            &self.client_secret_expires_on
+        }
+    }
+
     /// Microsoft app-only: the app sends as `sender`, no account is connected. (A stored
     /// `app_only` with Google never passes validation; it counts as delegated.)
     pub fn is_app_only(&self) -> bool {
@@ -174,6 +204,15 @@ pub struct OauthInput {
     pub flow: OauthFlow,
     #[serde(default)]
     pub sender: String,
+    #[serde(default)]
+    pub credential: OauthCredential,
+    /// The certificate (PEM). Missing, `null` or empty keeps the stored one.
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// Its private key (PEM, unencrypted PKCS#8 or PKCS#1 RSA). Missing, `null` or empty keeps
+    /// the stored one.
+    #[serde(default)]
+    pub certificate_key: Option<TypedSecret>,
 }
 
 /// A save request: the REST `PUT` body and the server function's argument.
@@ -223,6 +262,8 @@ pub struct ValidatedSettings {
     pub(super) smtp_password: SecretChange,
     pub(super) oauth_client_secret: SecretChange,
     pub(super) alert_webhook: SecretChange,
+    pub(super) certificate: Option<String>,
+    pub(super) certificate_key: SecretChange,
     pub(super) changed_fields: Vec<Field>,
 }
 
@@ -239,6 +280,14 @@ impl ValidatedSettings {
     /// The alerts webhook address (write-only, like a password).
     pub fn alert_webhook(&self) -> &SecretChange {
         &self.alert_webhook
+    }
+    /// A new certificate (PEM) to store; `None` keeps the stored one.
+    pub fn certificate(&self) -> Option<&str> {
+        self.certificate.as_deref()
+    }
+    /// The certificate's private key (write-only, like a secret).
+    pub fn certificate_key(&self) -> &SecretChange {
+        &self.certificate_key
     }
     /// Fields whose value differs from what was stored (secrets: replaced), for the audit log.
     pub fn changed_fields(&self) -> &[Field] {

@@ -945,3 +945,85 @@ fn app_only_is_microsofts_and_needs_a_plain_sending_mailbox() {
         .is_ok()
     );
 }
+
+#[test]
+fn a_certificate_credential_needs_a_pem_certificate_and_an_unencrypted_key() {
+    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----";
+    let with = |cert: Option<&str>, key: Option<&str>| SettingsInput {
+        auth: AuthType::Oauth,
+        oauth: Some(OauthInput {
+            provider: Provider::Microsoft,
+            client_id: "6731de76-14a6-49ae-97bc-6eba6914391e".into(),
+            tenant_id: "contoso.onmicrosoft.com".into(),
+            credential: OauthCredential::Certificate,
+            certificate: cert.map(str::to_string),
+            certificate_key: key.map(TypedSecret::new),
+            ..Default::default()
+        }),
+        ..smtp_input()
+    };
+    let errors = |input| validate(&stored(), &input).unwrap_err();
+    // No client secret is asked for; the pair is.
+    assert_eq!(
+        errors(with(None, Some(" "))),
+        vec![
+            FieldError::new(Field::OauthCertificate, ErrorCode::CertificateRequired),
+            FieldError::new(
+                Field::OauthCertificateKey,
+                ErrorCode::CertificateKeyRequired
+            ),
+        ]
+    );
+    let code_of = |input| errors(input)[0].code;
+    assert_eq!(
+        code_of(with(Some("MIIB"), Some(KEY))),
+        ErrorCode::CertificateInvalid
+    );
+    assert_eq!(
+        code_of(with(
+            Some(CERT),
+            Some("-----BEGIN ENCRYPTED PRIVATE KEY-----\nx")
+        )),
+        ErrorCode::CertificateKeyEncrypted
+    );
+    assert_eq!(
+        code_of(with(Some(CERT), Some("-----BEGIN EC PRIVATE KEY-----\nx"))),
+        ErrorCode::CertificateKeyInvalid
+    );
+    let long = format!("{CERT}\n{}", "A".repeat(MAX_PEM_LEN));
+    assert_eq!(code_of(with(Some(&long), Some(KEY))), ErrorCode::PemTooLong);
+    assert_eq!(
+        code_of(with(Some("-----BEGIN CERTIFICATE-----\u{0}"), Some(KEY))),
+        ErrorCode::ControlCharacters
+    );
+
+    // Accepted as to shape (the server reads them fully); the key is write-only.
+    let valid = validate(&stored(), &with(Some(CERT), Some(KEY))).unwrap();
+    assert!(valid.settings().oauth.certificate.is_some());
+    assert!(valid.settings().oauth.certificate_key_set);
+    assert!(!valid.settings().oauth.client_secret_set);
+    assert!(valid.certificate_key().is_replace());
+    assert_eq!(valid.certificate().map(str::trim), Some(CERT));
+    for field in [
+        Field::OauthCredential,
+        Field::OauthCertificate,
+        Field::OauthCertificateKey,
+    ] {
+        assert!(valid.changed_fields().contains(&field), "{field:?}");
+    }
+    // Google takes no certificate.
+    let mut google = with(Some(CERT), Some(KEY));
+    let o = google.oauth.as_mut().unwrap();
+    o.provider = Provider::Google;
+    o.client_id = "1234567890-abc.apps.googleusercontent.com".into();
+    o.tenant_id = String::new();
+    o.client_secret = Some(TypedSecret::new("s"));
+    assert_eq!(
+        errors(google),
+        vec![FieldError::new(
+            Field::OauthCredential,
+            ErrorCode::CertificateMicrosoftOnly
+        )]
+    );
+}

@@ -2,10 +2,10 @@
 //! fields changed (for the audit log), and the advice shown beside the form.
 
 use super::{
-    AuthType, DeliveryOptions, ErrorCode, Field, FieldError, GoogleClientId, Host, MAX_FIELD_LEN,
-    Mailbox, ManagerRoot, MicrosoftClientId, MicrosoftTenant, Notice, OauthFlow, OauthView, Port,
-    Provider, SecretChange, SettingsInput, SettingsView, SmtpView, TypedSecret, ValidatedSettings,
-    host, parse_date, webhook_host,
+    AuthType, CertificateInfo, DeliveryOptions, ErrorCode, Field, FieldError, GoogleClientId, Host,
+    MAX_FIELD_LEN, MAX_PEM_LEN, Mailbox, ManagerRoot, MicrosoftClientId, MicrosoftTenant, Notice,
+    OauthCredential, OauthFlow, OauthView, Port, Provider, SecretChange, SettingsInput,
+    SettingsView, SmtpView, TypedSecret, ValidatedSettings, host, parse_date, webhook_host,
 };
 
 /// Applies a save request to the stored settings: omitted blocks and secrets stay as stored.
@@ -61,6 +61,15 @@ pub fn merge(stored: &SettingsView, input: &SettingsInput) -> SettingsView {
             client_secret_expires_on: oauth.client_secret_expires_on.trim().to_string(),
             flow: oauth.flow,
             sender: oauth.sender.trim().to_string(),
+            credential: oauth.credential,
+            // A new certificate is read by the server (thumbprint, subject, expiry); until then
+            // it counts as present. The certificate is public: it stays when the app changes.
+            certificate: if pem_given(oauth.certificate.as_deref()) {
+                Some(CertificateInfo::default())
+            } else {
+                stored.oauth.certificate.clone()
+            },
+            certificate_key_set: false,
         };
         // A client secret belongs to one app of one provider (and tenant): it only counts
         // while provider, client ID and tenant stay the same.
@@ -70,9 +79,57 @@ pub fn merge(stored: &SettingsView, input: &SettingsInput) -> SettingsView {
                 .client_secret
                 .as_ref()
                 .is_some_and(|s| !s.expose().trim().is_empty());
+        // The certificate's private key, likewise.
+        view.certificate_key_set = (stored.oauth.certificate_key_set
+            && same_oauth_client(&stored.oauth, &view))
+            || pem_given(oauth.certificate_key.as_ref().map(|k| k.expose()));
         merged.oauth = view;
     }
     merged
+}
+
+fn pem_given(text: Option<&str>) -> bool {
+    text.is_some_and(|t| !t.trim().is_empty())
+}
+
+/// The shape of a PEM certificate as typed or uploaded (the server reads it fully).
+fn check_certificate_pem(pem: &str) -> Result<(), ErrorCode> {
+    if pem.len() > MAX_PEM_LEN {
+        return Err(ErrorCode::PemTooLong);
+    }
+    check_pem_characters(pem)?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(ErrorCode::CertificateInvalid);
+    }
+    Ok(())
+}
+
+/// The shape of a PEM private key as typed or uploaded: an unencrypted RSA key.
+fn check_key_pem(pem: &str) -> Result<(), ErrorCode> {
+    if pem.len() > MAX_PEM_LEN {
+        return Err(ErrorCode::PemTooLong);
+    }
+    check_pem_characters(pem)?;
+    if pem.contains("ENCRYPTED") {
+        return Err(ErrorCode::CertificateKeyEncrypted);
+    }
+    if !pem.contains("-----BEGIN PRIVATE KEY-----")
+        && !pem.contains("-----BEGIN RSA PRIVATE KEY-----")
+    {
+        return Err(ErrorCode::CertificateKeyInvalid);
+    }
+    Ok(())
+}
+
+/// PEM is printable ASCII in lines.
+fn check_pem_characters(pem: &str) -> Result<(), ErrorCode> {
+    if pem
+        .chars()
+        .any(|c| !matches!(c, '\n' | '\r' | '\t' | ' '..='~'))
+    {
+        return Err(ErrorCode::ControlCharacters);
+    }
+    Ok(())
 }
 
 /// True when `new` names the same SMTP server, port, TLS use and account as `stored`: the
@@ -107,6 +164,18 @@ pub fn validate(
         }
         _ => SecretChange::Keep,
     };
+    let oauth_input = input.oauth.as_ref();
+    let certificate = oauth_input
+        .and_then(|o| o.certificate.as_deref())
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| format!("{c}\n"));
+    let certificate_key = match oauth_input.and_then(|o| o.certificate_key.as_ref()) {
+        Some(k) if !k.expose().trim().is_empty() => {
+            SecretChange::Replace(TypedSecret::new(format!("{}\n", k.expose().trim())))
+        }
+        _ => SecretChange::Keep,
+    };
     let alert_webhook = match input.alerts.as_ref().and_then(|a| a.webhook_url.as_ref()) {
         Some(u) if !u.expose().trim().is_empty() => {
             SecretChange::Replace(TypedSecret::new(u.expose().trim()))
@@ -126,6 +195,16 @@ pub fn validate(
     if let SecretChange::Replace(s) = &oauth_client_secret {
         check_text(s.expose(), Field::OauthClientSecret, &mut errors);
     }
+    if let Some(pem) = &certificate
+        && let Err(code) = check_certificate_pem(pem)
+    {
+        errors.push(FieldError::new(Field::OauthCertificate, code));
+    }
+    if let SecretChange::Replace(key) = &certificate_key
+        && let Err(code) = check_key_pem(key.expose())
+    {
+        errors.push(FieldError::new(Field::OauthCertificateKey, code));
+    }
     if !errors.is_empty() {
         return Err(dedupe(errors));
     }
@@ -136,11 +215,22 @@ pub fn validate(
     if alert_webhook.is_replace() {
         changed_fields.push(Field::AlertsWebhookUrl);
     }
+    if stored.oauth.credential != merged.oauth.credential {
+        changed_fields.push(Field::OauthCredential);
+    }
+    if certificate.is_some() {
+        changed_fields.push(Field::OauthCertificate);
+    }
+    if certificate_key.is_replace() {
+        changed_fields.push(Field::OauthCertificateKey);
+    }
     Ok(ValidatedSettings {
         settings: merged,
         smtp_password,
         oauth_client_secret,
         alert_webhook,
+        certificate,
+        certificate_key,
         changed_fields,
     })
 }
@@ -239,11 +329,35 @@ fn check_oauth(oauth: &OauthView, errors: &mut Vec<FieldError>) {
             }
         }
     }
-    if !oauth.client_secret_set {
-        errors.push(FieldError::new(
-            Field::OauthClientSecret,
-            ErrorCode::ClientSecretRequired,
-        ));
+    match oauth.credential {
+        OauthCredential::Certificate if oauth.provider != Provider::Microsoft => {
+            errors.push(FieldError::new(
+                Field::OauthCredential,
+                ErrorCode::CertificateMicrosoftOnly,
+            ));
+        }
+        OauthCredential::Certificate => {
+            if oauth.certificate.is_none() {
+                errors.push(FieldError::new(
+                    Field::OauthCertificate,
+                    ErrorCode::CertificateRequired,
+                ));
+            }
+            if !oauth.certificate_key_set {
+                errors.push(FieldError::new(
+                    Field::OauthCertificateKey,
+                    ErrorCode::CertificateKeyRequired,
+                ));
+            }
+        }
+        OauthCredential::Secret => {
+            if !oauth.client_secret_set {
+                errors.push(FieldError::new(
+                    Field::OauthClientSecret,
+                    ErrorCode::ClientSecretRequired,
+                ));
+            }
+        }
     }
     if oauth.flow == OauthFlow::AppOnly {
         if oauth.provider != Provider::Microsoft {

@@ -194,15 +194,16 @@ pub fn ConnectionPanel(
                 .flatten()
         })?;
         (provider == Provider::Microsoft && saved_for_this).then(|| {
-            let text = if days < 0 {
-                t_string!(i18n, oauth_secret_expiry_passed)
-            } else {
-                t_string!(i18n, oauth_secret_expiry_soon)
+            let text = match (settings.oauth.uses_certificate(), days < 0) {
+                (false, true) => t_string!(i18n, oauth_secret_expiry_passed),
+                (false, false) => t_string!(i18n, oauth_secret_expiry_soon),
+                (true, true) => t_string!(i18n, oauth_certificate_expiry_passed),
+                (true, false) => t_string!(i18n, oauth_certificate_expiry_soon),
             };
             view! {
                 <div class="banner banner-warn" role="status" id="oauth-secret-expiry" data-days=days.to_string()>
                     <p>{text}</p>
-                    <p>{settings.oauth.client_secret_expires_on.clone()} " (" {days.max(0)} " " {t!(i18n, oauth_days_left)} ")"</p>
+                    <p>{settings.oauth.credential_expires_on().to_string()} " (" {days.max(0)} " " {t!(i18n, oauth_days_left)} ")"</p>
                 </div>
             }
         })

@@ -91,10 +91,29 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
                         <dd id="view-oauth-client-id">
                             {value(shown.as_ref().map(|o| o.client_id.clone()).unwrap_or_default())}
                         </dd>
-                        <dt>{t!(i18n, client_secret)}</dt>
-                        <dd id="view-oauth-client-secret">
-                            {secret(shown.as_ref().is_some_and(|o| o.client_secret_set))}
-                        </dd>
+                        {match shown.as_ref().filter(|o| o.uses_certificate()) {
+                            Some(o) => {
+                                let cert = o.certificate.clone().unwrap_or_default();
+                                view! {
+                                    <dt>{t!(i18n, oauth_credential)}</dt>
+                                    <dd id="view-oauth-credential">{t!(i18n, credential_certificate)}</dd>
+                                    <dt>{t!(i18n, certificate_thumbprint)}</dt>
+                                    <dd id="view-oauth-certificate-thumbprint"><code>{cert.thumbprint}</code></dd>
+                                    <dt>{t!(i18n, certificate_expires_on)}</dt>
+                                    <dd id="view-oauth-certificate-expires">{cert.expires_on}</dd>
+                                    <dt>{t!(i18n, certificate_key)}</dt>
+                                    <dd id="view-oauth-certificate-key">{secret(o.certificate_key_set)}</dd>
+                                }
+                                .into_any()
+                            }
+                            None => view! {
+                                <dt>{t!(i18n, client_secret)}</dt>
+                                <dd id="view-oauth-client-secret">
+                                    {secret(shown.as_ref().is_some_and(|o| o.client_secret_set))}
+                                </dd>
+                            }
+                            .into_any(),
+                        }}
                         {(provider == Provider::Microsoft)
                             .then(|| {
                                 view! {

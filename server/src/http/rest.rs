@@ -202,9 +202,11 @@ const UNKNOWN_FIELDS_MAX: usize = 20;
 
 /// Read-only members of the `GET` answer: a script that sends back what it read, changed,
 /// is not refused for them (they are ignored).
-const READ_ONLY_FIELDS: [&str; 6] = [
+const READ_ONLY_FIELDS: [&str; 8] = [
     "smtp.password_set",
     "oauth.client_secret_set",
+    "oauth.certificate_info",
+    "oauth.certificate_key_set",
     "alerts.webhook_set",
     "alerts.webhook_host",
     "updated_at",

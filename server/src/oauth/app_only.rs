@@ -22,7 +22,7 @@ impl OauthService {
     /// `force`: a new one whatever the kept one's expiry (after a 401 from Graph).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn app_only_token(&self, force: bool) -> Result<(SecretString, String), TokenError> {
-        let (settings, secret) = self.credentials().await.map_err(TokenError::Refresh)?;
+        let (settings, auth) = self.credentials().await.map_err(TokenError::Refresh)?;
         if !settings.oauth.is_app_only() {
             return Err(TokenError::NotConnected);
         }
@@ -41,16 +41,23 @@ impl OauthService {
             return Ok((t.token.clone(), sender));
         }
         let client = self
-            .client(&settings, &secret, None)
+            .client(&settings, &auth, None)
+            .map_err(TokenError::Refresh)?;
+        let assertion = self
+            .assertion_params(&settings, &auth)
             .map_err(TokenError::Refresh)?;
         let scope = format!(
             "{}/.default",
             self.endpoints.microsoft_graph.trim_end_matches('/')
         );
         let now = now_ms();
-        let answer = client
+        let mut request = client
             .exchange_client_credentials()
-            .add_scope(Scope::new(scope))
+            .add_scope(Scope::new(scope));
+        for (name, value) in assertion {
+            request = request.add_extra_param(name, value);
+        }
+        let answer = request
             .request_async(&self.http)
             .await
             .map_err(|e| classify_token_error(Provider::Microsoft, &e, false, None));

@@ -31,6 +31,9 @@ fn aadsts_outcome(code: u64) -> Option<OauthCode> {
         50011 => OauthCode::RedirectUriMismatch,
         7000215 => OauthCode::WrongSecret,
         7000222 => OauthCode::SecretExpired,
+        // The client assertion failed signature validation (the certificate is not on the app
+        // registration), or is outside its valid time (the server's clock).
+        700027 | 700024 => OauthCode::CertificateRejected,
         700016 => OauthCode::ClientNotFound,
         90002 => OauthCode::TenantNotFound,
         // The user may not consent (65001), or the permissions need an administrator's

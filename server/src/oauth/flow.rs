@@ -18,11 +18,11 @@ impl OauthService {
     /// Starts a connection: the provider's consent URL and what the session must remember.
     #[tracing::instrument(skip_all)]
     pub async fn begin(&self) -> Result<(String, Pending), Outcome> {
-        let (settings, secret) = self.credentials().await?;
+        let (settings, auth) = self.credentials().await?;
         let redirect_uri = self
             .redirect_uri(&settings)
             .ok_or_else(|| Outcome::new(OauthCode::SettingsIncomplete, "manager_root"))?;
-        let client = self.client(&settings, &secret, Some(&redirect_uri))?;
+        let client = self.client(&settings, &auth, Some(&redirect_uri))?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let provider = settings.oauth.provider;
         let mut request = client
@@ -107,7 +107,7 @@ impl OauthService {
         let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
             return Outcome::new(OauthCode::ProviderError, "no code in the callback");
         };
-        let (settings, secret) = match self.credentials().await {
+        let (settings, auth) = match self.credentials().await {
             Ok(c) => c,
             Err(o) => return o,
         };
@@ -116,8 +116,12 @@ impl OauthService {
         {
             return Outcome::new(OauthCode::SettingsChanged, "");
         }
-        let client = match self.client(&settings, &secret, Some(&pending.redirect_uri)) {
+        let client = match self.client(&settings, &auth, Some(&pending.redirect_uri)) {
             Ok(c) => c,
+            Err(o) => return o,
+        };
+        let assertion = match self.assertion_params(&settings, &auth) {
+            Ok(a) => a,
             Err(o) => return o,
         };
         let provider = settings.oauth.provider;
@@ -126,6 +130,9 @@ impl OauthService {
             .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()));
         if provider == Provider::Microsoft {
             exchange = exchange.add_extra_param("scope", provider.scopes().join(" "));
+        }
+        for (name, value) in assertion {
+            exchange = exchange.add_extra_param(name, value);
         }
         let answer = match exchange.request_async(&self.http).await {
             Ok(a) => a,

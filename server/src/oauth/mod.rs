@@ -27,6 +27,7 @@ use std::time::Duration;
 
 mod account;
 mod app_only;
+pub mod certificate;
 mod classify;
 mod flow;
 mod tokens;
@@ -213,36 +214,58 @@ impl OauthService {
         Some(url.into())
     }
 
-    /// The saved OAuth settings are complete (for the saved provider), with the client secret.
-    async fn credentials(&self) -> Result<(SettingsView, SecretString), Outcome> {
+    /// The saved OAuth settings are complete (for the saved provider), with what proves the
+    /// app: the client secret, or the certificate and its key.
+    async fn credentials(&self) -> Result<(SettingsView, ClientAuth), Outcome> {
         let settings = self.store.load().await.map_err(store_outcome)?;
         let mut as_oauth = settings.clone();
         as_oauth.auth = app::domain::AuthType::Oauth;
         if !check_settings(&as_oauth).is_empty() {
             return Err(Outcome::new(OauthCode::SettingsIncomplete, ""));
         }
+        let incomplete = || Outcome::new(OauthCode::SettingsIncomplete, "");
+        if settings.oauth.uses_certificate() {
+            let cert = self
+                .store
+                .certificate_pem()
+                .await
+                .map_err(store_outcome)?
+                .and_then(|pem| certificate::read(&pem).ok())
+                .ok_or_else(incomplete)?;
+            let key = self
+                .store
+                .secret(secret_names::OAUTH_CERTIFICATE_KEY)
+                .await
+                .map_err(store_outcome)?
+                .ok_or_else(incomplete)?;
+            return Ok((settings, ClientAuth::Certificate { cert, key }));
+        }
         let secret = self
             .store
             .secret(secret_names::OAUTH_CLIENT_SECRET)
             .await
             .map_err(store_outcome)?
-            .ok_or_else(|| Outcome::new(OauthCode::SettingsIncomplete, ""))?;
-        Ok((settings, secret))
+            .ok_or_else(incomplete)?;
+        Ok((settings, ClientAuth::Secret(secret)))
     }
 
     fn client(
         &self,
         s: &SettingsView,
-        secret: &SecretString,
+        auth: &ClientAuth,
         redirect_uri: Option<&str>,
     ) -> Result<OauthClient, Outcome> {
         let bad = |what: &str| Outcome::new(OauthCode::SettingsIncomplete, what);
         let mut client = oauth2::Client::new(ClientId::new(s.oauth.client_id.trim().to_string()))
-            .set_client_secret(ClientSecret::new(secret.expose_secret().to_string()))
             .set_auth_uri(AuthUrl::new(self.authorize_url(s)).map_err(|_| bad("authorize URL"))?)
             .set_token_uri(TokenUrl::new(self.token_url(s)).map_err(|_| bad("token URL"))?)
-            // Both providers document the secret in the form body.
+            // Both providers document the secret in the form body (with a certificate, the
+            // body carries the client ID and the assertion instead).
             .set_auth_type(AuthType::RequestBody);
+        if let ClientAuth::Secret(secret) = auth {
+            client =
+                client.set_client_secret(ClientSecret::new(secret.expose_secret().to_string()));
+        }
         if let Some(uri) = redirect_uri {
             client = client.set_redirect_uri(
                 RedirectUrl::new(uri.to_string()).map_err(|_| bad("redirect URI"))?,
@@ -250,6 +273,42 @@ impl OauthService {
         }
         Ok(client)
     }
+
+    /// With a certificate: the `client_assertion_type` and `client_assertion` parameters every
+    /// token request carries, signed now for this app and this token endpoint.
+    fn assertion_params(
+        &self,
+        s: &SettingsView,
+        auth: &ClientAuth,
+    ) -> Result<Vec<(&'static str, String)>, Outcome> {
+        let ClientAuth::Certificate { cert, key } = auth else {
+            return Ok(Vec::new());
+        };
+        let assertion = certificate::client_assertion(
+            cert,
+            key,
+            s.oauth.client_id.trim(),
+            &self.token_url(s),
+            crate::clock::now_ms() / 1000,
+        )
+        .map_err(|code| Outcome::new(OauthCode::SettingsIncomplete, code.as_str()))?;
+        Ok(vec![
+            (
+                "client_assertion_type",
+                certificate::ASSERTION_TYPE.to_string(),
+            ),
+            ("client_assertion", assertion),
+        ])
+    }
+}
+
+/// What proves the app at the token endpoint.
+enum ClientAuth {
+    Secret(SecretString),
+    Certificate {
+        cert: certificate::Certificate,
+        key: SecretString,
+    },
 }
 
 /// When an access token given at `now` (ms) expires (ms).

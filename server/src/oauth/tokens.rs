@@ -138,17 +138,20 @@ impl OauthService {
         connection: Connection,
     ) -> Result<(SecretString, Connection), TokenError> {
         let outcome = async {
-            let (settings, secret) = self.credentials().await?;
+            let (settings, auth) = self.credentials().await?;
             let refresh = self
                 .store
                 .secret(secret_names::OAUTH_REFRESH_TOKEN)
                 .await
                 .map_err(store_outcome)?
                 .ok_or_else(|| Outcome::new(OauthCode::NotConnected, ""))?;
-            let client = self.client(&settings, &secret, None)?;
+            let client = self.client(&settings, &auth, None)?;
             let provider = settings.oauth.provider;
             let refresh_token = RefreshToken::new(refresh.expose_secret().to_string());
             let mut request = client.exchange_refresh_token(&refresh_token);
+            for (name, value) in self.assertion_params(&settings, &auth)? {
+                request = request.add_extra_param(name, value);
+            }
             if provider == Provider::Microsoft {
                 request =
                     request.add_scopes(provider.scopes().iter().map(|s| Scope::new(s.to_string())));
@@ -291,7 +294,7 @@ impl OauthService {
     pub async fn status(&self, settings: &SettingsView) -> Result<OauthStatus, StoreError> {
         let now = now_ms();
         let secret_expires_in_days = (settings.oauth.provider == Provider::Microsoft)
-            .then(|| crate::clock::days_until(&settings.oauth.client_secret_expires_on))
+            .then(|| crate::clock::days_until(settings.oauth.credential_expires_on()))
             .flatten();
         let admin_consent_url = self.admin_consent_url(settings);
         // App-only: no account is connected; the app sends as the saved mailbox.

@@ -224,8 +224,8 @@ impl AlertSender {
         }
     }
 
-    /// Queues the expiring-secret alert when the saved Microsoft client secret ends within
-    /// 30 days (or has ended).
+    /// Queues the expiring-secret alert when the saved Microsoft client secret or certificate
+    /// ends within 30 days (or has ended).
     async fn check_secret_expiry(&self) -> Result<(), StoreError> {
         let settings = self.store.load().await?;
         if settings.auth != app::domain::AuthType::Oauth
@@ -233,13 +233,19 @@ impl AlertSender {
         {
             return Ok(());
         }
-        let Some(days) = crate::clock::days_until(&settings.oauth.client_secret_expires_on) else {
+        let expires_on = settings.oauth.credential_expires_on();
+        let Some(days) = crate::clock::days_until(expires_on) else {
             return Ok(());
         };
         if days <= SECRET_EXPIRY_WARNING_DAYS {
+            let what = if settings.oauth.uses_certificate() {
+                "certificate"
+            } else {
+                "client secret"
+            };
             let detail = format!(
-                "client secret of {} expires on {} ({days} days)",
-                settings.oauth.client_id, settings.oauth.client_secret_expires_on
+                "{what} of {} expires on {expires_on} ({days} days)",
+                settings.oauth.client_id
             );
             raise(&self.store, AlertEvent::SecretExpiring, &detail).await;
         }

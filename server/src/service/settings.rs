@@ -122,6 +122,68 @@ impl AppBackend {
     }
 }
 
+impl AppBackend {
+    /// What only the server can check of a new Microsoft certificate or key: that the
+    /// certificate reads, is valid today and is RSA, and that the key (new or stored) belongs to
+    /// it. The rules in `app::domain` checked their shape already.
+    async fn certificate_errors(
+        &self,
+        input: &SettingsInput,
+    ) -> Result<Vec<app::domain::FieldError>, ApiError> {
+        use crate::oauth::certificate;
+        use app::domain::{ErrorCode, Field, FieldError, OauthCredential, Provider};
+        let Some(oauth) = input.oauth.as_ref().filter(|o| {
+            o.provider == Provider::Microsoft && o.credential == OauthCredential::Certificate
+        }) else {
+            return Ok(Vec::new());
+        };
+        let given = |t: Option<&str>| {
+            t.map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+        };
+        let new_cert = given(oauth.certificate.as_deref());
+        let new_key = given(oauth.certificate_key.as_ref().map(|k| k.expose()));
+        if new_cert.is_none() && new_key.is_none() {
+            // Nothing new: the stored pair was checked when it was saved.
+            return Ok(Vec::new());
+        }
+        let cert_pem = match new_cert.clone() {
+            Some(pem) => Some(pem),
+            None => self
+                .store
+                .certificate_pem()
+                .await
+                .map_err(|e| internal(&e))?,
+        };
+        let cert = match cert_pem.as_deref().map(certificate::read) {
+            Some(Ok(cert)) => cert,
+            Some(Err(code)) if new_cert.is_some() => {
+                return Ok(vec![FieldError::new(Field::OauthCertificate, code)]);
+            }
+            // No readable stored certificate to check a new key against: the rules ask for one.
+            _ => return Ok(Vec::new()),
+        };
+        let key = match new_key {
+            Some(key) => Some(SecretString::from(key)),
+            None => self
+                .store
+                .secret(crate::store::secret_names::OAUTH_CERTIFICATE_KEY)
+                .await
+                .map_err(|e| internal(&e))?,
+        };
+        let now = crate::clock::now_ms() / 1000;
+        Ok(match key {
+            Some(key) => certificate::check_pair(&cert, &key, now),
+            None if !cert.is_valid_at(now) => vec![FieldError::new(
+                Field::OauthCertificate,
+                ErrorCode::CertificateExpired,
+            )],
+            None => Vec::new(),
+        })
+    }
+}
+
 #[async_trait::async_trait]
 impl SettingsBackend for AppBackend {
     async fn page_data(&self) -> Result<PageData, ApiError> {
@@ -166,9 +228,24 @@ impl SettingsBackend for AppBackend {
 
     #[tracing::instrument(skip(self, input), fields(auth = input.auth.as_str()))]
     async fn save(&self, input: SettingsInput, actor: &str) -> Result<SettingsView, ApiError> {
+        let certificate_errors = self.certificate_errors(&input).await?;
         let outcome = self
             .store
-            .save(actor, input.version, |stored| validate(stored, &input))
+            .save(actor, input.version, |stored| {
+                match validate(stored, &input) {
+                    Ok(valid) if certificate_errors.is_empty() => Ok(valid),
+                    Ok(_) => Err(certificate_errors),
+                    // The rules' error on a field comes first; the certificate's adds to it.
+                    Err(mut errors) => {
+                        for e in certificate_errors {
+                            if !errors.iter().any(|x| x.field == e.field) {
+                                errors.push(e);
+                            }
+                        }
+                        Err(errors)
+                    }
+                }
+            })
             .await;
         match outcome {
             Ok(Ok(view)) => {

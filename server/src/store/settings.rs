@@ -5,8 +5,8 @@ use super::{
     Context, Store, StoreError, delete_connection, flag, insert_audit, put_secret, secret_names,
 };
 use app::domain::{
-    AlertsView, AuthType, DeliveryOptions, Field, OauthFlow, OauthView, Provider, SettingsView,
-    SmtpView, ValidatedSettings,
+    AlertsView, AuthType, DeliveryOptions, Field, OauthCredential, OauthFlow, OauthView, Provider,
+    SettingsView, SmtpView, ValidatedSettings,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -23,6 +23,17 @@ impl Store {
             .context("Failed to get a database connection")?;
         load_with(&mut conn, &self.base_path).await
     }
+
+    /// The stored certificate of the Microsoft certificate credential (PEM), if any.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn certificate_pem(&self) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT oauth_certificate FROM mail_settings WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .context("Failed to read the certificate")?;
+        Ok(row.and_then(|r| r.get::<Option<String>, _>("oauth_certificate")))
+    }
+
     /// Validates against what is stored and saves in one transaction, or changes nothing.
     /// `check` runs inside the transaction, so it sees exactly the row being replaced.
     #[tracing::instrument(skip_all, fields(actor = %actor))]
@@ -81,9 +92,9 @@ async fn save_in_tx<E>(
         "INSERT INTO mail_settings (id, auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider,
              oauth_client_id, oauth_tenant_id, oauth_secret_expires_on, manager_root, version,
              updated_at, updated_by, divert_to, delivery_paused, alerts_enabled,
-             alert_webhook_host, oauth_flow, oauth_sender)
+             alert_webhook_host, oauth_flow, oauth_sender, oauth_credential, oauth_certificate)
          VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, $17, $18,
-                 $19, $20)
+                 $19, $20, $21, $22)
          ON CONFLICT (id) DO UPDATE SET
              auth = excluded.auth, smtp_server = excluded.smtp_server, smtp_port = excluded.smtp_port,
              smtp_user = excluded.smtp_user, smtp_ssl = excluded.smtp_ssl,
@@ -95,7 +106,9 @@ async fn save_in_tx<E>(
              divert_to = excluded.divert_to, delivery_paused = excluded.delivery_paused,
              alerts_enabled = excluded.alerts_enabled,
              alert_webhook_host = excluded.alert_webhook_host,
-             oauth_flow = excluded.oauth_flow, oauth_sender = excluded.oauth_sender
+             oauth_flow = excluded.oauth_flow, oauth_sender = excluded.oauth_sender,
+             oauth_credential = excluded.oauth_credential,
+             oauth_certificate = COALESCE(excluded.oauth_certificate, mail_settings.oauth_certificate)
          WHERE mail_settings.version = $14",
     )
     .bind(s.auth.as_str())
@@ -118,6 +131,9 @@ async fn save_in_tx<E>(
     .bind(&s.alerts.webhook_host)
     .bind(s.oauth.flow.as_str())
     .bind(&s.oauth.sender)
+    .bind(s.oauth.credential.as_str())
+    // A new certificate replaces the stored one; none given keeps it (COALESCE above).
+    .bind(valid.certificate())
     .execute(&mut *conn)
     .await
     .context("Failed to write the settings")?;
@@ -128,6 +144,10 @@ async fn save_in_tx<E>(
     for (name, still_valid) in [
         (secret_names::SMTP_PASSWORD, s.smtp.password_set),
         (secret_names::OAUTH_CLIENT_SECRET, s.oauth.client_secret_set),
+        (
+            secret_names::OAUTH_CERTIFICATE_KEY,
+            s.oauth.certificate_key_set,
+        ),
     ] {
         if !still_valid {
             sqlx::query("DELETE FROM secrets WHERE name = $1")
@@ -158,6 +178,13 @@ async fn save_in_tx<E>(
         valid.alert_webhook(),
     )
     .await?;
+    put_secret(
+        conn,
+        keys,
+        secret_names::OAUTH_CERTIFICATE_KEY,
+        valid.certificate_key(),
+    )
+    .await?;
 
     // Tokens belong to the app that obtained them: new credentials mean a new connection.
     let credentials_changed = valid.changed_fields().iter().any(|f| {
@@ -168,6 +195,9 @@ async fn save_in_tx<E>(
                 | Field::OauthClientId
                 | Field::OauthClientSecret
                 | Field::OauthTenantId
+                | Field::OauthCredential
+                | Field::OauthCertificate
+                | Field::OauthCertificateKey
         )
     });
     if credentials_changed && delete_connection(conn).await? {
@@ -202,9 +232,11 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
         "SELECT auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider, oauth_client_id,
                 oauth_tenant_id, oauth_secret_expires_on, manager_root, version, updated_at,
                 updated_by, divert_to, delivery_paused, alerts_enabled, alert_webhook_host,
-                oauth_flow, oauth_sender,
+                oauth_flow, oauth_sender, oauth_credential, oauth_certificate,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $3) THEN 1 ELSE 0 END
                     AS webhook_set,
+                CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $4) THEN 1 ELSE 0 END
+                    AS certificate_key_set,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $1) THEN 1 ELSE 0 END
                     AS password_set,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $2) THEN 1 ELSE 0 END
@@ -214,6 +246,7 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
     .bind(secret_names::SMTP_PASSWORD)
     .bind(secret_names::OAUTH_CLIENT_SECRET)
     .bind(secret_names::ALERT_WEBHOOK_URL)
+    .bind(secret_names::OAUTH_CERTIFICATE_KEY)
     .fetch_optional(&mut *conn)
     .await
     .context("Failed to read the settings")?;
@@ -241,6 +274,14 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
             // The CHECK constraint keeps it to the two names.
             flow: OauthFlow::parse(&row.get::<String, _>("oauth_flow")).unwrap_or_default(),
             sender: row.get("oauth_sender"),
+            // The CHECK constraint keeps it to the two names.
+            credential: OauthCredential::parse(&row.get::<String, _>("oauth_credential"))
+                .unwrap_or_default(),
+            certificate: row
+                .get::<Option<String>, _>("oauth_certificate")
+                .as_deref()
+                .and_then(crate::oauth::certificate::info),
+            certificate_key_set: flag(&row, "certificate_key_set"),
         },
         manager_root: row.get("manager_root"),
         delivery: DeliveryOptions {

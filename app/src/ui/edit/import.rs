@@ -26,9 +26,15 @@ impl Draft {
             d.client_id.set(o.client_id.clone());
             d.tenant_id.set(o.tenant_id.clone());
             d.secret_expires_on.set(o.client_secret_expires_on.clone());
+            d.flow.set(o.flow);
+            d.sender.set(o.sender.clone());
+            d.credential.set(o.credential);
         }
-        self.microsoft.secret.set(String::new());
-        self.google.secret.set(String::new());
+        for d in [self.microsoft, self.google] {
+            d.secret.set(String::new());
+            d.certificate.set(String::new());
+            d.certificate_key.set(String::new());
+        }
         self.manager_root.set(s.manager_root.clone());
     }
 }

@@ -7,8 +7,8 @@ use super::{Flash, FlashKind, Links, TabBar, go_to, provider_of, use_tab};
 use crate::api::{ApiError, PageData, save_mail_settings, send_test_alert};
 use crate::domain::{
     AlertTestResult, AlertsInput, AuthType, DeliveryOptions, Field, FieldError, ImportError,
-    OauthFlow, OauthInput, Port, Provider, SettingsInput, SettingsView, SmtpInput, Tab,
-    TypedSecret, notices, validate,
+    OauthCredential, OauthFlow, OauthInput, Port, Provider, SettingsInput, SettingsView, SmtpInput,
+    Tab, TypedSecret, notices, validate,
 };
 use crate::i18n::*;
 use import::ImportFile;
@@ -46,6 +46,11 @@ pub(super) struct OauthDraft {
     secret_expires_on: RwSignal<String>,
     flow: RwSignal<OauthFlow>,
     sender: RwSignal<String>,
+    credential: RwSignal<OauthCredential>,
+    /// A new certificate (PEM) and its key, as pasted or read from files; empty keeps the
+    /// stored ones.
+    certificate: RwSignal<String>,
+    certificate_key: RwSignal<String>,
 }
 
 impl OauthDraft {
@@ -63,6 +68,9 @@ impl OauthDraft {
             ),
             flow: RwSignal::new(stored.map(|o| o.flow).unwrap_or_default()),
             sender: RwSignal::new(stored.map(|o| o.sender.clone()).unwrap_or_default()),
+            credential: RwSignal::new(stored.map(|o| o.credential).unwrap_or_default()),
+            certificate: RwSignal::new(String::new()),
+            certificate_key: RwSignal::new(String::new()),
         }
     }
 }
@@ -122,6 +130,19 @@ impl Draft {
                 (Provider::Microsoft, OauthFlow::AppOnly) => o.sender.get(),
                 _ => String::new(),
             },
+            // So is the certificate credential.
+            credential: match provider {
+                Provider::Microsoft => o.credential.get(),
+                Provider::Google => OauthCredential::Secret,
+            },
+            certificate: match provider {
+                Provider::Microsoft => Some(o.certificate.get()).filter(|c| !c.trim().is_empty()),
+                Provider::Google => None,
+            },
+            certificate_key: match provider {
+                Provider::Microsoft => secret(o.certificate_key),
+                Provider::Google => None,
+            },
         };
         let input = SettingsInput {
             auth: self.auth.get(),
@@ -173,6 +194,8 @@ fn client_check(stored: &SettingsView, draft: Draft, imported: bool) -> Vec<Fiel
     if imported {
         basis.smtp.password_set = false;
         basis.oauth.client_secret_set = false;
+        basis.oauth.certificate = None;
+        basis.oauth.certificate_key_set = false;
     }
     if let Err(rule_errors) = validate(&basis, &input) {
         for e in rule_errors {

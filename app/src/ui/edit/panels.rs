@@ -1,7 +1,7 @@
 //! The SMTP panel and the OAuth panels (Microsoft, Google) of the edit form.
 
 use super::{Draft, imported};
-use crate::domain::{ErrorCode, Field, NoticeCode, Provider, SettingsView};
+use crate::domain::{ErrorCode, Field, NoticeCode, OauthCredential, Provider, SettingsView};
 use crate::i18n::*;
 use crate::ui::fields::{
     FormState, NoticeList, OauthScope, RedirectInfo, SecretField, SetupSteps, TextField,
@@ -167,14 +167,18 @@ pub(super) fn OauthForm(
             value=fields.client_id
             placeholder=if ms { "00000000-0000-0000-0000-000000000000" } else { "1234567890-abc.apps.googleusercontent.com" }
         />
-        <SecretField
-            id=secret_id
-            field=Field::OauthClientSecret
-            label=Signal::derive(move || t_string!(i18n, client_secret))
-            help=Signal::derive(move || if ms { t_string!(i18n, ms_secret_help) } else { "" })
-            stored=secret_stored
-            value=fields.secret
-        />
+        {ms.then(|| view! { <CredentialChoice fields /> })}
+        <Show when=move || !ms || fields.credential.get() == OauthCredential::Secret>
+            <SecretField
+                id=secret_id
+                field=Field::OauthClientSecret
+                label=Signal::derive(move || t_string!(i18n, client_secret))
+                help=Signal::derive(move || if ms { t_string!(i18n, ms_secret_help) } else { "" })
+                stored=secret_stored
+                value=fields.secret
+            />
+        </Show>
+        {ms.then(|| view! { <CertificateFields fields stored /> })}
         {ms.then(|| view! { <FlowChoice fields /> })}
         {ms.then(|| view! {
             <TextField
@@ -185,14 +189,16 @@ pub(super) fn OauthForm(
                 value=fields.tenant_id
                 placeholder="contoso.onmicrosoft.com"
             />
-            <TextField
-                id="ms-secret-expires-on"
-                field=Field::OauthSecretExpiresOn
-                label=Signal::derive(move || t_string!(i18n, secret_expires_on))
-                help=Signal::derive(move || t_string!(i18n, secret_expires_on_help))
-                value=fields.secret_expires_on
-                placeholder="2027-05-31"
-            />
+            <Show when=move || fields.credential.get() == OauthCredential::Secret>
+                <TextField
+                    id="ms-secret-expires-on"
+                    field=Field::OauthSecretExpiresOn
+                    label=Signal::derive(move || t_string!(i18n, secret_expires_on))
+                    help=Signal::derive(move || t_string!(i18n, secret_expires_on_help))
+                    value=fields.secret_expires_on
+                    placeholder="2027-05-31"
+                />
+            </Show>
         })}
         <p class="hint">
             {(!ms).then(|| view! { {t!(i18n, google_sender_note)} " " })}
@@ -253,5 +259,202 @@ fn FlowChoice(fields: super::OauthDraft) -> impl IntoView {
                 </ol>
             </div>
         </Show>
+    }
+}
+
+/// Microsoft: a client secret or a certificate proves the app at the token endpoint.
+#[component]
+fn CredentialChoice(fields: super::OauthDraft) -> impl IntoView {
+    let i18n = use_i18n();
+    let form = expect_context::<FormState>();
+    let radio = move |credential: OauthCredential, id: &'static str| {
+        view! {
+            <input
+                type="radio"
+                id=id
+                name="oauth.credential"
+                value=credential.as_str()
+                prop:checked=move || fields.credential.get() == credential
+                on:change=move |_| {
+                    fields.credential.set(credential);
+                    form.touch(Field::OauthCredential);
+                }
+            />
+        }
+    };
+    view! {
+        <fieldset class="field" id="ms-credential">
+            <legend>{t!(i18n, oauth_credential)}</legend>
+            <label>{radio(OauthCredential::Secret, "ms-credential-secret")} {t!(i18n, credential_secret)}</label>
+            <label>{radio(OauthCredential::Certificate, "ms-credential-certificate")} {t!(i18n, credential_certificate)}</label>
+            <p class="help">{t!(i18n, credential_help)}</p>
+            <crate::ui::fields::ErrorText id="ms-credential-error".to_string() field=Field::OauthCredential />
+        </fieldset>
+    }
+}
+
+/// Microsoft, credential `certificate`: the certificate (public; the saved one's thumbprint,
+/// subject and expiry are shown) and its private key (write-only), each pasted or read from a
+/// file.
+#[component]
+fn CertificateFields(
+    fields: super::OauthDraft,
+    stored: StoredValue<SettingsView>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let saved = stored.with_value(|s| {
+        (s.oauth.provider == Provider::Microsoft)
+            .then(|| s.oauth.certificate.clone())
+            .flatten()
+    });
+    // The saved key counts only for the same app (see `domain::same_oauth_client`).
+    let key_stored = Signal::derive(move || {
+        !super::imported()
+            && stored.with_value(|s| {
+                s.oauth.provider == Provider::Microsoft
+                    && s.oauth.certificate_key_set
+                    && s.oauth.client_id == fields.client_id.get().trim()
+                    && s.oauth
+                        .tenant_id
+                        .eq_ignore_ascii_case(fields.tenant_id.get().trim())
+            })
+    });
+    let has_saved = saved.is_some();
+    let saved_view = move || {
+        saved.clone().map(|c| {
+            view! {
+                <dl class="certificate-info" id="ms-certificate-saved">
+                    <dt>{t!(i18n, certificate_thumbprint)}</dt>
+                    <dd id="ms-certificate-thumbprint"><code>{c.thumbprint}</code></dd>
+                    <dt>{t!(i18n, certificate_subject)}</dt>
+                    <dd>{c.subject}</dd>
+                    <dt>{t!(i18n, certificate_expires_on)}</dt>
+                    <dd id="ms-certificate-expires">{c.expires_on}</dd>
+                </dl>
+            }
+        })
+    };
+    view! {
+        <Show when=move || fields.credential.get() == OauthCredential::Certificate>
+            <PemField
+                id="ms-certificate"
+                field=Field::OauthCertificate
+                label=Signal::derive(move || t_string!(i18n, certificate_pem))
+                help=Signal::derive(move || t_string!(i18n, certificate_pem_help))
+                value=fields.certificate
+                stored=Signal::derive(move || has_saved && !super::imported())
+                secret=false
+            />
+            {saved_view.clone()}
+            <PemField
+                id="ms-certificate-key"
+                field=Field::OauthCertificateKey
+                label=Signal::derive(move || t_string!(i18n, certificate_key))
+                help=Signal::derive(move || t_string!(i18n, certificate_key_help))
+                value=fields.certificate_key
+                stored=key_stored
+                secret=true
+            />
+        </Show>
+    }
+}
+
+/// A PEM text: pasted into the box or read from a chosen file. A stored value is never shown
+/// (a key is secret; a certificate is summarised beside it); typing replaces it.
+#[component]
+fn PemField(
+    id: &'static str,
+    field: Field,
+    #[prop(into)] label: Signal<&'static str>,
+    #[prop(into)] help: Signal<&'static str>,
+    value: RwSignal<String>,
+    /// Whether the server holds one.
+    #[prop(into)]
+    stored: Signal<bool>,
+    /// A private key: no spell check, no autofill, and the saved state says "Set".
+    secret: bool,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let form = expect_context::<FormState>();
+    let scope = use_context::<crate::ui::fields::OauthScope>();
+    let invalid = move || form.error_for(field, scope).is_some();
+    let error_id = format!("{id}-error");
+    let help_id = format!("{id}-help");
+    let status_id = format!("{id}-status");
+    let described = format!("{status_id} {help_id} {error_id}");
+    #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+    let on_file = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast as _;
+            let Some(input) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let Some(file) = input.files().and_then(|f| f.get(0)) else {
+                return;
+            };
+            leptos::task::spawn_local(async move {
+                // A file that is not text reads as nothing; the rules then say what is wrong.
+                let text = wasm_bindgen_futures::JsFuture::from(file.text())
+                    .await
+                    .ok()
+                    .and_then(|v| v.as_string())
+                    .unwrap_or_default();
+                value.set(text);
+                form.touch(field);
+            });
+            input.set_value("");
+        }
+    };
+    view! {
+        <div class="field pem-field" class:has-error=invalid>
+            <label for=id>{label}</label>
+            <span class="secret-state" class:is-set=move || stored.get() id=status_id>
+                {move || match (stored.get(), secret) {
+                    (true, true) => t_string!(i18n, secret_set),
+                    (true, false) => t_string!(i18n, certificate_saved),
+                    (false, _) => t_string!(i18n, secret_not_set),
+                }}
+            </span>
+            <textarea
+                id=id
+                name=field.as_str()
+                rows="4"
+                spellcheck="false"
+                autocomplete="off"
+                class="pem"
+                placeholder=move || {
+                    if stored.get() {
+                        if secret { t_string!(i18n, secret_new_placeholder) } else { t_string!(i18n, certificate_replace_placeholder) }
+                    } else if secret {
+                        "-----BEGIN PRIVATE KEY-----"
+                    } else {
+                        "-----BEGIN CERTIFICATE-----"
+                    }
+                }
+                prop:value=move || value.get()
+                on:input=move |ev| {
+                    value.set(event_target_value(&ev));
+                    form.touch(field);
+                }
+                on:blur=move |_| form.touch(field)
+                aria-invalid=move || invalid().to_string()
+                aria-describedby=described
+            ></textarea>
+            <label class="file-choice">
+                {t!(i18n, certificate_choose_file)}
+                <input
+                    type="file"
+                    id=format!("{id}-file")
+                    accept=".pem,.crt,.cer,.key,.txt"
+                    on:change=on_file
+                />
+            </label>
+            <p class="help" id=help_id>{help}</p>
+            <crate::ui::fields::ErrorText id=error_id field />
+        </div>
     }
 }
