@@ -34,6 +34,18 @@ pub struct PageData {
     pub quota: QuotaMeter,
     /// The alert queued last, when alerts are on.
     pub last_alert: Option<crate::domain::LastAlert>,
+    /// When the backup connection last delivered, and why the main one could not.
+    #[serde(default)]
+    pub backup_last_used: Option<BackupUse>,
+}
+
+/// The backup connection's last delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupUse {
+    /// UTC.
+    pub at: String,
+    /// The main connection's failure: code, step and reply.
+    pub reason: String,
 }
 
 /// Sending stopped after the transport refused the credentials.
@@ -63,6 +75,9 @@ pub struct NotificationRow {
     /// The address the last attempt went to instead of `recipients` (divert was on).
     #[serde(default)]
     pub diverted_to: Option<String>,
+    /// `backup` when the backup connection delivered it.
+    #[serde(default)]
+    pub delivered_via: Option<String>,
 }
 
 /// A page of the delivery log.

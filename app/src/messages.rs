@@ -142,6 +142,7 @@ pub fn alert_event_label(locale: Locale, event: crate::domain::AlertEvent) -> &'
         NotificationFailed => td_string!(locale, alert_event_notification_failed),
         OauthReconnect => td_string!(locale, alert_event_oauth_reconnect),
         SecretExpiring => td_string!(locale, alert_event_secret_expiring),
+        BackupUsed => td_string!(locale, alert_event_backup_used),
         Test => td_string!(locale, alert_event_test),
     }
 }

@@ -1173,6 +1173,7 @@ async fn the_log_is_searched_literally_and_exported_as_filtered() {
             "diverted_to",
             "subject",
             "sent_at",
+            "delivered_via",
             "next_attempt_at",
             "error_code",
             "error_step",
@@ -1187,7 +1188,7 @@ async fn the_log_is_searched_literally_and_exported_as_filtered() {
         "'=HYPERLINK(\"https://evil.example\",\"開く\")"
     );
     assert_eq!(&sato_row[2], "queued");
-    assert!(!sato_row[8].is_empty(), "when it is due");
+    assert!(!sato_row[9].is_empty(), "when it is due");
     let tanaka = records
         .iter()
         .find(|r| &r[4] == "tanaka@example.co.jp")
@@ -1307,4 +1308,138 @@ async fn a_compressed_export_ends_cleanly() {
     let mut text = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
     assert!(text.contains("gz1,"), "{text}");
+}
+
+/// The backup connection (issue 14): with the main SMTP server unreachable, notifications go
+/// out through the backup, the delivery log says so and the page shows when and why; a failure
+/// that is the recipient's does not go to the backup; the backup needs its own password, shown
+/// only as set, and `"backup": null` removes it and forgets the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backup_connection_takes_over_when_the_main_server_fails() {
+    let backup = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")]).await;
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    let put = |main_port: u16, backup_block: Value| {
+        let app = &app;
+        async move {
+            let current = app.get_settings().await;
+            app.put_settings(&json!({
+                "auth": "smtp",
+                "smtp": {"server": "127.0.0.1", "port": main_port, "user": SMTP_USER,
+                         "password": SMTP_PASSWORD, "ssl": false},
+                "backup": backup_block,
+                "manager_root": "https://reports.example.co.jp/ConMasManager0001",
+                "version": current["version"],
+            }))
+            .await
+        }
+    };
+    let backup_smtp = |password: Option<&str>| {
+        json!({"smtp": {"server": "127.0.0.1", "port": backup.port, "user": SMTP_USER,
+                        "password": password, "ssl": false}})
+    };
+    // Nothing listens on the main server's port.
+    let closed = free_port();
+    let (status, body) = put(closed, backup_smtp(None)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        error_codes(&body),
+        vec![(
+            "backup.smtp.password".to_string(),
+            "password_required".to_string()
+        )]
+    );
+    let (status, body) = put(closed, backup_smtp(Some(SMTP_PASSWORD))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["backup"]["smtp"]["password_set"], true);
+    assert_no_secret(&body.to_string());
+    // What a script read can be sent back as it is.
+    let mut again = app.get_settings().await;
+    again["smtp"]["password"] = json!(null);
+    let (status, body) = app.put_settings(&again).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["backup"]["smtp"]["password_set"], true);
+
+    let (_, body) = submit(&app, notification(1), None).await;
+    let id = body["id"].as_str().unwrap().to_string();
+    eventually("the mail through the backup", || async {
+        backup.messages().await.len() == 1
+    })
+    .await;
+    let store = app.store.clone();
+    let sent_id = id.clone();
+    eventually("marked sent", || {
+        let (store, id) = (store.clone(), sent_id.clone());
+        async move {
+            store.notification(&id).await.unwrap().unwrap().status == server::store::Status::Sent
+        }
+    })
+    .await;
+    let n = app.store.notification(&id).await.unwrap().unwrap();
+    assert_eq!(n.delivered_via.as_deref(), Some("backup"));
+    assert_eq!(n.attempts, 1);
+    let mail = &backup.messages().await[0];
+    assert_eq!(mail["rcpt_tos"], json!(["user1@example.co.jp"]));
+    let (at, reason) = app.store.backup_last_use().await.unwrap().unwrap();
+    assert!(at > 0);
+    assert!(
+        reason.starts_with("connection_refused at connect"),
+        "{reason}"
+    );
+    // The delivery log says which connection delivered.
+    let log: Value = app
+        .client
+        .get(app.url("/ConMasManager/api/v1/notifications/export?format=json&status=sent"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log[0]["delivered_via"], "backup", "{log}");
+
+    // The recipient's fault is not the main connection's: no backup for it.
+    let main = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")]).await;
+    main.replies(json!({"RCPT": "550 5.1.1 <user2@example.co.jp>: Recipient address rejected"}))
+        .await;
+    let (status, body) = put(main.port, backup_smtp(None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = submit(&app, notification(2), None).await;
+    let id = body["id"].as_str().unwrap().to_string();
+    let failed_id = id.clone();
+    eventually("given up", || {
+        let (store, id) = (store.clone(), failed_id.clone());
+        async move {
+            store.notification(&id).await.unwrap().unwrap().status == server::store::Status::Failed
+        }
+    })
+    .await;
+    assert_eq!(
+        backup.messages().await.len(),
+        1,
+        "nothing more through the backup"
+    );
+    assert!(
+        app.store
+            .notification(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .delivered_via
+            .is_none()
+    );
+
+    // No backup any more: the password is forgotten with it.
+    let (status, body) = put(main.port, json!(null)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["backup"].is_null());
+    assert!(
+        app.store
+            .secret(server::store::secret_names::BACKUP_SMTP_PASSWORD)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    app.stop().await;
 }

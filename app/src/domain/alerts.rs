@@ -43,16 +43,19 @@ pub enum AlertEvent {
     OauthReconnect,
     /// The Microsoft client secret expires within 30 days (or has expired).
     SecretExpiring,
+    /// The backup connection delivered what the primary could not.
+    BackupUsed,
     /// Sent by the "send test alert" button.
     Test,
 }
 
 impl AlertEvent {
-    pub const ALL: [AlertEvent; 5] = [
+    pub const ALL: [AlertEvent; 6] = [
         AlertEvent::QueuePaused,
         AlertEvent::NotificationFailed,
         AlertEvent::OauthReconnect,
         AlertEvent::SecretExpiring,
+        AlertEvent::BackupUsed,
         AlertEvent::Test,
     ];
 
@@ -62,6 +65,7 @@ impl AlertEvent {
             AlertEvent::NotificationFailed => "notification_failed",
             AlertEvent::OauthReconnect => "oauth_reconnect",
             AlertEvent::SecretExpiring => "secret_expiring",
+            AlertEvent::BackupUsed => "backup_used",
             AlertEvent::Test => "test",
         }
     }

@@ -45,6 +45,16 @@ pub enum Field {
     DeliveryDivertTo,
     #[serde(rename = "delivery.paused")]
     DeliveryPaused,
+    #[serde(rename = "backup.smtp.server")]
+    BackupSmtpServer,
+    #[serde(rename = "backup.smtp.port")]
+    BackupSmtpPort,
+    #[serde(rename = "backup.smtp.user")]
+    BackupSmtpUser,
+    #[serde(rename = "backup.smtp.password")]
+    BackupSmtpPassword,
+    #[serde(rename = "backup.smtp.ssl")]
+    BackupSmtpSsl,
     #[serde(rename = "alerts.enabled")]
     AlertsEnabled,
     #[serde(rename = "alerts.webhook_url")]
@@ -69,6 +79,12 @@ impl Field {
             (SmtpPort, SmtpSsl)
                 | (SmtpSsl, SmtpPort)
                 | (SmtpServer | SmtpPort | SmtpSsl | SmtpUser, SmtpPassword)
+                | (BackupSmtpPort, BackupSmtpSsl)
+                | (BackupSmtpSsl, BackupSmtpPort)
+                | (
+                    BackupSmtpServer | BackupSmtpPort | BackupSmtpSsl | BackupSmtpUser,
+                    BackupSmtpPassword
+                )
                 | (
                     OauthClientId | OauthTenantId,
                     OauthClientSecret | OauthCertificateKey
@@ -78,7 +94,7 @@ impl Field {
         )
     }
 
-    pub const ALL: [Field; 23] = [
+    pub const ALL: [Field; 28] = [
         Field::Auth,
         Field::SmtpServer,
         Field::SmtpPort,
@@ -98,6 +114,11 @@ impl Field {
         Field::ManagerRoot,
         Field::DeliveryDivertTo,
         Field::DeliveryPaused,
+        Field::BackupSmtpServer,
+        Field::BackupSmtpPort,
+        Field::BackupSmtpUser,
+        Field::BackupSmtpPassword,
+        Field::BackupSmtpSsl,
         Field::AlertsEnabled,
         Field::AlertsWebhookUrl,
         Field::Body,
@@ -125,6 +146,11 @@ impl Field {
             Field::ManagerRoot => "manager_root",
             Field::DeliveryDivertTo => "delivery.divert_to",
             Field::DeliveryPaused => "delivery.paused",
+            Field::BackupSmtpServer => "backup.smtp.server",
+            Field::BackupSmtpPort => "backup.smtp.port",
+            Field::BackupSmtpUser => "backup.smtp.user",
+            Field::BackupSmtpPassword => "backup.smtp.password",
+            Field::BackupSmtpSsl => "backup.smtp.ssl",
             Field::AlertsEnabled => "alerts.enabled",
             Field::AlertsWebhookUrl => "alerts.webhook_url",
             Field::Body => "body",

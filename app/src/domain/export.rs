@@ -1,7 +1,7 @@
 //! Settings as a file, for moving or backing up a console. Secrets are never in the file: the
 //! import leaves them to be typed again (other products export passwords in plain text).
 
-use super::{OauthInput, SettingsInput, SettingsView, SmtpInput};
+use super::{BackupInput, OauthInput, SettingsInput, SettingsView, SmtpInput};
 use serde::{Deserialize, Serialize};
 
 /// The `format` marker of an export file.
@@ -39,6 +39,9 @@ impl SettingsExport {
         if stored.oauth.certificate_key_set {
             omitted.push("oauth.certificate_key".to_string());
         }
+        if stored.backup.as_ref().is_some_and(|b| b.smtp.password_set) {
+            omitted.push("backup.smtp.password".to_string());
+        }
         SettingsExport {
             format: EXPORT_FORMAT.to_string(),
             format_version: EXPORT_VERSION,
@@ -70,6 +73,15 @@ impl SettingsExport {
                 delivery: None,
                 // Alerts too (and the webhook's address is a secret, never exported).
                 alerts: None,
+                backup: Some(stored.backup.as_ref().map(|b| BackupInput {
+                    smtp: SmtpInput {
+                        server: b.smtp.server.clone(),
+                        port: b.smtp.port,
+                        user: b.smtp.user.clone(),
+                        password: None,
+                        ssl: b.smtp.ssl,
+                    },
+                })),
                 version: None,
             },
             secrets_omitted: omitted,

@@ -127,6 +127,30 @@ impl DeliveryOptions {
     }
 }
 
+/// The backup connection (`"backup"` in the settings JSON): an SMTP server used when the
+/// primary connection cannot deliver for a reason that is not the recipient's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupView {
+    pub smtp: SmtpView,
+}
+
+/// The backup connection of a save request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupInput {
+    #[serde(default)]
+    pub smtp: SmtpInput,
+}
+
+/// A member that may be missing (keep what is stored), `null` (none) or a value: serde gives
+/// `None`, `Some(None)` and `Some(Some(v))`.
+fn present<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
 /// The whole settings as the server holds them, minus secret values.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsView {
@@ -138,6 +162,9 @@ pub struct SettingsView {
     pub delivery: DeliveryOptions,
     #[serde(default)]
     pub alerts: AlertsView,
+    /// The backup connection, when one is set.
+    #[serde(default)]
+    pub backup: Option<BackupView>,
     /// Increases with every save; a save based on an older version is refused.
     pub version: i64,
     pub updated_at: Option<String>,
@@ -160,6 +187,7 @@ impl SettingsView {
             manager_root: format!("http://{{0}}{base_path}"),
             delivery: DeliveryOptions::default(),
             alerts: AlertsView::default(),
+            backup: None,
             version: 0,
             updated_at: None,
             updated_by: None,
@@ -230,6 +258,13 @@ pub struct SettingsInput {
     /// Missing or `null`: the stored alert settings stay.
     #[serde(default)]
     pub alerts: Option<AlertsInput>,
+    /// Missing: the stored backup connection stays; `null`: none; an object: this one.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub backup: Option<Option<BackupInput>>,
     /// The version the edit started from; when given, a newer stored version is a conflict.
     #[serde(default)]
     pub version: Option<i64>,
@@ -264,6 +299,7 @@ pub struct ValidatedSettings {
     pub(super) alert_webhook: SecretChange,
     pub(super) certificate: Option<String>,
     pub(super) certificate_key: SecretChange,
+    pub(super) backup_password: SecretChange,
     pub(super) changed_fields: Vec<Field>,
 }
 
@@ -288,6 +324,10 @@ impl ValidatedSettings {
     /// The certificate's private key (write-only, like a secret).
     pub fn certificate_key(&self) -> &SecretChange {
         &self.certificate_key
+    }
+    /// The backup SMTP server's password.
+    pub fn backup_password(&self) -> &SecretChange {
+        &self.backup_password
     }
     /// Fields whose value differs from what was stored (secrets: replaced), for the audit log.
     pub fn changed_fields(&self) -> &[Field] {

@@ -312,6 +312,7 @@ fn smtp_input() -> SettingsInput {
         manager_root: "http://{0}/ConMasManager".into(),
         delivery: None,
         alerts: None,
+        backup: None,
         version: None,
     }
 }
@@ -461,6 +462,7 @@ fn oauth_secret_counts_only_for_the_same_provider() {
         manager_root: "https://reports.example.com/ConMasManager".into(),
         delivery: None,
         alerts: None,
+        backup: None,
         version: Some(0),
     };
     let errors = validate(&s, &input).unwrap_err();
@@ -666,6 +668,7 @@ fn stored_secrets_only_count_for_their_own_target() {
         manager_root: "http://{0}/ConMasManager".into(),
         delivery: None,
         alerts: None,
+        backup: None,
         version: None,
     };
     let same = oauth_input(
@@ -1026,4 +1029,74 @@ fn a_certificate_credential_needs_a_pem_certificate_and_an_unencrypted_key() {
             ErrorCode::CertificateMicrosoftOnly
         )]
     );
+}
+
+#[test]
+fn a_backup_connection_is_checked_like_the_main_one_and_kept_unless_changed() {
+    let backup = |password: Option<&str>, port: i64| {
+        Some(Some(BackupInput {
+            smtp: SmtpInput {
+                server: " relay.example.co.jp ".into(),
+                port: Some(port),
+                user: "notice@example.co.jp".into(),
+                password: password.map(TypedSecret::new),
+                ssl: true,
+            },
+        }))
+    };
+    let with = |b| SettingsInput {
+        backup: b,
+        ..smtp_input()
+    };
+    // Every SMTP rule, on the backup's own fields; its own password.
+    assert_eq!(
+        validate(&stored(), &with(backup(None, 25))).unwrap_err(),
+        vec![
+            FieldError::new(Field::BackupSmtpSsl, ErrorCode::Port25RequiresNoSsl),
+            FieldError::new(Field::BackupSmtpPassword, ErrorCode::PasswordRequired),
+        ]
+    );
+    let valid = validate(&stored(), &with(backup(Some("pw"), 587))).unwrap();
+    let saved = valid.settings().clone();
+    let b = &saved.backup.as_ref().unwrap().smtp;
+    assert_eq!(b.server, "relay.example.co.jp");
+    assert!(b.password_set);
+    assert!(valid.backup_password().is_replace());
+    assert!(valid.changed_fields().contains(&Field::BackupSmtpServer));
+    assert!(valid.changed_fields().contains(&Field::BackupSmtpPassword));
+    // Missing: kept as stored; the same server keeps the stored password.
+    assert_eq!(
+        validate(&saved, &with(None)).unwrap().settings().backup,
+        saved.backup
+    );
+    assert!(validate(&saved, &with(backup(None, 587))).is_ok());
+    // Another server: the password must be typed again.
+    let mut moved = with(backup(None, 587));
+    moved.backup.as_mut().unwrap().as_mut().unwrap().smtp.server = "other.example.co.jp".into();
+    assert_eq!(
+        validate(&saved, &moved).unwrap_err(),
+        vec![FieldError::new(
+            Field::BackupSmtpPassword,
+            ErrorCode::PasswordRequired
+        )]
+    );
+    // `null`: no backup.
+    assert_eq!(
+        validate(&saved, &with(Some(None)))
+            .unwrap()
+            .settings()
+            .backup,
+        None
+    );
+    // The JSON: missing, null and an object are three different things.
+    let parse = |json: &str| serde_json::from_str::<SettingsInput>(json).unwrap().backup;
+    assert_eq!(parse(r#"{"auth":"smtp","manager_root":"x"}"#), None);
+    assert_eq!(
+        parse(r#"{"auth":"smtp","manager_root":"x","backup":null}"#),
+        Some(None)
+    );
+    assert!(matches!(
+        parse(r#"{"auth":"smtp","manager_root":"x","backup":{"smtp":{"server":"a"}}}"#),
+        Some(Some(_))
+    ));
 }

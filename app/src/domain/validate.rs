@@ -2,10 +2,11 @@
 //! fields changed (for the audit log), and the advice shown beside the form.
 
 use super::{
-    AuthType, CertificateInfo, DeliveryOptions, ErrorCode, Field, FieldError, GoogleClientId, Host,
-    MAX_FIELD_LEN, MAX_PEM_LEN, Mailbox, ManagerRoot, MicrosoftClientId, MicrosoftTenant, Notice,
-    OauthCredential, OauthFlow, OauthView, Port, Provider, SecretChange, SettingsInput,
-    SettingsView, SmtpView, TypedSecret, ValidatedSettings, host, parse_date, webhook_host,
+    AuthType, BackupView, CertificateInfo, DeliveryOptions, ErrorCode, Field, FieldError,
+    GoogleClientId, Host, MAX_FIELD_LEN, MAX_PEM_LEN, Mailbox, ManagerRoot, MicrosoftClientId,
+    MicrosoftTenant, Notice, OauthCredential, OauthFlow, OauthView, Port, Provider, SecretChange,
+    SettingsInput, SettingsView, SmtpView, TypedSecret, ValidatedSettings, host, parse_date,
+    webhook_host,
 };
 
 /// Applies a save request to the stored settings: omitted blocks and secrets stay as stored.
@@ -51,6 +52,27 @@ pub fn merge(stored: &SettingsView, input: &SettingsInput) -> SettingsView {
         view.password_set = (stored.smtp.password_set && same_smtp_target(&stored.smtp, &view))
             || smtp.password.as_ref().is_some_and(|p| !p.is_empty());
         merged.smtp = view;
+    }
+    match &input.backup {
+        None => {}
+        Some(None) => merged.backup = None,
+        Some(Some(backup)) => {
+            let smtp = &backup.smtp;
+            let mut view = SmtpView {
+                server: smtp.server.trim().to_string(),
+                port: smtp.port,
+                user: smtp.user.trim().to_string(),
+                password_set: false,
+                ssl: smtp.ssl,
+            };
+            // As the primary's: the stored password only for the same server and account.
+            view.password_set = stored
+                .backup
+                .as_ref()
+                .is_some_and(|b| b.smtp.password_set && same_smtp_target(&b.smtp, &view))
+                || smtp.password.as_ref().is_some_and(|p| !p.is_empty());
+            merged.backup = Some(BackupView { smtp: view });
+        }
     }
     if let Some(oauth) = &input.oauth {
         let mut view = OauthView {
@@ -164,6 +186,13 @@ pub fn validate(
         }
         _ => SecretChange::Keep,
     };
+    let backup_password = SecretChange::from_input(
+        input
+            .backup
+            .as_ref()
+            .and_then(|b| b.as_ref())
+            .and_then(|b| b.smtp.password.as_ref()),
+    );
     let oauth_input = input.oauth.as_ref();
     let certificate = oauth_input
         .and_then(|o| o.certificate.as_deref())
@@ -195,6 +224,9 @@ pub fn validate(
     if let SecretChange::Replace(s) = &oauth_client_secret {
         check_text(s.expose(), Field::OauthClientSecret, &mut errors);
     }
+    if let SecretChange::Replace(p) = &backup_password {
+        check_text(p.expose(), Field::BackupSmtpPassword, &mut errors);
+    }
     if let Some(pem) = &certificate
         && let Err(code) = check_certificate_pem(pem)
     {
@@ -224,6 +256,7 @@ pub fn validate(
     if certificate_key.is_replace() {
         changed_fields.push(Field::OauthCertificateKey);
     }
+    backup_changes(stored, &merged, &backup_password, &mut changed_fields);
     Ok(ValidatedSettings {
         settings: merged,
         smtp_password,
@@ -231,6 +264,7 @@ pub fn validate(
         alert_webhook,
         certificate,
         certificate_key,
+        backup_password,
         changed_fields,
     })
 }
@@ -276,32 +310,88 @@ pub fn check_settings(s: &SettingsView) -> Vec<FieldError> {
     }
 
     match s.auth {
-        AuthType::Smtp => check_smtp(&s.smtp, &mut errors),
+        AuthType::Smtp => check_smtp(&s.smtp, &PRIMARY, &mut errors),
         AuthType::Oauth => check_oauth(&s.oauth, &mut errors),
+    }
+    // The backup connection is checked whenever one is set: it must work when needed.
+    if let Some(backup) = &s.backup {
+        check_text(&backup.smtp.server, Field::BackupSmtpServer, &mut errors);
+        check_text(&backup.smtp.user, Field::BackupSmtpUser, &mut errors);
+        check_smtp(&backup.smtp, &BACKUP, &mut errors);
     }
     dedupe(errors)
 }
 
-fn check_smtp(smtp: &SmtpView, errors: &mut Vec<FieldError>) {
+/// The fields an SMTP block's errors are reported on.
+struct SmtpFields {
+    server: Field,
+    port: Field,
+    ssl: Field,
+    user: Field,
+    password: Field,
+}
+
+const PRIMARY: SmtpFields = SmtpFields {
+    server: Field::SmtpServer,
+    port: Field::SmtpPort,
+    ssl: Field::SmtpSsl,
+    user: Field::SmtpUser,
+    password: Field::SmtpPassword,
+};
+
+const BACKUP: SmtpFields = SmtpFields {
+    server: Field::BackupSmtpServer,
+    port: Field::BackupSmtpPort,
+    ssl: Field::BackupSmtpSsl,
+    user: Field::BackupSmtpUser,
+    password: Field::BackupSmtpPassword,
+};
+
+fn check_smtp(smtp: &SmtpView, fields: &SmtpFields, errors: &mut Vec<FieldError>) {
     if let Err(code) = Host::parse(&smtp.server) {
-        errors.push(FieldError::new(Field::SmtpServer, code));
+        errors.push(FieldError::new(fields.server, code));
     }
     match Port::from_number(smtp.port) {
-        Err(code) => errors.push(FieldError::new(Field::SmtpPort, code)),
+        Err(code) => errors.push(FieldError::new(fields.port, code)),
         Ok(port) => {
             if let Err(code) = port.check_ssl(smtp.ssl) {
-                errors.push(FieldError::new(Field::SmtpSsl, code));
+                errors.push(FieldError::new(fields.ssl, code));
             }
         }
     }
     if let Err(code) = Mailbox::parse(&smtp.user) {
-        errors.push(FieldError::new(Field::SmtpUser, code));
+        errors.push(FieldError::new(fields.user, code));
     }
     if !smtp.password_set {
         errors.push(FieldError::new(
-            Field::SmtpPassword,
+            fields.password,
             ErrorCode::PasswordRequired,
         ));
+    }
+}
+
+/// The backup connection's changed fields, for the audit log.
+fn backup_changes(
+    old: &SettingsView,
+    new: &SettingsView,
+    password: &SecretChange,
+    fields: &mut Vec<Field>,
+) {
+    let (old, new) = (
+        old.backup.as_ref().map(|b| &b.smtp),
+        new.backup.as_ref().map(|b| &b.smtp),
+    );
+    let differs = |get: fn(&SmtpView) -> String| old.map(get) != new.map(get);
+    for (changed, field) in [
+        (differs(|s| s.server.clone()), Field::BackupSmtpServer),
+        (differs(|s| format!("{:?}", s.port)), Field::BackupSmtpPort),
+        (differs(|s| s.user.clone()), Field::BackupSmtpUser),
+        (differs(|s| s.ssl.to_string()), Field::BackupSmtpSsl),
+        (password.is_replace(), Field::BackupSmtpPassword),
+    ] {
+        if changed {
+            fields.push(field);
+        }
     }
 }
 

@@ -262,6 +262,9 @@ fn Row(
             <td>{row.subject.clone()}</td>
             <td class=format!("status status-{status}")>
                 {move || status_label(i18n.get_locale(), &s)}
+                {(row.delivered_via.as_deref() == Some("backup")).then(|| view! {
+                    <br /><span class="muted via-backup">{t!(i18n, log_via_backup)}</span>
+                })}
                 {row.next_attempt_at.clone().map(|t| view! { <br /><span class="muted">{t}</span> })}
             </td>
             <td>{row.attempts}</td>

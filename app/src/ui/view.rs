@@ -198,6 +198,31 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
                         view! { <span class="muted">{t!(i18n, view_alerts_off)}</span> }.into_any()
                     }}
                 </dd>
+                <dt>{t!(i18n, backup_title)}</dt>
+                <dd id="view-backup" data-on=s.backup.is_some().to_string()>
+                    {match s.backup.as_ref() {
+                        Some(b) => view! {
+                            <span>
+                                {format!("{}:{} ({})", b.smtp.server, b.smtp.port.unwrap_or_default(), b.smtp.user)}
+                            </span>
+                        }
+                        .into_any(),
+                        None => view! { <span class="muted">{t!(i18n, backup_none)}</span> }.into_any(),
+                    }}
+                </dd>
+                {s.backup.is_some().then(|| {
+                    let used = page.backup_last_used.clone();
+                    let was_used = used.is_some().to_string();
+                    view! {
+                        <dt>{t!(i18n, backup_last_used)}</dt>
+                        <dd id="view-backup-last-used" data-used=was_used>
+                            {match used {
+                                Some(u) => view! { <span>{u.at} " — " {u.reason}</span> }.into_any(),
+                                None => view! { <span class="muted">{t!(i18n, backup_never_used)}</span> }.into_any(),
+                            }}
+                        </dd>
+                    }
+                })}
                 {page.last_alert.clone().map(|last| {
                     let (event, state) = (last.event, last.state);
                     view! {

@@ -34,7 +34,7 @@ enum Format {
 }
 
 /// The columns of both formats, in order.
-const COLUMNS: [&str; 12] = [
+const COLUMNS: [&str; 13] = [
     "id",
     "created_at",
     "status",
@@ -43,6 +43,7 @@ const COLUMNS: [&str; 12] = [
     "diverted_to",
     "subject",
     "sent_at",
+    "delivered_via",
     "next_attempt_at",
     "error_code",
     "error_step",
@@ -253,6 +254,7 @@ fn write_row(format: Format, n: &Notification, first: bool, out: &mut Vec<u8>) {
                 n.diverted_to.clone().unwrap_or_default(),
                 n.subject.clone(),
                 n.sent_at.map(time).unwrap_or_default(),
+                n.delivered_via.clone().unwrap_or_default(),
                 next_attempt_at.unwrap_or_default(),
                 n.last_error_code.clone().unwrap_or_default(),
                 n.last_error_step.clone().unwrap_or_default(),
@@ -272,6 +274,7 @@ fn write_row(format: Format, n: &Notification, first: bool, out: &mut Vec<u8>) {
                 "diverted_to": n.diverted_to,
                 "subject": n.subject,
                 "sent_at": n.sent_at.map(time),
+                "delivered_via": n.delivered_via,
                 "next_attempt_at": next_attempt_at,
                 "error_code": n.last_error_code,
                 "error_step": n.last_error_step,

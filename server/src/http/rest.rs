@@ -202,8 +202,9 @@ const UNKNOWN_FIELDS_MAX: usize = 20;
 
 /// Read-only members of the `GET` answer: a script that sends back what it read, changed,
 /// is not refused for them (they are ignored).
-const READ_ONLY_FIELDS: [&str; 8] = [
+const READ_ONLY_FIELDS: [&str; 9] = [
     "smtp.password_set",
+    "backup.smtp.password_set",
     "oauth.client_secret_set",
     "oauth.certificate_info",
     "oauth.certificate_key_set",

@@ -74,7 +74,10 @@ fn headline(event: AlertEvent) -> &'static str {
             "OAuth 接続の再接続が必要です / The OAuth connection must be connected again"
         }
         AlertEvent::SecretExpiring => {
-            "クライアント シークレットの期限が近づいています / The client secret expires soon"
+            "クライアント シークレットまたは証明書の期限が近づいています / The client secret or certificate expires soon"
+        }
+        AlertEvent::BackupUsed => {
+            "バックアップ接続で配信しました / The backup connection delivered what the main connection could not"
         }
         AlertEvent::Test => "テスト アラート / Test alert",
     }

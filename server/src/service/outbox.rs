@@ -29,6 +29,38 @@ pub fn pauses_queue(f: &SendFailure) -> bool {
     ) || (f.code == SendCode::TokenUnavailable && !f.retryable)
 }
 
+/// Whether the backup connection takes over from a failure of the primary on attempt
+/// `attempts`: not for what the recipient or the message caused, and for the provider's
+/// passing trouble (4xx, 429, 5xx) only once the primary had its own retry.
+pub fn backup_takes_over(f: &SendFailure, attempts: i64) -> bool {
+    use SendCode::*;
+    match f.code {
+        DnsFailed
+        | ConnectionRefused
+        | Timeout
+        | StarttlsUnavailable
+        | CertificateInvalid
+        | StarttlsRequired
+        | AuthFailed
+        | AppPasswordRequired
+        | SmtpAuthDisabled
+        | BasicAuthBlocked
+        | AuthUnsupported
+        | AuthRequired
+        | SendAsDenied
+        | RelayDenied
+        | GraphAccessDenied
+        | GraphSendAsDenied
+        | MailboxNotEnabled
+        | GmailInsufficientPermissions
+        | GmailNotEnabled
+        | TokenUnavailable
+        | SettingsInvalid => true,
+        Temporary | Throttled | ProviderUnavailable => attempts >= 2,
+        Rejected | RecipientInvalid | Other => false,
+    }
+}
+
 /// The longest wait a provider's `Retry-After` can impose on one notification: a broken or
 /// hostile answer ("Retry-After: 999999999") must not park mail for years.
 pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
@@ -63,6 +95,8 @@ fn rand_u64() -> u64 {
 enum Attempted {
     /// Delivered; the round marks it sent.
     Sent,
+    /// Delivered by the backup connection; the round marks it sent, via the backup.
+    SentByBackup,
     /// Failed, and the retry or the end is recorded.
     Recorded,
     /// Credentials refused: the queue is paused and this one goes back untouched.
@@ -152,21 +186,25 @@ impl Worker {
         if count == 0 {
             return Ok(0);
         }
+        let backup = self.mailer.backup_with(&settings).await;
         let saved = self.mailer.saved_with(settings).await;
         let width = self.mailer.concurrency(saved.auth());
         let paused = AtomicBool::new(false);
-        let outcomes: Vec<Result<Option<String>, crate::store::StoreError>> = stream::iter(due)
+        type Outcome = Result<Option<(String, bool)>, crate::store::StoreError>;
+        let outcomes: Vec<Outcome> = stream::iter(due)
             .map(|n| {
                 let paused = &paused;
                 let saved = &saved;
+                let backup = backup.as_ref();
                 async move {
                     // Paused meanwhile: what was claimed goes back untouched.
                     if paused.load(Ordering::SeqCst) {
                         self.store.release(&n.id, now_ms()).await?;
                         return Ok(None);
                     }
-                    match self.attempt(&n, saved, paused).await? {
-                        Attempted::Sent => Ok(Some(n.id)),
+                    match self.attempt(&n, saved, backup, paused).await? {
+                        Attempted::Sent => Ok(Some((n.id, false))),
+                        Attempted::SentByBackup => Ok(Some((n.id, true))),
                         Attempted::Recorded => Ok(None),
                         Attempted::Paused => {
                             self.store.release(&n.id, now_ms()).await?;
@@ -180,18 +218,28 @@ impl Worker {
             .await;
         // One commit for the round's sent notifications: a crash before it sends them again
         // (same Message-ID), never loses one.
-        let mut sent = Vec::new();
+        let (mut sent, mut by_backup) = (Vec::new(), Vec::new());
         let mut first_error = None;
         for outcome in outcomes {
             match outcome {
-                Ok(Some(id)) => sent.push(id),
+                Ok(Some((id, false))) => sent.push(id),
+                Ok(Some((id, true))) => by_backup.push(id),
                 Ok(None) => {}
                 Err(e) => first_error = first_error.or(Some(e)),
             }
         }
         if !sent.is_empty() {
-            self.store.mark_sent_all(&sent, now_ms()).await?;
+            self.store.mark_sent_all(&sent, now_ms(), None).await?;
             tracing::info!(count = sent.len(), "notifications sent");
+        }
+        if !by_backup.is_empty() {
+            self.store
+                .mark_sent_all(&by_backup, now_ms(), Some("backup"))
+                .await?;
+            tracing::info!(
+                count = by_backup.len(),
+                "notifications sent by the backup connection"
+            );
         }
         match first_error {
             Some(e) => Err(e),
@@ -222,6 +270,7 @@ impl Worker {
         &self,
         n: &Notification,
         saved: &SavedTransport,
+        backup: Option<&SavedTransport>,
         paused: &AtomicBool,
     ) -> Result<Attempted, crate::store::StoreError> {
         // Diverted (staging): only to the one address the claim recorded, the original
@@ -232,29 +281,55 @@ impl Worker {
         } else {
             (&diverted, &n.recipients)
         };
-        let report = self
-            .mailer
-            .send_with(
-                saved,
-                &Outgoing {
-                    to,
-                    original_to,
-                    subject: &n.subject,
-                    body: &n.body,
-                    message_id: Some(&n.message_id),
-                },
-            )
-            .await;
-        let now = now_ms();
+        let mail = Outgoing {
+            to,
+            original_to,
+            subject: &n.subject,
+            body: &n.body,
+            message_id: Some(&n.message_id),
+        };
+        let report = self.mailer.send_with(saved, &mail).await;
         let Some(f) = report.failure else {
             tracing::debug!(id = %n.id, attempts = n.attempts, "notification sent");
             return Ok(Attempted::Sent);
         };
-        let error = (
+        let mut error = (
             f.code.as_str(),
             f.step.as_str().to_string(),
             f.reply.clone(),
         );
+        // The backup connection takes over what the primary could not deliver (the same
+        // Message-ID, so a copy that did arrive after all is recognised).
+        if let Some(backup) = backup.filter(|_| backup_takes_over(&f, n.attempts)) {
+            let reason = format!("{} at {}: {}", error.0, error.1, error.2);
+            match self.mailer.send_with(backup, &mail).await.failure {
+                None => {
+                    tracing::warn!(id = %n.id, code = %error.0, "sent by the backup connection");
+                    self.store.record_backup_use(now_ms(), &reason).await?;
+                    crate::service::alerts::raise(
+                        &self.store,
+                        app::domain::AlertEvent::BackupUsed,
+                        &format!(
+                            "notification {}: the main connection failed ({reason})",
+                            n.id
+                        ),
+                    )
+                    .await;
+                    return Ok(Attempted::SentByBackup);
+                }
+                Some(b) => {
+                    // Both failed: the primary's failure decides, the backup's is kept beside it.
+                    error.2 = format!(
+                        "{}; backup: {} at {}: {}",
+                        error.2,
+                        b.code.as_str(),
+                        b.step.as_str(),
+                        b.reply
+                    );
+                }
+            }
+        }
+        let now = now_ms();
         if pauses_queue(&f) {
             // Another send of the same round may have paused the queue already: one pause,
             // one audit entry.
@@ -311,6 +386,37 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_backup_takes_what_is_not_the_recipients_fault() {
+        let f = |code| crate::transport::failure(code, app::domain::StepName::Connect, "", true);
+        for code in [
+            SendCode::ConnectionRefused,
+            SendCode::Timeout,
+            SendCode::CertificateInvalid,
+            SendCode::AuthFailed,
+            SendCode::TokenUnavailable,
+            SendCode::GraphAccessDenied,
+        ] {
+            assert!(backup_takes_over(&f(code), 1), "{code:?}");
+        }
+        for code in [
+            SendCode::RecipientInvalid,
+            SendCode::Rejected,
+            SendCode::Other,
+        ] {
+            assert!(!backup_takes_over(&f(code), 5), "{code:?}");
+        }
+        // The provider's passing trouble: its own retry first.
+        for code in [
+            SendCode::Temporary,
+            SendCode::Throttled,
+            SendCode::ProviderUnavailable,
+        ] {
+            assert!(!backup_takes_over(&f(code), 1), "{code:?}");
+            assert!(backup_takes_over(&f(code), 2), "{code:?}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_honours_retry_after() {

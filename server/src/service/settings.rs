@@ -213,7 +213,20 @@ impl SettingsBackend for AppBackend {
         } else {
             None
         };
+        let backup_last_used = if settings.backup.is_some() {
+            self.store
+                .backup_last_use()
+                .await
+                .map_err(|e| internal(&e))?
+                .map(|(at, reason)| app::api::BackupUse {
+                    at: ms_text(at),
+                    reason,
+                })
+        } else {
+            None
+        };
         Ok(PageData {
+            backup_last_used,
             last_alert,
             quota,
             settings,
@@ -414,6 +427,7 @@ impl SettingsBackend for AppBackend {
                     created_at: ms_text(n.created_at),
                     sent_at: n.sent_at.map(ms_text),
                     diverted_to: n.diverted_to,
+                    delivered_via: n.delivered_via,
                 })
                 .collect(),
             total,

@@ -42,11 +42,14 @@ pub struct Notification {
     /// Where the last attempt went instead of `recipients` (divert was on), if anywhere.
     #[serde(default)]
     pub diverted_to: Option<String>,
+    /// `backup` when the backup connection delivered it.
+    #[serde(default)]
+    pub delivered_via: Option<String>,
 }
 
 const COLUMNS: &str = "id, actor, template_id, recipients, subject, body, message_id, status,
     attempts, next_attempt_at, last_error_code, last_error_step, last_error_reply, created_at,
-    updated_at, sent_at, diverted_to";
+    updated_at, sent_at, diverted_to, delivered_via";
 
 /// `$first, $first+1, …` for `count` values: the parameter list of an `IN (…)` that both
 /// databases read. Callers bound `count` (a round is at most a few hundred rows; SQLite allows
@@ -120,6 +123,7 @@ fn row_to(r: &sqlx::any::AnyRow) -> Result<Notification, StoreError> {
         updated_at: r.get("updated_at"),
         sent_at: r.get("sent_at"),
         diverted_to: r.get("diverted_to"),
+        delivered_via: r.get("delivered_via"),
     })
 }
 
@@ -342,7 +346,12 @@ impl Store {
 
     /// Marks several sent in one transaction: one durable commit for a round of sends.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn mark_sent_all(&self, ids: &[String], now_ms: i64) -> Result<(), StoreError> {
+    pub async fn mark_sent_all(
+        &self,
+        ids: &[String],
+        now_ms: i64,
+        via: Option<&str>,
+    ) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -350,11 +359,14 @@ impl Store {
         let sql = format!(
             "UPDATE notifications SET status = 'sent', sent_at = $1, updated_at = $1,
                  lease_until = NULL, last_error_code = NULL, last_error_step = NULL,
-                 last_error_reply = NULL, claimed_by = NULL
+                 last_error_reply = NULL, claimed_by = NULL, delivered_via = $3
              WHERE status = 'sending' AND claimed_by = $2 AND id IN ({})",
-            placeholders(3, ids.len())
+            placeholders(4, ids.len())
         );
-        let mut query = sqlx::query(&sql).bind(now_ms).bind(self.instance());
+        let mut query = sqlx::query(&sql)
+            .bind(now_ms)
+            .bind(self.instance())
+            .bind(via);
         for id in ids {
             query = query.bind(id);
         }
@@ -593,6 +605,41 @@ impl Store {
         .await
         .context("Failed to set the queue state")?;
         Ok(())
+    }
+
+    /// Records that the backup connection delivered at `now_ms`, and why the primary could not.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn record_backup_use(&self, now_ms: i64, reason: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO queue_state (id, backup_used_at, backup_reason) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO UPDATE SET backup_used_at = excluded.backup_used_at,
+                 backup_reason = excluded.backup_reason",
+        )
+        .bind(now_ms)
+        .bind(reason)
+        .execute(&self.pool)
+        .await
+        .context("Failed to record the backup's use")?;
+        Ok(())
+    }
+
+    /// When the backup connection last delivered, and why.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn backup_last_use(&self) -> Result<Option<(i64, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT backup_used_at, backup_reason FROM queue_state
+             WHERE id = 1 AND backup_used_at IS NOT NULL",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to read the backup's use")?;
+        Ok(row.map(|r| {
+            (
+                r.get("backup_used_at"),
+                r.get::<Option<String>, _>("backup_reason")
+                    .unwrap_or_default(),
+            )
+        }))
     }
 
     /// Deletes up to `limit` finished (sent, failed, cancelled) notifications created before

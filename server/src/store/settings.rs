@@ -5,8 +5,8 @@ use super::{
     Context, Store, StoreError, delete_connection, flag, insert_audit, put_secret, secret_names,
 };
 use app::domain::{
-    AlertsView, AuthType, DeliveryOptions, Field, OauthCredential, OauthFlow, OauthView, Provider,
-    SettingsView, SmtpView, ValidatedSettings,
+    AlertsView, AuthType, BackupView, DeliveryOptions, Field, OauthCredential, OauthFlow,
+    OauthView, Provider, SettingsView, SmtpView, ValidatedSettings,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -87,14 +87,16 @@ async fn save_in_tx<E>(
         Err(e) => return Ok(Err(e)),
     };
     let s = valid.settings();
+    let backup = s.backup.as_ref().map(|b| &b.smtp);
     let new_version = stored.version + 1;
     sqlx::query(
         "INSERT INTO mail_settings (id, auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider,
              oauth_client_id, oauth_tenant_id, oauth_secret_expires_on, manager_root, version,
              updated_at, updated_by, divert_to, delivery_paused, alerts_enabled,
-             alert_webhook_host, oauth_flow, oauth_sender, oauth_credential, oauth_certificate)
+             alert_webhook_host, oauth_flow, oauth_sender, oauth_credential, oauth_certificate,
+             backup_on, backup_smtp_server, backup_smtp_port, backup_smtp_user, backup_smtp_ssl)
          VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, $17, $18,
-                 $19, $20, $21, $22)
+                 $19, $20, $21, $22, $23, $24, $25, $26, $27)
          ON CONFLICT (id) DO UPDATE SET
              auth = excluded.auth, smtp_server = excluded.smtp_server, smtp_port = excluded.smtp_port,
              smtp_user = excluded.smtp_user, smtp_ssl = excluded.smtp_ssl,
@@ -108,7 +110,11 @@ async fn save_in_tx<E>(
              alert_webhook_host = excluded.alert_webhook_host,
              oauth_flow = excluded.oauth_flow, oauth_sender = excluded.oauth_sender,
              oauth_credential = excluded.oauth_credential,
-             oauth_certificate = COALESCE(excluded.oauth_certificate, mail_settings.oauth_certificate)
+             oauth_certificate = COALESCE(excluded.oauth_certificate, mail_settings.oauth_certificate),
+             backup_on = excluded.backup_on, backup_smtp_server = excluded.backup_smtp_server,
+             backup_smtp_port = excluded.backup_smtp_port,
+             backup_smtp_user = excluded.backup_smtp_user,
+             backup_smtp_ssl = excluded.backup_smtp_ssl
          WHERE mail_settings.version = $14",
     )
     .bind(s.auth.as_str())
@@ -134,6 +140,11 @@ async fn save_in_tx<E>(
     .bind(s.oauth.credential.as_str())
     // A new certificate replaces the stored one; none given keeps it (COALESCE above).
     .bind(valid.certificate())
+    .bind(i64::from(s.backup.is_some()))
+    .bind(backup.map_or("", |b| b.server.as_str()))
+    .bind(backup.and_then(|b| b.port))
+    .bind(backup.map_or("", |b| b.user.as_str()))
+    .bind(i64::from(backup.is_none_or(|b| b.ssl)))
     .execute(&mut *conn)
     .await
     .context("Failed to write the settings")?;
@@ -147,6 +158,10 @@ async fn save_in_tx<E>(
         (
             secret_names::OAUTH_CERTIFICATE_KEY,
             s.oauth.certificate_key_set,
+        ),
+        (
+            secret_names::BACKUP_SMTP_PASSWORD,
+            backup.is_some_and(|b| b.password_set),
         ),
     ] {
         if !still_valid {
@@ -185,6 +200,15 @@ async fn save_in_tx<E>(
         valid.certificate_key(),
     )
     .await?;
+    if backup.is_some() {
+        put_secret(
+            conn,
+            keys,
+            secret_names::BACKUP_SMTP_PASSWORD,
+            valid.backup_password(),
+        )
+        .await?;
+    }
 
     // Tokens belong to the app that obtained them: new credentials mean a new connection.
     let credentials_changed = valid.changed_fields().iter().any(|f| {
@@ -232,7 +256,10 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
         "SELECT auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider, oauth_client_id,
                 oauth_tenant_id, oauth_secret_expires_on, manager_root, version, updated_at,
                 updated_by, divert_to, delivery_paused, alerts_enabled, alert_webhook_host,
-                oauth_flow, oauth_sender, oauth_credential, oauth_certificate,
+                oauth_flow, oauth_sender, oauth_credential, oauth_certificate, backup_on,
+                backup_smtp_server, backup_smtp_port, backup_smtp_user, backup_smtp_ssl,
+                CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $5) THEN 1 ELSE 0 END
+                    AS backup_password_set,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $3) THEN 1 ELSE 0 END
                     AS webhook_set,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $4) THEN 1 ELSE 0 END
@@ -247,6 +274,7 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
     .bind(secret_names::OAUTH_CLIENT_SECRET)
     .bind(secret_names::ALERT_WEBHOOK_URL)
     .bind(secret_names::OAUTH_CERTIFICATE_KEY)
+    .bind(secret_names::BACKUP_SMTP_PASSWORD)
     .fetch_optional(&mut *conn)
     .await
     .context("Failed to read the settings")?;
@@ -293,6 +321,15 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
             webhook_set: flag(&row, "webhook_set"),
             webhook_host: row.get("alert_webhook_host"),
         },
+        backup: flag(&row, "backup_on").then(|| BackupView {
+            smtp: SmtpView {
+                server: row.get("backup_smtp_server"),
+                port: row.get("backup_smtp_port"),
+                user: row.get("backup_smtp_user"),
+                password_set: flag(&row, "backup_password_set"),
+                ssl: flag(&row, "backup_smtp_ssl"),
+            },
+        }),
         version: row.get("version"),
         updated_at: Some(crate::clock::utc_text(row.get("updated_at"))),
         updated_by: Some(row.get("updated_by")),

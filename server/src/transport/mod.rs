@@ -205,6 +205,26 @@ impl Mailer {
         }
     }
 
+    /// The backup connection of `settings`, with its stored password and `SMTP_CA_FILE`:
+    /// `None` when none is set.
+    pub async fn backup_with(&self, settings: &SettingsView) -> Option<SavedTransport> {
+        let backup = settings.backup.as_ref()?;
+        let mut as_smtp = settings.clone();
+        as_smtp.auth = AuthType::Smtp;
+        as_smtp.smtp = backup.smtp.clone();
+        as_smtp.backup = None;
+        Some(SavedTransport {
+            settings: as_smtp,
+            smtp_password: self
+                .store
+                .secret(secret_names::BACKUP_SMTP_PASSWORD)
+                .await
+                .ok()
+                .flatten(),
+            smtp_roots: self.extra_roots().await,
+        })
+    }
+
     /// Reads `SMTP_CA_FILE` (without blocking the runtime), if set.
     async fn extra_roots(&self) -> ExtraRoots {
         match &self.smtp_ca_file {

@@ -36,6 +36,18 @@ impl Draft {
             d.certificate_key.set(String::new());
         }
         self.manager_root.set(s.manager_root.clone());
+        if let Some(backup) = &s.backup {
+            let b = self.backup;
+            b.on.set(backup.is_some());
+            if let Some(backup) = backup {
+                b.server.set(backup.smtp.server.clone());
+                b.port
+                    .set(backup.smtp.port.map(|p| p.to_string()).unwrap_or_default());
+                b.user.set(backup.smtp.user.clone());
+                b.ssl.set(backup.smtp.ssl);
+            }
+        }
+        self.backup.password.set(String::new());
     }
 }
 

@@ -6,9 +6,9 @@ use super::fields::{FormState, ManagerRootInfo, SecretField, TextField};
 use super::{Flash, FlashKind, Links, TabBar, go_to, provider_of, use_tab};
 use crate::api::{ApiError, PageData, save_mail_settings, send_test_alert};
 use crate::domain::{
-    AlertTestResult, AlertsInput, AuthType, DeliveryOptions, Field, FieldError, ImportError,
-    OauthCredential, OauthFlow, OauthInput, Port, Provider, SettingsInput, SettingsView, SmtpInput,
-    Tab, TypedSecret, notices, validate,
+    AlertTestResult, AlertsInput, AuthType, BackupInput, DeliveryOptions, Field, FieldError,
+    ImportError, OauthCredential, OauthFlow, OauthInput, Port, Provider, SettingsInput,
+    SettingsView, SmtpInput, Tab, TypedSecret, notices, validate,
 };
 use crate::i18n::*;
 use import::ImportFile;
@@ -35,6 +35,32 @@ struct Draft {
     paused: RwSignal<bool>,
     alerts_enabled: RwSignal<bool>,
     webhook_url: RwSignal<String>,
+    backup: BackupDraft,
+}
+
+/// The backup connection as typed.
+#[derive(Clone, Copy)]
+struct BackupDraft {
+    on: RwSignal<bool>,
+    server: RwSignal<String>,
+    port: RwSignal<String>,
+    user: RwSignal<String>,
+    password: RwSignal<String>,
+    ssl: RwSignal<bool>,
+}
+
+impl BackupDraft {
+    fn new(s: &SettingsView) -> Self {
+        let b = s.backup.as_ref().map(|b| &b.smtp);
+        BackupDraft {
+            on: RwSignal::new(b.is_some()),
+            server: RwSignal::new(b.map(|b| b.server.clone()).unwrap_or_default()),
+            port: RwSignal::new(b.and_then(|b| b.port).unwrap_or(587).to_string()),
+            user: RwSignal::new(b.map(|b| b.user.clone()).unwrap_or_default()),
+            password: RwSignal::new(String::new()),
+            ssl: RwSignal::new(b.is_none_or(|b| b.ssl)),
+        }
+    }
 }
 
 /// One provider's OAuth fields as typed.
@@ -92,6 +118,7 @@ impl Draft {
             paused: RwSignal::new(s.delivery.paused),
             alerts_enabled: RwSignal::new(s.alerts.enabled),
             webhook_url: RwSignal::new(String::new()),
+            backup: BackupDraft::new(s),
         }
     }
 
@@ -101,6 +128,11 @@ impl Draft {
         let (port, port_error) = match self.smtp_port.with(|p| Port::number_from_text(p)) {
             Ok(p) => (p, None),
             Err(code) => (None, Some(FieldError::new(Field::SmtpPort, code))),
+        };
+        let b = self.backup;
+        let (backup_port, backup_port_error) = match b.port.with(|p| Port::number_from_text(p)) {
+            Ok(p) => (p, None),
+            Err(code) => (None, Some(FieldError::new(Field::BackupSmtpPort, code))),
         };
         let secret = |s: RwSignal<String>| {
             let v = s.get();
@@ -163,8 +195,18 @@ impl Draft {
                 enabled: self.alerts_enabled.get(),
                 webhook_url: secret(self.webhook_url),
             }),
+            backup: Some(b.on.get().then(|| BackupInput {
+                smtp: SmtpInput {
+                    server: b.server.get(),
+                    port: backup_port,
+                    user: b.user.get(),
+                    password: secret(b.password),
+                    ssl: b.ssl.get(),
+                },
+            })),
             version: Some(version),
         };
+        let port_error = port_error.or(backup_port_error.filter(|_| b.on.get()));
         (input, port_error)
     }
 
@@ -196,6 +238,9 @@ fn client_check(stored: &SettingsView, draft: Draft, imported: bool) -> Vec<Fiel
         basis.oauth.client_secret_set = false;
         basis.oauth.certificate = None;
         basis.oauth.certificate_key_set = false;
+        if let Some(b) = basis.backup.as_mut() {
+            b.smtp.password_set = false;
+        }
     }
     if let Err(rule_errors) = validate(&basis, &input) {
         for e in rule_errors {
@@ -455,6 +500,7 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                 <ManagerRootInfo manager_root=draft.manager_root server_ip show_value=false />
             </section>
             <DeliveryCard draft />
+            <BackupCard draft stored />
             <AlertsCard draft stored />
         </form>
     }
@@ -496,6 +542,101 @@ fn DeliveryCard(draft: Draft) -> impl IntoView {
                 </label>
                 <p class="help" id="delivery-paused-help">{t!(i18n, delivery_paused_help)}</p>
             </div>
+        </section>
+    }
+}
+
+/// The backup connection: an SMTP server that takes over when the primary connection cannot
+/// deliver for a reason that is not the recipient's.
+#[component]
+fn BackupCard(draft: Draft, stored: StoredValue<SettingsView>) -> impl IntoView {
+    let i18n = use_i18n();
+    let form = expect_context::<FormState>();
+    let b = draft.backup;
+    // The stored password only for the same server and account (`domain::same_smtp_target`).
+    let password_stored = Signal::derive(move || {
+        !imported()
+            && stored.with_value(|s| {
+                let (input, _) = draft.to_input(s.version);
+                let merged = crate::domain::merge(s, &input);
+                match (&s.backup, &merged.backup) {
+                    (Some(old), Some(new)) => {
+                        old.smtp.password_set
+                            && crate::domain::same_smtp_target(&old.smtp, &new.smtp)
+                    }
+                    _ => false,
+                }
+            })
+    });
+    view! {
+        <section class="card" id="backup">
+            <h2>{t!(i18n, backup_title)}</h2>
+            <p class="hint">{t!(i18n, backup_intro)}</p>
+            <div class="field checkbox-field">
+                <label>
+                    <input
+                        type="checkbox"
+                        id="backup-on"
+                        name="backup"
+                        prop:checked=move || b.on.get()
+                        on:change=move |ev| {
+                            b.on.set(event_target_checked(&ev));
+                            form.touch(Field::BackupSmtpServer);
+                        }
+                    />
+                    {t!(i18n, backup_on)}
+                </label>
+            </div>
+            <Show when=move || b.on.get()>
+                <TextField
+                    id="backup-server"
+                    field=Field::BackupSmtpServer
+                    label=Signal::derive(move || t_string!(i18n, smtp_server))
+                    value=b.server
+                    placeholder="relay.example.co.jp"
+                />
+                <TextField
+                    id="backup-port"
+                    field=Field::BackupSmtpPort
+                    label=Signal::derive(move || t_string!(i18n, smtp_port))
+                    help=Signal::derive(move || t_string!(i18n, smtp_port_help))
+                    value=b.port
+                    inputmode="numeric"
+                />
+                <div class="field checkbox-field" class:has-error=move || form.error_for(Field::BackupSmtpSsl, None).is_some()>
+                    <label>
+                        <input
+                            type="checkbox"
+                            id="backup-ssl"
+                            name="backup.smtp.ssl"
+                            prop:checked=move || b.ssl.get()
+                            on:change=move |ev| {
+                                b.ssl.set(event_target_checked(&ev));
+                                form.touch(Field::BackupSmtpSsl);
+                            }
+                            aria-describedby="backup-ssl-error"
+                        />
+                        {t!(i18n, smtp_ssl)}
+                    </label>
+                    <crate::ui::fields::ErrorText id="backup-ssl-error".to_string() field=Field::BackupSmtpSsl />
+                </div>
+                <TextField
+                    id="backup-user"
+                    field=Field::BackupSmtpUser
+                    label=Signal::derive(move || t_string!(i18n, smtp_user))
+                    help=Signal::derive(move || t_string!(i18n, backup_user_help))
+                    value=b.user
+                    input_type="email"
+                    placeholder="notice@example.co.jp"
+                />
+                <SecretField
+                    id="backup-password"
+                    field=Field::BackupSmtpPassword
+                    label=Signal::derive(move || t_string!(i18n, smtp_password))
+                    stored=password_stored
+                    value=b.password
+                />
+            </Show>
         </section>
     }
 }
