@@ -68,38 +68,12 @@ pub(super) fn ImportFile(draft: Draft, imported: RwSignal<bool>) -> impl IntoVie
         }
         Err(e) => outcome.set(Some(ImportOutcome::Refused(e))),
     };
-    #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
     let on_change = move |ev: leptos::ev::Event| {
-        #[cfg(feature = "hydrate")]
-        {
-            use wasm_bindgen::JsCast as _;
-            let Some(input) = ev
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-            else {
-                return;
-            };
-            let Some(file) = input.files().and_then(|f| f.get(0)) else {
-                return;
-            };
-            let apply = apply.clone();
-            leptos::task::spawn_local(async move {
-                let text = wasm_bindgen_futures::JsFuture::from(file.text())
-                    .await
-                    .ok()
-                    .and_then(|v| v.as_string());
-                match text {
-                    Some(text) => apply(text),
-                    None => outcome.set(Some(ImportOutcome::Refused(ImportError::NotJson))),
-                }
-            });
-            // Choosing the same file again must fire `change` again.
-            input.set_value("");
-        }
-        #[cfg(not(feature = "hydrate"))]
-        {
-            let _ = &apply;
-        }
+        let apply = apply.clone();
+        super::read_chosen_file(&ev, move |text| match text {
+            Some(text) => apply(text),
+            None => outcome.set(Some(ImportOutcome::Refused(ImportError::NotJson))),
+        });
     };
     let message = move || {
         outcome.get().map(|o| match o {

@@ -218,6 +218,34 @@ impl Draft {
     }
 }
 
+/// Reads the file chosen in the `<input type="file">` that fired `ev` as text and hands it to
+/// `done` (`None`: it could not be read as text). The input is cleared, so choosing the same
+/// file again fires `change` again. Only in the browser.
+#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+fn read_chosen_file(ev: &leptos::ev::Event, done: impl FnOnce(Option<String>) + 'static) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast as _;
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        let Some(file) = input.files().and_then(|f| f.get(0)) else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            let text = wasm_bindgen_futures::JsFuture::from(file.text())
+                .await
+                .ok()
+                .and_then(|v| v.as_string());
+            done(text);
+        });
+        input.set_value("");
+    }
+}
+
 /// Set once settings were loaded from a file: the stored secrets then count as not set, so the
 /// form asks for them again before it saves.
 #[derive(Clone, Copy)]

@@ -382,32 +382,12 @@ fn PemField(
     let help_id = format!("{id}-help");
     let status_id = format!("{id}-status");
     let described = format!("{status_id} {help_id} {error_id}");
-    #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
     let on_file = move |ev: leptos::ev::Event| {
-        #[cfg(feature = "hydrate")]
-        {
-            use wasm_bindgen::JsCast as _;
-            let Some(input) = ev
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-            else {
-                return;
-            };
-            let Some(file) = input.files().and_then(|f| f.get(0)) else {
-                return;
-            };
-            leptos::task::spawn_local(async move {
-                // A file that is not text reads as nothing; the rules then say what is wrong.
-                let text = wasm_bindgen_futures::JsFuture::from(file.text())
-                    .await
-                    .ok()
-                    .and_then(|v| v.as_string())
-                    .unwrap_or_default();
-                value.set(text);
-                form.touch(field);
-            });
-            input.set_value("");
-        }
+        // A file that is not text reads as nothing; the rules then say what is wrong.
+        super::read_chosen_file(&ev, move |text| {
+            value.set(text.unwrap_or_default());
+            form.touch(field);
+        });
     };
     view! {
         <div class="field pem-field" class:has-error=invalid>
