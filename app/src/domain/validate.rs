@@ -5,8 +5,8 @@ use super::{
     AuthType, BackupView, CertificateInfo, DeliveryOptions, ErrorCode, Field, FieldError,
     GoogleClientId, Host, MAX_FIELD_LEN, MAX_PEM_LEN, Mailbox, ManagerRoot, MicrosoftClientId,
     MicrosoftTenant, Notice, OauthCredential, OauthFlow, OauthView, Port, Provider, SecretChange,
-    SettingsInput, SettingsView, SmtpView, TypedSecret, ValidatedSettings, host, parse_date,
-    webhook_host,
+    SettingsInput, SettingsView, SmtpInput, SmtpView, TypedSecret, ValidatedSettings, host,
+    parse_date, webhook_host,
 };
 
 /// Applies a save request to the stored settings: omitted blocks and secrets stay as stored.
@@ -39,39 +39,16 @@ pub fn merge(stored: &SettingsView, input: &SettingsInput) -> SettingsView {
         }
     }
     if let Some(smtp) = &input.smtp {
-        let mut view = SmtpView {
-            server: smtp.server.trim().to_string(),
-            port: smtp.port,
-            user: smtp.user.trim().to_string(),
-            password_set: false,
-            ssl: smtp.ssl,
-        };
-        // A stored password only ever goes to the server it was entered for: change the host,
-        // port, SSL or user and it must be typed again (else it could be handed to any server,
-        // in clear with SSL off).
-        view.password_set = (stored.smtp.password_set && same_smtp_target(&stored.smtp, &view))
-            || smtp.password.as_ref().is_some_and(|p| !p.is_empty());
-        merged.smtp = view;
+        merged.smtp = smtp_view(smtp, Some(&stored.smtp));
     }
     match &input.backup {
         None => {}
         Some(None) => merged.backup = None,
         Some(Some(backup)) => {
-            let smtp = &backup.smtp;
-            let mut view = SmtpView {
-                server: smtp.server.trim().to_string(),
-                port: smtp.port,
-                user: smtp.user.trim().to_string(),
-                password_set: false,
-                ssl: smtp.ssl,
-            };
-            // As the primary's: the stored password only for the same server and account.
-            view.password_set = stored
-                .backup
-                .as_ref()
-                .is_some_and(|b| b.smtp.password_set && same_smtp_target(&b.smtp, &view))
-                || smtp.password.as_ref().is_some_and(|p| !p.is_empty());
-            merged.backup = Some(BackupView { smtp: view });
+            let stored = stored.backup.as_ref().map(|b| &b.smtp);
+            merged.backup = Some(BackupView {
+                smtp: smtp_view(&backup.smtp, stored),
+            });
         }
     }
     if let Some(oauth) = &input.oauth {
@@ -108,6 +85,22 @@ pub fn merge(stored: &SettingsView, input: &SettingsInput) -> SettingsView {
         merged.oauth = view;
     }
     merged
+}
+
+/// An SMTP block as typed, trimmed. A stored password only ever goes to the server it was
+/// entered for: change the host, port, SSL or user and it must be typed again (else it could be
+/// handed to any server, in clear with SSL off).
+fn smtp_view(smtp: &SmtpInput, stored: Option<&SmtpView>) -> SmtpView {
+    let mut view = SmtpView {
+        server: smtp.server.trim().to_string(),
+        port: smtp.port,
+        user: smtp.user.trim().to_string(),
+        password_set: false,
+        ssl: smtp.ssl,
+    };
+    view.password_set = stored.is_some_and(|s| s.password_set && same_smtp_target(s, &view))
+        || smtp.password.as_ref().is_some_and(|p| !p.is_empty());
+    view
 }
 
 fn pem_given(text: Option<&str>) -> bool {
