@@ -81,6 +81,44 @@ pub fn ErrorText(id: String, field: Field) -> impl IntoView {
     }
 }
 
+/// A labelled checkbox bound to a signal, with optional help and its field's live errors.
+/// `field` is touched on change (for a switch that enables a group, the group's first field).
+#[component]
+pub fn CheckboxField(
+    id: &'static str,
+    name: &'static str,
+    field: Field,
+    #[prop(into)] label: Signal<&'static str>,
+    #[prop(into, optional)] help: Option<Signal<&'static str>>,
+    checked: RwSignal<bool>,
+) -> impl IntoView {
+    let form = expect_context::<FormState>();
+    let error_id = format!("{id}-error");
+    let help_id = format!("{id}-help");
+    let described = format!("{help_id} {error_id}");
+    let invalid = move || form.error_for(field, None).is_some();
+    view! {
+        <div class="field checkbox-field" class:has-error=invalid>
+            <label>
+                <input
+                    type="checkbox"
+                    id=id
+                    name=name
+                    prop:checked=move || checked.get()
+                    on:change=move |ev| {
+                        checked.set(event_target_checked(&ev));
+                        form.touch(field);
+                    }
+                    aria-describedby=described
+                />
+                {label}
+            </label>
+            {help.map(|h| view! { <p class="help" id=help_id>{h}</p> })}
+            <ErrorText id=error_id field />
+        </div>
+    }
+}
+
 /// A labelled single-line input bound to a signal, with help text and live errors.
 #[component]
 pub fn TextField(

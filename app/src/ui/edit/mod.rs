@@ -2,7 +2,7 @@
 
 mod import;
 mod panels;
-use super::fields::{FormState, ManagerRootInfo, SecretField, TextField};
+use super::fields::{CheckboxField, FormState, ManagerRootInfo, SecretField, TextField};
 use super::{Flash, FlashKind, Links, TabBar, go_to, provider_of, use_tab};
 use crate::api::{ApiError, PageData, save_mail_settings, send_test_alert};
 use crate::domain::{
@@ -539,7 +539,6 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
 #[component]
 fn DeliveryCard(draft: Draft) -> impl IntoView {
     let i18n = use_i18n();
-    let form = expect_context::<FormState>();
     view! {
         <section class="card" id="delivery-options">
             <h2>{t!(i18n, delivery_title)}</h2>
@@ -553,23 +552,14 @@ fn DeliveryCard(draft: Draft) -> impl IntoView {
                 autocomplete="email"
                 placeholder="qa@example.co.jp"
             />
-            <div class="field checkbox-field">
-                <label>
-                    <input
-                        type="checkbox"
-                        id="delivery-paused"
-                        name="delivery.paused"
-                        prop:checked=move || draft.paused.get()
-                        on:change=move |ev| {
-                            draft.paused.set(event_target_checked(&ev));
-                            form.touch(Field::DeliveryPaused);
-                        }
-                        aria-describedby="delivery-paused-help"
-                    />
-                    {t!(i18n, delivery_paused)}
-                </label>
-                <p class="help" id="delivery-paused-help">{t!(i18n, delivery_paused_help)}</p>
-            </div>
+            <CheckboxField
+                id="delivery-paused"
+                name="delivery.paused"
+                field=Field::DeliveryPaused
+                label=Signal::derive(move || t_string!(i18n, delivery_paused))
+                help=Signal::derive(move || t_string!(i18n, delivery_paused_help))
+                checked=draft.paused
+            />
         </section>
     }
 }
@@ -579,7 +569,6 @@ fn DeliveryCard(draft: Draft) -> impl IntoView {
 #[component]
 fn BackupCard(draft: Draft, stored: StoredValue<SettingsView>) -> impl IntoView {
     let i18n = use_i18n();
-    let form = expect_context::<FormState>();
     let b = draft.backup;
     // The stored password only for the same server and account (`domain::same_smtp_target`).
     let password_stored = Signal::derive(move || {
@@ -600,21 +589,13 @@ fn BackupCard(draft: Draft, stored: StoredValue<SettingsView>) -> impl IntoView 
         <section class="card" id="backup">
             <h2>{t!(i18n, backup_title)}</h2>
             <p class="hint">{t!(i18n, backup_intro)}</p>
-            <div class="field checkbox-field">
-                <label>
-                    <input
-                        type="checkbox"
-                        id="backup-on"
-                        name="backup"
-                        prop:checked=move || b.on.get()
-                        on:change=move |ev| {
-                            b.on.set(event_target_checked(&ev));
-                            form.touch(Field::BackupSmtpServer);
-                        }
-                    />
-                    {t!(i18n, backup_on)}
-                </label>
-            </div>
+            <CheckboxField
+                id="backup-on"
+                name="backup"
+                field=Field::BackupSmtpServer
+                label=Signal::derive(move || t_string!(i18n, backup_on))
+                checked=b.on
+            />
             <Show when=move || b.on.get()>
                 <TextField
                     id="backup-server"
@@ -631,23 +612,13 @@ fn BackupCard(draft: Draft, stored: StoredValue<SettingsView>) -> impl IntoView 
                     value=b.port
                     inputmode="numeric"
                 />
-                <div class="field checkbox-field" class:has-error=move || form.error_for(Field::BackupSmtpSsl, None).is_some()>
-                    <label>
-                        <input
-                            type="checkbox"
-                            id="backup-ssl"
-                            name="backup.smtp.ssl"
-                            prop:checked=move || b.ssl.get()
-                            on:change=move |ev| {
-                                b.ssl.set(event_target_checked(&ev));
-                                form.touch(Field::BackupSmtpSsl);
-                            }
-                            aria-describedby="backup-ssl-error"
-                        />
-                        {t!(i18n, smtp_ssl)}
-                    </label>
-                    <crate::ui::fields::ErrorText id="backup-ssl-error".to_string() field=Field::BackupSmtpSsl />
-                </div>
+                <CheckboxField
+                    id="backup-ssl"
+                    name="backup.smtp.ssl"
+                    field=Field::BackupSmtpSsl
+                    label=Signal::derive(move || t_string!(i18n, smtp_ssl))
+                    checked=b.ssl
+                />
                 <TextField
                     id="backup-user"
                     field=Field::BackupSmtpUser
@@ -674,7 +645,6 @@ fn BackupCard(draft: Draft, stored: StoredValue<SettingsView>) -> impl IntoView 
 #[component]
 fn AlertsCard(draft: Draft, stored: StoredValue<SettingsView>) -> impl IntoView {
     let i18n = use_i18n();
-    let form = expect_context::<FormState>();
     let webhook_stored = Signal::derive(move || stored.with_value(|s| s.alerts.webhook_set));
     let host = stored.with_value(|s| s.alerts.webhook_host.clone());
     let test = Action::new(move |url: &Option<TypedSecret>| {
@@ -727,21 +697,13 @@ fn AlertsCard(draft: Draft, stored: StoredValue<SettingsView>) -> impl IntoView 
         <section class="card" id="alerts">
             <h2>{t!(i18n, alerts_title)}</h2>
             <p class="hint">{t!(i18n, alerts_intro)}</p>
-            <div class="field checkbox-field">
-                <label>
-                    <input
-                        type="checkbox"
-                        id="alerts-enabled"
-                        name="alerts.enabled"
-                        prop:checked=move || draft.alerts_enabled.get()
-                        on:change=move |ev| {
-                            draft.alerts_enabled.set(event_target_checked(&ev));
-                            form.touch(Field::AlertsEnabled);
-                        }
-                    />
-                    {t!(i18n, alerts_enabled)}
-                </label>
-            </div>
+            <CheckboxField
+                id="alerts-enabled"
+                name="alerts.enabled"
+                field=Field::AlertsEnabled
+                label=Signal::derive(move || t_string!(i18n, alerts_enabled))
+                checked=draft.alerts_enabled
+            />
             <SecretField
                 id="alerts-webhook-url"
                 field=Field::AlertsWebhookUrl
