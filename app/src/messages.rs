@@ -72,6 +72,7 @@ pub fn error_message(locale: Locale, code: ErrorCode) -> &'static str {
         CertificateKeyEncrypted => td_string!(locale, err_certificate_key_encrypted),
         CertificateKeyMismatch => td_string!(locale, err_certificate_key_mismatch),
         PemTooLong => td_string!(locale, err_pem_too_long),
+        SendAsDelegatedOnly => td_string!(locale, err_send_as_delegated_only),
         ManagerRootRequired => td_string!(locale, err_manager_root_required),
         ManagerRootScheme => td_string!(locale, err_manager_root_scheme),
         ManagerRootInvalid => td_string!(locale, err_manager_root_invalid),

@@ -16,7 +16,8 @@
 //   POST /revoke                           Google revocation
 //   GET  /v1/userinfo                      Google userinfo
 //   POST /v1.0/me/sendMail                 Microsoft Graph: send (MIME, base64, text/plain)
-//   POST /v1.0/users/{mailbox}/sendMail    the same as an application (app-only)
+//   POST /v1.0/users/{mailbox}/sendMail    the same as an application (app-only), or as a
+//                                          shared mailbox (delegated, with Mail.Send.Shared)
 //   POST /gmail/v1/users/me/messages/send  Gmail API: send ({"raw": base64url})
 // Test controls:
 //   POST /_control  JSON merged into the controls below;  GET /_stats;  POST /_reset
@@ -77,6 +78,7 @@ const resetStats = () => {
 resetStats();
 const scopeByCode = new Map();
 const validRefresh = new Map(); // refresh token -> granted scope
+const accessScope = new Map(); // access token -> granted scope
 
 // oauth2-mock-server on its own port; this server sits in front of it.
 const oauth = new OAuth2Server();
@@ -100,6 +102,9 @@ service.on('beforeResponse', (response, req) => {
   const granted = req.headers['x-fake-granted'] ?? body.scope;
   body.scope = granted;
   stats.issuedAccess.push(body.access_token);
+  // Delegated grants only: an application token (client credentials) has the application
+  // permission instead.
+  if (req.body?.grant_type !== 'client_credentials') accessScope.set(body.access_token, String(granted ?? ''));
   if (body.refresh_token) {
     stats.issuedRefresh.push(body.refresh_token);
     validRefresh.set(body.refresh_token, granted);
@@ -291,6 +296,14 @@ async function send(req, res, api, mailbox = null) {
         ? { error: { code: 'InvalidAuthenticationToken', message: 'Access token has expired or is not yet valid.' } }
         : { error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' } },
     );
+  }
+  // Delegated sending as another mailbox needs Mail.Send.Shared.
+  const scope = accessScope.get(record.token);
+  if (api === 'graph' && mailbox && scope !== undefined && !/(^|[ /])Mail\.Send\.Shared( |$)/i.test(scope)) {
+    record.status = 403;
+    return json(res, 403, {
+      error: { code: 'ErrorAccessDenied', message: 'Access is denied. Check credentials and try again.' },
+    });
   }
   if (control.sendErrors.length > 0) {
     const answer = control.sendErrors.shift();

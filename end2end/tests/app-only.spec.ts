@@ -73,3 +73,25 @@ test("Microsoft app-only: no consent page, the app sends as the mailbox", async 
   await expect(page.locator("#ms-flow-app-only")).toBeChecked();
   await expect(page.locator("#ms-sender")).toHaveValue("notice@contoso.com");
 });
+
+test("send as a shared mailbox: offered for a connected account, not for app-only", async ({ page }) => {
+  const settings = new SettingsPage(page);
+  await settings.open({ edit: true, tab: "microsoft" });
+  await page.locator("#use-this-method").click();
+  await page.locator("#ms-client-id").fill(MS_CLIENT_ID);
+  await page.locator("#ms-client-secret").fill(SECRET);
+  await page.locator("#ms-tenant-id").fill(MS_TENANT);
+  await page.locator("#ms-send-as").fill("shared");
+  await expect(page.locator("#ms-send-as-error")).toHaveAttribute("data-code", "mailbox_missing_at");
+  await page.locator("#ms-send-as").fill("shared@contoso.com");
+  await expect(page.locator("#ms-send-as-error")).not.toHaveAttribute("data-code", /.+/);
+  await page.locator("#ms-flow-app-only").check();
+  await expect(page.locator("#ms-send-as")).toHaveCount(0);
+  await page.locator("#ms-flow-delegated").check();
+  await settings.save();
+  // Saved, then off to the consent page (Mail.Send.Shared is asked for).
+  await expect(page).toHaveURL(/consent|authorize/);
+  await expect(page.locator("#consent-scope")).toContainText("Mail.Send.Shared");
+  await settings.open({ tab: "microsoft" });
+  await expect(page.locator("#view-oauth-send-as")).toHaveText("shared@contoso.com");
+});

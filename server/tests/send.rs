@@ -1054,3 +1054,94 @@ async fn microsoft_certificate_signs_the_token_requests_and_bad_pairs_are_refuse
     );
     app.stop().await;
 }
+
+/// Delegated sending as another address (issue 14): Microsoft asks for Mail.Send.Shared too
+/// and sends through Graph `/users/{shared}/sendMail` From the shared mailbox (the fake refuses
+/// that without the permission, as Graph does); a grant without it is named on the page;
+/// Google sends From the alias through `users/me`; app-only refuses it (its mailbox is
+/// `sender`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delegated_mail_goes_out_as_the_shared_mailbox_or_alias() {
+    let fake = FakeProvider::start().await;
+    let (_dir, app) = spawn(&fake).await;
+    let put = |provider: &'static str, flow: &'static str, send_as: &'static str| {
+        let app = &app;
+        async move {
+            let (client_id, tenant) = match provider {
+                "microsoft" => (MS_CLIENT_ID, TENANT),
+                _ => (GOOGLE_CLIENT_ID, ""),
+            };
+            app.put_settings(&json!({
+                "auth": "oauth",
+                "oauth": {"provider": provider, "client_id": client_id, "client_secret": CLIENT_SECRET,
+                          "tenant_id": tenant, "flow": flow, "sender": "notice@contoso.com",
+                          "send_as": send_as},
+                "manager_root": root(app),
+            }))
+            .await
+        }
+    };
+    let (status, body) = put("microsoft", "app_only", "shared@contoso.example").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        error_codes(&body),
+        vec![("oauth.send_as".into(), "send_as_delegated_only".into())]
+    );
+    let (_, body) = put("microsoft", "delegated", "Shared <shared@contoso.example>").await;
+    assert_eq!(error_codes(&body)[0].0, "oauth.send_as");
+
+    // Microsoft: the consent asks for Mail.Send.Shared; mail goes out as the shared mailbox.
+    let (status, body) = put("microsoft", "delegated", " shared@contoso.example ").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["oauth"]["send_as"], "shared@contoso.example");
+    let (location, _) = connect_through(&app, &fake).await;
+    assert_eq!(outcome(&location), "connected", "{location}");
+    let stats = fake.stats().await;
+    let asked = stats["authorize"][0]["query"]["scope"].as_str().unwrap();
+    assert!(asked.split(' ').any(|s| s == "Mail.Send.Shared"), "{asked}");
+    let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["from"], "shared@contoso.example");
+    let stats = fake.stats().await;
+    let sent = &stats["sends"][0];
+    assert_eq!(sent["mailbox"], "shared@contoso.example");
+    assert_eq!(sent["status"], 202);
+    let mail = parsed(sent["mime"].as_str().unwrap());
+    assert_eq!(header(&mail, "From"), "shared@contoso.example");
+
+    // A grant without Mail.Send.Shared: named on the page, and Graph refuses the send.
+    fake.control(json!({"dropScopes": ["Mail.Send.Shared"]}))
+        .await;
+    let (location, _) = connect_through(&app, &fake).await;
+    assert!(
+        outcome(&location).starts_with("scope_missing"),
+        "{location}"
+    );
+    let status_body = oauth_status(&app).await;
+    assert_eq!(status_body["problem"]["code"], "scope_missing");
+    assert!(
+        status_body["problem"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Mail.Send.Shared")
+    );
+    let (_, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(report["failure"]["code"], "graph_access_denied", "{report}");
+    fake.control(json!({"dropScopes": []})).await;
+
+    // Google: From the alias, through users/me.
+    let (status, body) = put("google", "delegated", "alias@example.co.jp").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (location, _) = connect_through(&app, &fake).await;
+    assert_eq!(outcome(&location), "connected", "{location}");
+    let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["from"], "alias@example.co.jp");
+    let stats = fake.stats().await;
+    let sent = stats["sends"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(sent["api"], "gmail");
+    assert!(sent["mailbox"].is_null());
+    let mail = parsed(sent["mime"].as_str().unwrap());
+    assert_eq!(header(&mail, "From"), "alias@example.co.jp");
+    app.stop().await;
+}

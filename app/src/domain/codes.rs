@@ -39,6 +39,8 @@ pub enum Field {
     OauthCertificate,
     #[serde(rename = "oauth.certificate_key")]
     OauthCertificateKey,
+    #[serde(rename = "oauth.send_as")]
+    OauthSendAs,
     #[serde(rename = "manager_root")]
     ManagerRoot,
     #[serde(rename = "delivery.divert_to")]
@@ -94,7 +96,7 @@ impl Field {
         )
     }
 
-    pub const ALL: [Field; 28] = [
+    pub const ALL: [Field; 29] = [
         Field::Auth,
         Field::SmtpServer,
         Field::SmtpPort,
@@ -111,6 +113,7 @@ impl Field {
         Field::OauthCredential,
         Field::OauthCertificate,
         Field::OauthCertificateKey,
+        Field::OauthSendAs,
         Field::ManagerRoot,
         Field::DeliveryDivertTo,
         Field::DeliveryPaused,
@@ -143,6 +146,7 @@ impl Field {
             Field::OauthCredential => "oauth.credential",
             Field::OauthCertificate => "oauth.certificate",
             Field::OauthCertificateKey => "oauth.certificate_key",
+            Field::OauthSendAs => "oauth.send_as",
             Field::ManagerRoot => "manager_root",
             Field::DeliveryDivertTo => "delivery.divert_to",
             Field::DeliveryPaused => "delivery.paused",
@@ -230,6 +234,8 @@ pub enum ErrorCode {
     CertificateKeyMismatch,
     /// Longer than a PEM certificate or key can be (16 KB).
     PemTooLong,
+    /// `send_as` is for delegated sending (app-only sends as `sender`).
+    SendAsDelegatedOnly,
     // ManagerRoot
     ManagerRootRequired,
     ManagerRootScheme,

@@ -66,6 +66,7 @@ impl SettingsExport {
                     credential: stored.oauth.credential,
                     certificate: None,
                     certificate_key: None,
+                    send_as: stored.oauth.send_as.clone(),
                 }),
                 manager_root: stored.manager_root.clone(),
                 // Divert and pause belong to one installation (a staging copy diverts, the

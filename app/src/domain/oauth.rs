@@ -13,6 +13,9 @@ pub const GOOGLE_SCOPES: [&str; 3] = [
     "https://www.googleapis.com/auth/gmail.send",
 ];
 
+/// The delegated permission to send as a shared mailbox (Graph `/users/{shared}/sendMail`).
+pub const MICROSOFT_SHARED_SCOPE: &str = "Mail.Send.Shared";
+
 /// Days before a client secret's expiry date from which the page warns.
 pub const SECRET_EXPIRY_WARNING_DAYS: i64 = 30;
 
@@ -36,9 +39,14 @@ impl Provider {
     }
 }
 
+/// The scopes of the provider's required ones that a grant's `scope` value lacks.
+pub fn missing_scopes(provider: Provider, granted: &str) -> Vec<String> {
+    missing_of(provider, provider.required_scopes(), granted)
+}
+
 /// The scopes of `required` that a grant's `scope` value lacks. Microsoft may answer with the
 /// resource prefix (`https://graph.microsoft.com/Mail.Send`), and case is not significant there.
-pub fn missing_scopes(provider: Provider, granted: &str) -> Vec<String> {
+pub fn missing_of(provider: Provider, required: &[&str], granted: &str) -> Vec<String> {
     let granted: Vec<String> = granted
         .split_whitespace()
         .map(|s| match provider {
@@ -50,8 +58,7 @@ pub fn missing_scopes(provider: Provider, granted: &str) -> Vec<String> {
             Provider::Google => s.to_string(),
         })
         .collect();
-    provider
-        .required_scopes()
+    required
         .iter()
         .filter(|want| {
             let want = match provider {

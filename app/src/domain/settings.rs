@@ -76,9 +76,37 @@ pub struct OauthView {
     /// Whether the certificate's private key is stored (never its value).
     #[serde(default)]
     pub certificate_key_set: bool,
+    /// Delegated: another address the connected account sends as (a Microsoft shared mailbox
+    /// with Mail.Send.Shared, or a verified Gmail send-as alias). Empty: the account itself.
+    #[serde(default)]
+    pub send_as: String,
 }
 
 impl OauthView {
+    /// The address mail goes out from as another mailbox (delegated), if one is set.
+    pub fn send_as(&self) -> Option<&str> {
+        (!self.is_app_only() && !self.send_as.is_empty()).then_some(self.send_as.as_str())
+    }
+
+    /// What the authorization request asks for: the provider's scopes, plus Mail.Send.Shared
+    /// for a Microsoft shared mailbox.
+    pub fn scopes(&self) -> Vec<&'static str> {
+        let mut scopes = self.provider.scopes().to_vec();
+        if self.provider == Provider::Microsoft && self.send_as().is_some() {
+            scopes.push(super::MICROSOFT_SHARED_SCOPE);
+        }
+        scopes
+    }
+
+    /// Scopes the grant must hold for this configuration.
+    pub fn required_scopes(&self) -> Vec<&'static str> {
+        let mut scopes = self.provider.required_scopes().to_vec();
+        if self.provider == Provider::Microsoft && self.send_as().is_some() {
+            scopes.push(super::MICROSOFT_SHARED_SCOPE);
+        }
+        scopes
+    }
+
     /// Microsoft with a certificate instead of a client secret.
     pub fn uses_certificate(&self) -> bool {
         self.provider == Provider::Microsoft && self.credential == OauthCredential::Certificate
@@ -241,6 +269,9 @@ pub struct OauthInput {
     /// the stored one.
     #[serde(default)]
     pub certificate_key: Option<TypedSecret>,
+    /// Delegated: the address to send as (empty: the connected account).
+    #[serde(default)]
+    pub send_as: String,
 }
 
 /// A save request: the REST `PUT` body and the server function's argument.

@@ -69,6 +69,7 @@ pub fn merge(stored: &SettingsView, input: &SettingsInput) -> SettingsView {
                 stored.oauth.certificate.clone()
             },
             certificate_key_set: false,
+            send_as: oauth.send_as.trim().to_string(),
         };
         // A client secret belongs to one app of one provider (and tenant): it only counts
         // while provider, client ID and tenant stay the same.
@@ -279,6 +280,7 @@ pub fn check_settings(s: &SettingsView) -> Vec<FieldError> {
             s.oauth.client_secret_expires_on.as_str(),
         ),
         (Field::OauthSender, s.oauth.sender.as_str()),
+        (Field::OauthSendAs, s.oauth.send_as.as_str()),
         (Field::ManagerRoot, s.manager_root.as_str()),
     ] {
         check_text(value, field, &mut errors);
@@ -442,6 +444,17 @@ fn check_oauth(oauth: &OauthView, errors: &mut Vec<FieldError>) {
             }
         }
     }
+    if !oauth.send_as.is_empty() {
+        if oauth.is_app_only() {
+            // App-only sends as `sender`; there is no user whose mailbox to go beyond.
+            errors.push(FieldError::new(
+                Field::OauthSendAs,
+                ErrorCode::SendAsDelegatedOnly,
+            ));
+        } else if let Err(code) = Mailbox::parse(&oauth.send_as) {
+            errors.push(FieldError::new(Field::OauthSendAs, code));
+        }
+    }
     if oauth.flow == OauthFlow::AppOnly {
         if oauth.provider != Provider::Microsoft {
             errors.push(FieldError::new(
@@ -513,6 +526,10 @@ fn changed_fields(
     diff(
         !old.oauth.sender.eq_ignore_ascii_case(&new.oauth.sender),
         Field::OauthSender,
+    );
+    diff(
+        !old.oauth.send_as.eq_ignore_ascii_case(&new.oauth.send_as),
+        Field::OauthSendAs,
     );
     diff(old.manager_root != new.manager_root, Field::ManagerRoot);
     diff(

@@ -114,6 +114,13 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
                             }
                             .into_any(),
                         }}
+                        {shown
+                            .as_ref()
+                            .and_then(|o| o.send_as().map(str::to_string))
+                            .map(|send_as| view! {
+                                <dt>{t!(i18n, oauth_send_as)}</dt>
+                                <dd id="view-oauth-send-as">{send_as}</dd>
+                            })}
                         {(provider == Provider::Microsoft)
                             .then(|| {
                                 view! {

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::clock::{now_ms, now_secs};
 use crate::store::{Connection, Tokens};
-use app::domain::{OauthCode, Provider, missing_scopes};
+use app::domain::{OauthCode, Provider, missing_of};
 use oauth2::{
     AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, Scope, TokenResponse,
 };
@@ -28,7 +28,13 @@ impl OauthService {
         let mut request = client
             .authorize_url(CsrfToken::new_random)
             .set_pkce_challenge(challenge)
-            .add_scopes(provider.scopes().iter().map(|s| Scope::new(s.to_string())));
+            .add_scopes(
+                settings
+                    .oauth
+                    .scopes()
+                    .into_iter()
+                    .map(|s| Scope::new(s.to_string())),
+            );
         match provider {
             Provider::Microsoft => {
                 request = request
@@ -129,7 +135,7 @@ impl OauthService {
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()));
         if provider == Provider::Microsoft {
-            exchange = exchange.add_extra_param("scope", provider.scopes().join(" "));
+            exchange = exchange.add_extra_param("scope", settings.oauth.scopes().join(" "));
         }
         for (name, value) in assertion {
             exchange = exchange.add_extra_param(name, value);
@@ -142,7 +148,7 @@ impl OauthService {
             .scopes()
             .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))
             // RFC 6749 §5.1: no `scope` in the answer means the scopes asked for.
-            .unwrap_or_else(|| provider.scopes().join(" "));
+            .unwrap_or_else(|| settings.oauth.scopes().join(" "));
         let access = SecretString::from(answer.access_token().secret().clone());
         let Some(refresh) = answer.refresh_token() else {
             return Outcome::new(OauthCode::NoRefreshToken, "");
@@ -155,7 +161,7 @@ impl OauthService {
             Err(o) => return o,
         };
         let now = now_ms();
-        let missing = missing_scopes(provider, &granted);
+        let missing = missing_of(provider, &settings.oauth.required_scopes(), &granted);
         let problem =
             (!missing.is_empty()).then(|| (OauthCode::ScopeMissing, missing.join(" "), now));
         let connection = Connection {

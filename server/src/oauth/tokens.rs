@@ -10,7 +10,7 @@ use super::{
 use crate::clock::utc_text;
 use crate::clock::{DAY_MS, now_ms};
 use crate::store::{Connection, StoreError, Tokens, secret_names};
-use app::domain::{OauthCode, OauthProblem, OauthStatus, Provider, SettingsView, missing_scopes};
+use app::domain::{OauthCode, OauthProblem, OauthStatus, Provider, SettingsView, missing_of};
 use oauth2::{RefreshToken, Scope, TokenResponse};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -152,20 +152,21 @@ impl OauthService {
             for (name, value) in self.assertion_params(&settings, &auth)? {
                 request = request.add_extra_param(name, value);
             }
+            let scopes = settings.oauth.scopes();
             if provider == Provider::Microsoft {
-                request =
-                    request.add_scopes(provider.scopes().iter().map(|s| Scope::new(s.to_string())));
+                request = request.add_scopes(scopes.iter().map(|s| Scope::new(s.to_string())));
             }
             let age_days = (now_ms() - connection.connected_at) / DAY_MS;
             request
                 .request_async(&self.http)
                 .await
+                .map(|answer| (answer, settings.oauth.required_scopes()))
                 .map_err(|e| classify_token_error(provider, &e, true, Some(age_days)))
         }
         .await;
         let now = now_ms();
         match outcome {
-            Ok(answer) => {
+            Ok((answer, required)) => {
                 let tokens = Tokens {
                     access: SecretString::from(answer.access_token().secret().clone()),
                     access_expires_at: expires_at(now, answer.expires_in()),
@@ -200,7 +201,7 @@ impl OauthService {
                 // A permission taken away since the consent shows here too.
                 if let Some(scopes) = answer.scopes() {
                     let granted: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-                    let missing = missing_scopes(connection.provider, &granted.join(" "));
+                    let missing = missing_of(connection.provider, &required, &granted.join(" "));
                     if !missing.is_empty() {
                         self.store
                             .set_connection_problem(

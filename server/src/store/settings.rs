@@ -94,9 +94,10 @@ async fn save_in_tx<E>(
              oauth_client_id, oauth_tenant_id, oauth_secret_expires_on, manager_root, version,
              updated_at, updated_by, divert_to, delivery_paused, alerts_enabled,
              alert_webhook_host, oauth_flow, oauth_sender, oauth_credential, oauth_certificate,
-             backup_on, backup_smtp_server, backup_smtp_port, backup_smtp_user, backup_smtp_ssl)
+             backup_on, backup_smtp_server, backup_smtp_port, backup_smtp_user, backup_smtp_ssl,
+             oauth_send_as)
          VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, $17, $18,
-                 $19, $20, $21, $22, $23, $24, $25, $26, $27)
+                 $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
          ON CONFLICT (id) DO UPDATE SET
              auth = excluded.auth, smtp_server = excluded.smtp_server, smtp_port = excluded.smtp_port,
              smtp_user = excluded.smtp_user, smtp_ssl = excluded.smtp_ssl,
@@ -114,7 +115,8 @@ async fn save_in_tx<E>(
              backup_on = excluded.backup_on, backup_smtp_server = excluded.backup_smtp_server,
              backup_smtp_port = excluded.backup_smtp_port,
              backup_smtp_user = excluded.backup_smtp_user,
-             backup_smtp_ssl = excluded.backup_smtp_ssl
+             backup_smtp_ssl = excluded.backup_smtp_ssl,
+             oauth_send_as = excluded.oauth_send_as
          WHERE mail_settings.version = $14",
     )
     .bind(s.auth.as_str())
@@ -145,6 +147,7 @@ async fn save_in_tx<E>(
     .bind(backup.and_then(|b| b.port))
     .bind(backup.map_or("", |b| b.user.as_str()))
     .bind(i64::from(backup.is_none_or(|b| b.ssl)))
+    .bind(&s.oauth.send_as)
     .execute(&mut *conn)
     .await
     .context("Failed to write the settings")?;
@@ -212,17 +215,20 @@ async fn save_in_tx<E>(
 
     // Tokens belong to the app that obtained them: new credentials mean a new connection.
     let credentials_changed = valid.changed_fields().iter().any(|f| {
-        matches!(
-            f,
-            Field::OauthProvider
-                | Field::OauthFlow
-                | Field::OauthClientId
-                | Field::OauthClientSecret
-                | Field::OauthTenantId
-                | Field::OauthCredential
-                | Field::OauthCertificate
-                | Field::OauthCertificateKey
-        )
+        // Microsoft grants Mail.Send.Shared only when asked for: another mailbox to send as
+        // needs a new consent.
+        (*f == Field::OauthSendAs && s.oauth.provider == Provider::Microsoft)
+            || matches!(
+                f,
+                Field::OauthProvider
+                    | Field::OauthFlow
+                    | Field::OauthClientId
+                    | Field::OauthClientSecret
+                    | Field::OauthTenantId
+                    | Field::OauthCredential
+                    | Field::OauthCertificate
+                    | Field::OauthCertificateKey
+            )
     });
     if credentials_changed && delete_connection(conn).await? {
         insert_audit(
@@ -256,7 +262,8 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
         "SELECT auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider, oauth_client_id,
                 oauth_tenant_id, oauth_secret_expires_on, manager_root, version, updated_at,
                 updated_by, divert_to, delivery_paused, alerts_enabled, alert_webhook_host,
-                oauth_flow, oauth_sender, oauth_credential, oauth_certificate, backup_on,
+                oauth_flow, oauth_sender, oauth_credential, oauth_certificate, oauth_send_as,
+                backup_on,
                 backup_smtp_server, backup_smtp_port, backup_smtp_user, backup_smtp_ssl,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $5) THEN 1 ELSE 0 END
                     AS backup_password_set,
@@ -310,6 +317,7 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
                 .as_deref()
                 .and_then(crate::oauth::certificate::info),
             certificate_key_set: flag(&row, "certificate_key_set"),
+            send_as: row.get("oauth_send_as"),
         },
         manager_root: row.get("manager_root"),
         delivery: DeliveryOptions {

@@ -378,12 +378,14 @@ impl Mailer {
                     Ok(((token, sender), detail))
                 })
                 .await?;
-            from = sender.clone();
+            // Delegated may send as a shared mailbox or an alias of the account.
+            from = oauth.send_as().map_or(sender, str::to_string);
             let recipients = mail.recipients(&from);
             to = recipients.join(", ");
             let message = build_message(&from, &recipients, mail)?;
-            // App-only sends as the mailbox (Graph `/users/{sender}`), delegated as `/me`.
-            let mailbox = app_only.then_some(sender.as_str());
+            // App-only sends as the mailbox and delegated as a shared one through Graph
+            // `/users/{mailbox}`; otherwise `/me` (Gmail: `users/me`, the alias in From).
+            let mailbox = (app_only || oauth.send_as().is_some()).then_some(from.as_str());
             rec.step(StepName::ApiCall, async {
                 match self.api.send(provider, &token, &message, mailbox).await {
                     // An expired or revoked access token: one new token, one retry, no loop.

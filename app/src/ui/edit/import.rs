@@ -29,6 +29,7 @@ impl Draft {
             d.flow.set(o.flow);
             d.sender.set(o.sender.clone());
             d.credential.set(o.credential);
+            d.send_as.set(o.send_as.clone());
         }
         for d in [self.microsoft, self.google] {
             d.secret.set(String::new());

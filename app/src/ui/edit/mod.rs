@@ -77,6 +77,7 @@ pub(super) struct OauthDraft {
     /// stored ones.
     certificate: RwSignal<String>,
     certificate_key: RwSignal<String>,
+    send_as: RwSignal<String>,
 }
 
 impl OauthDraft {
@@ -97,6 +98,7 @@ impl OauthDraft {
             credential: RwSignal::new(stored.map(|o| o.credential).unwrap_or_default()),
             certificate: RwSignal::new(String::new()),
             certificate_key: RwSignal::new(String::new()),
+            send_as: RwSignal::new(stored.map(|o| o.send_as.clone()).unwrap_or_default()),
         }
     }
 }
@@ -174,6 +176,11 @@ impl Draft {
             certificate_key: match provider {
                 Provider::Microsoft => secret(o.certificate_key),
                 Provider::Google => None,
+            },
+            // App-only sends as its mailbox (`sender`).
+            send_as: match (provider, o.flow.get()) {
+                (Provider::Microsoft, OauthFlow::AppOnly) => String::new(),
+                _ => o.send_as.get(),
             },
         };
         let input = SettingsInput {

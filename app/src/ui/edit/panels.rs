@@ -200,6 +200,19 @@ pub(super) fn OauthForm(
                 />
             </Show>
         })}
+        <Show when=move || !ms || fields.flow.get() == crate::domain::OauthFlow::Delegated>
+            <TextField
+                id=if ms { "ms-send-as" } else { "google-send-as" }
+                field=Field::OauthSendAs
+                label=Signal::derive(move || t_string!(i18n, oauth_send_as))
+                help=Signal::derive(move || {
+                    if ms { t_string!(i18n, oauth_send_as_help_ms) } else { t_string!(i18n, oauth_send_as_help_google) }
+                })
+                value=fields.send_as
+                input_type="email"
+                placeholder=if ms { "notice@contoso.com" } else { "notice@example.co.jp" }
+            />
+        </Show>
         <p class="hint">
             {(!ms).then(|| view! { {t!(i18n, google_sender_note)} " " })}
             {t!(i18n, oauth_connect_later)}
