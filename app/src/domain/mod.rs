@@ -37,7 +37,7 @@ pub use notification::DeliveryStatus;
 pub use oauth::{
     CertificateInfo, GOOGLE_SCOPES, MICROSOFT_SCOPES, MICROSOFT_SHARED_SCOPE, MicrosoftCloud,
     OauthCode, OauthCredential, OauthFlow, OauthProblem, OauthStatus, SECRET_EXPIRY_WARNING_DAYS,
-    missing_of, missing_scopes,
+    missing_scopes,
 };
 pub use oauth_ids::{GoogleClientId, MicrosoftClientId, MicrosoftTenant, parse_date};
 pub use port::Port;

@@ -39,14 +39,9 @@ impl Provider {
     }
 }
 
-/// The scopes of the provider's required ones that a grant's `scope` value lacks.
-pub fn missing_scopes(provider: Provider, granted: &str) -> Vec<String> {
-    missing_of(provider, provider.required_scopes(), granted)
-}
-
 /// The scopes of `required` that a grant's `scope` value lacks. Microsoft may answer with the
 /// resource prefix (`https://graph.microsoft.com/Mail.Send`), and case is not significant there.
-pub fn missing_of(provider: Provider, required: &[&str], granted: &str) -> Vec<String> {
+pub fn missing_scopes(provider: Provider, required: &[&str], granted: &str) -> Vec<String> {
     let granted: Vec<String> = granted
         .split_whitespace()
         .map(|s| match provider {
@@ -402,16 +397,28 @@ mod tests {
 
     #[test]
     fn microsoft_scopes_with_and_without_resource_prefix() {
-        assert!(missing_scopes(Provider::Microsoft, "Mail.Send User.Read openid").is_empty());
         assert!(
             missing_scopes(
                 Provider::Microsoft,
+                Provider::Microsoft.required_scopes(),
+                "Mail.Send User.Read openid"
+            )
+            .is_empty()
+        );
+        assert!(
+            missing_scopes(
+                Provider::Microsoft,
+                Provider::Microsoft.required_scopes(),
                 "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/user.read"
             )
             .is_empty()
         );
         assert_eq!(
-            missing_scopes(Provider::Microsoft, "User.Read openid profile"),
+            missing_scopes(
+                Provider::Microsoft,
+                Provider::Microsoft.required_scopes(),
+                "User.Read openid profile"
+            ),
             vec!["Mail.Send"]
         );
     }
@@ -421,6 +428,7 @@ mod tests {
         assert!(
             missing_scopes(
                 Provider::Google,
+                Provider::Google.required_scopes(),
                 "openid https://www.googleapis.com/auth/gmail.send email"
             )
             .is_empty()
@@ -428,6 +436,7 @@ mod tests {
         assert_eq!(
             missing_scopes(
                 Provider::Google,
+                Provider::Google.required_scopes(),
                 "openid https://www.googleapis.com/auth/userinfo.email"
             ),
             vec!["https://www.googleapis.com/auth/gmail.send"]

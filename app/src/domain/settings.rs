@@ -91,16 +91,16 @@ impl OauthView {
     /// What the authorization request asks for: the provider's scopes, plus Mail.Send.Shared
     /// for a Microsoft shared mailbox.
     pub fn scopes(&self) -> Vec<&'static str> {
-        let mut scopes = self.provider.scopes().to_vec();
-        if self.provider == Provider::Microsoft && self.send_as().is_some() {
-            scopes.push(super::MICROSOFT_SHARED_SCOPE);
-        }
-        scopes
+        self.with_shared(self.provider.scopes())
     }
 
     /// Scopes the grant must hold for this configuration.
     pub fn required_scopes(&self) -> Vec<&'static str> {
-        let mut scopes = self.provider.required_scopes().to_vec();
+        self.with_shared(self.provider.required_scopes())
+    }
+
+    fn with_shared(&self, scopes: &[&'static str]) -> Vec<&'static str> {
+        let mut scopes = scopes.to_vec();
         if self.provider == Provider::Microsoft && self.send_as().is_some() {
             scopes.push(super::MICROSOFT_SHARED_SCOPE);
         }

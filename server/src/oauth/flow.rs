@@ -7,7 +7,7 @@ use super::{
 };
 use crate::clock::{now_ms, now_secs};
 use crate::store::{Connection, Tokens};
-use app::domain::{OauthCode, Provider, missing_of};
+use app::domain::{OauthCode, Provider, missing_scopes};
 use oauth2::{
     AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, Scope, TokenResponse,
 };
@@ -161,7 +161,7 @@ impl OauthService {
             Err(o) => return o,
         };
         let now = now_ms();
-        let missing = missing_of(provider, &settings.oauth.required_scopes(), &granted);
+        let missing = missing_scopes(provider, &settings.oauth.required_scopes(), &granted);
         let problem =
             (!missing.is_empty()).then(|| (OauthCode::ScopeMissing, missing.join(" "), now));
         let connection = Connection {

@@ -10,7 +10,7 @@ use super::{
 use crate::clock::utc_text;
 use crate::clock::{DAY_MS, now_ms};
 use crate::store::{Connection, StoreError, Tokens, secret_names};
-use app::domain::{OauthCode, OauthProblem, OauthStatus, Provider, SettingsView, missing_of};
+use app::domain::{OauthCode, OauthProblem, OauthStatus, Provider, SettingsView, missing_scopes};
 use oauth2::{RefreshToken, Scope, TokenResponse};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -201,7 +201,8 @@ impl OauthService {
                 // A permission taken away since the consent shows here too.
                 if let Some(scopes) = answer.scopes() {
                     let granted: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-                    let missing = missing_of(connection.provider, &required, &granted.join(" "));
+                    let missing =
+                        missing_scopes(connection.provider, &required, &granted.join(" "));
                     if !missing.is_empty() {
                         self.store
                             .set_connection_problem(
