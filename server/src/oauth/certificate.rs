@@ -86,10 +86,10 @@ fn signing_key(pem: &SecretString) -> Result<EncodingKey, ErrorCode> {
         .map_err(|_| ErrorCode::CertificateKeyInvalid)
 }
 
-/// Checks the key and the certificate together, as a save does: the key must be readable and
-/// must sign what the certificate's public key verifies, and the certificate must be valid
-/// at `now` (seconds).
-pub fn check_pair(cert: &Certificate, key: &SecretString, now: i64) -> Vec<FieldError> {
+/// Checks the key and the certificate together, as a save does: the certificate must be valid
+/// at `now` (seconds), and the key (when there is one yet) must be readable and must sign what
+/// the certificate's public key verifies.
+pub fn check_pair(cert: &Certificate, key: Option<&SecretString>, now: i64) -> Vec<FieldError> {
     let mut problems = Vec::new();
     if !cert.is_valid_at(now) {
         problems.push(FieldError::new(
@@ -97,9 +97,10 @@ pub fn check_pair(cert: &Certificate, key: &SecretString, now: i64) -> Vec<Field
             ErrorCode::CertificateExpired,
         ));
     }
-    match signing_key(key) {
-        Err(code) => problems.push(FieldError::new(Field::OauthCertificateKey, code)),
-        Ok(key) => {
+    match key.map(signing_key) {
+        None => {}
+        Some(Err(code)) => problems.push(FieldError::new(Field::OauthCertificateKey, code)),
+        Some(Ok(key)) => {
             let probe = b"does this key belong to the certificate?";
             let verified = jsonwebtoken::crypto::sign(probe, &key, Algorithm::RS256)
                 .and_then(|sig| {
@@ -175,16 +176,16 @@ mod tests {
         let (pem, key) = pair();
         let cert = read(&pem).unwrap();
         let now = crate::clock::now_ms() / 1000;
-        assert!(check_pair(&cert, &key, now).is_empty());
+        assert!(check_pair(&cert, Some(&key), now).is_empty());
         assert_eq!(
-            check_pair(&cert, &key, now + 2 * 86_400),
+            check_pair(&cert, Some(&key), now + 2 * 86_400),
             vec![FieldError::new(
                 Field::OauthCertificate,
                 ErrorCode::CertificateExpired
             )]
         );
         assert_eq!(
-            check_pair(&cert, &key, now - 86_400)[0].code,
+            check_pair(&cert, Some(&key), now - 86_400)[0].code,
             ErrorCode::CertificateExpired,
             "not yet valid"
         );

@@ -131,7 +131,7 @@ impl AppBackend {
         input: &SettingsInput,
     ) -> Result<Vec<app::domain::FieldError>, ApiError> {
         use crate::oauth::certificate;
-        use app::domain::{ErrorCode, Field, FieldError, OauthCredential, Provider};
+        use app::domain::{Field, FieldError, OauthCredential, Provider};
         let Some(oauth) = input.oauth.as_ref().filter(|o| {
             o.provider == Provider::Microsoft && o.credential == OauthCredential::Certificate
         }) else {
@@ -173,14 +173,7 @@ impl AppBackend {
                 .map_err(|e| internal(&e))?,
         };
         let now = crate::clock::now_ms() / 1000;
-        Ok(match key {
-            Some(key) => certificate::check_pair(&cert, &key, now),
-            None if !cert.is_valid_at(now) => vec![FieldError::new(
-                Field::OauthCertificate,
-                ErrorCode::CertificateExpired,
-            )],
-            None => Vec::new(),
-        })
+        Ok(certificate::check_pair(&cert, key.as_ref(), now))
     }
 }
 
