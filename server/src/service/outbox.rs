@@ -186,8 +186,8 @@ impl Worker {
         if count == 0 {
             return Ok(0);
         }
-        let backup = self.mailer.backup_with(&settings).await;
         let saved = self.mailer.saved_with(settings).await;
+        let backup = self.mailer.backup_with(&saved).await;
         let width = self.mailer.concurrency(saved.auth());
         let paused = AtomicBool::new(false);
         type Outcome = Result<Option<(String, bool)>, crate::store::StoreError>;

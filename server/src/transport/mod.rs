@@ -205,14 +205,19 @@ impl Mailer {
         }
     }
 
-    /// The backup connection of `settings`, with its stored password and `SMTP_CA_FILE`:
-    /// `None` when none is set.
-    pub async fn backup_with(&self, settings: &SettingsView) -> Option<SavedTransport> {
-        let backup = settings.backup.as_ref()?;
-        let mut as_smtp = settings.clone();
+    /// The backup connection of the round's settings, with its stored password; `None` when
+    /// none is set. `SMTP_CA_FILE` as the round read it (read here when the main connection is
+    /// a mail API and so did not).
+    pub async fn backup_with(&self, saved: &SavedTransport) -> Option<SavedTransport> {
+        let backup = saved.settings.backup.as_ref()?;
+        let mut as_smtp = saved.settings.clone();
         as_smtp.auth = AuthType::Smtp;
         as_smtp.smtp = backup.smtp.clone();
         as_smtp.backup = None;
+        let smtp_roots = match saved.settings.auth {
+            AuthType::Smtp => saved.smtp_roots.clone(),
+            AuthType::Oauth => self.extra_roots().await,
+        };
         Some(SavedTransport {
             settings: as_smtp,
             smtp_password: self
@@ -221,7 +226,7 @@ impl Mailer {
                 .await
                 .ok()
                 .flatten(),
-            smtp_roots: self.extra_roots().await,
+            smtp_roots,
         })
     }
 
