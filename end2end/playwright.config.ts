@@ -85,6 +85,7 @@ export default defineConfig({
       GOOGLE_TOKEN_URL: `${PROVIDER}/token`,
       GOOGLE_REVOKE_URL: `${PROVIDER}/revoke`,
       GOOGLE_USERINFO_URL: `${PROVIDER}/v1/userinfo`,
+      GMAIL_API_URL: PROVIDER,
       NO_PROXY: "127.0.0.1,localhost",
     },
   },

@@ -123,6 +123,7 @@ pub fn oauth_message(locale: Locale, code: OauthCode) -> &'static str {
         TenantNotFound => td_string!(locale, oauth_tenant_not_found_msg),
         ConsentMissing => td_string!(locale, oauth_consent_missing_msg),
         ScopeMissing => td_string!(locale, oauth_scope_missing_msg),
+        SendAsNotVerified => td_string!(locale, oauth_send_as_not_verified_msg),
         NoRefreshToken => td_string!(locale, oauth_no_refresh_token_msg),
         AccountUnreadable => td_string!(locale, oauth_account_unreadable_msg),
         ReconnectNeeded => td_string!(locale, oauth_reconnect_needed_msg),

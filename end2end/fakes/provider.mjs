@@ -19,6 +19,8 @@
 //   POST /v1.0/users/{mailbox}/sendMail    the same as an application (app-only), or as a
 //                                          shared mailbox (delegated, with Mail.Send.Shared)
 //   POST /gmail/v1/users/me/messages/send  Gmail API: send ({"raw": base64url})
+//   GET  /gmail/v1/users/me/settings/sendAs/{address}  Gmail API: one send-as address (needs
+//                                          gmail.settings.basic; 404 for an unknown one)
 // Test controls:
 //   POST /_control  JSON merged into the controls below;  GET /_stats;  POST /_reset
 //   POST /hooks/<anything>  an incoming webhook (alerts): recorded in stats.alerts, 200
@@ -57,6 +59,9 @@ const defaults = () => ({
   revokeStatus: 200,
   // Answers served instead of the next sends: [{status, body, headers}].
   sendErrors: [],
+  // The Gmail account's custom "from" aliases: address -> verificationStatus
+  // ('accepted' or 'pending'). The userinfo address is the primary one.
+  gmailSendAs: {},
 });
 
 let control = defaults();
@@ -73,6 +78,8 @@ const resetStats = () => {
     sends: [],
     // Every alert POSTed to /hooks/<secret>: {path, contentType, body}.
     alerts: [],
+    // Every Gmail sendAs read: {address, status}.
+    sendAs: [],
   };
 };
 resetStats();
@@ -337,6 +344,45 @@ async function send(req, res, api, mailbox = null) {
   return json(res, 200, { id: `msg-${stats.sends.length}`, threadId: `thr-${stats.sends.length}`, labelIds: ['SENT'] });
 }
 
+// Gmail users.settings.sendAs.get: the primary address, a custom alias with its
+// verificationStatus, or 404; only with a token granted gmail.settings.basic.
+function sendAs(req, res, address) {
+  const record = { address };
+  stats.sendAs.push(record);
+  const t = bearer(req);
+  if (!t || !stats.issuedAccess.includes(t)) {
+    record.status = 401;
+    return json(res, 401, { error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' } });
+  }
+  const scope = accessScope.get(t) ?? '';
+  if (!scope.split(' ').includes('https://www.googleapis.com/auth/gmail.settings.basic')) {
+    record.status = 403;
+    return json(res, 403, { error: { code: 403, message: 'Request had insufficient authentication scopes.', status: 'PERMISSION_DENIED' } });
+  }
+  const primary = control.userinfo.email;
+  const wanted = address.toLowerCase();
+  if (primary && wanted === primary.toLowerCase()) {
+    record.status = 200;
+    return json(res, 200, { sendAsEmail: primary, displayName: '', replyToAddress: '', signature: '', isPrimary: true, isDefault: true });
+  }
+  const alias = Object.keys(control.gmailSendAs).find((a) => a.toLowerCase() === wanted);
+  if (alias === undefined) {
+    record.status = 404;
+    return json(res, 404, { error: { code: 404, message: 'Requested entity was not found.', status: 'NOT_FOUND' } });
+  }
+  record.status = 200;
+  return json(res, 200, {
+    sendAsEmail: alias,
+    displayName: '',
+    replyToAddress: '',
+    signature: '',
+    isPrimary: false,
+    isDefault: false,
+    treatAsAlias: true,
+    verificationStatus: control.gmailSendAs[alias],
+  });
+}
+
 const server = http.createServer(async (req, res) => {
   const url = new URL(req.url, 'http://127.0.0.1');
   const path = url.pathname;
@@ -390,6 +436,9 @@ const server = http.createServer(async (req, res) => {
       return await send(req, res, 'graph', decodeURIComponent(m[1]));
     }
     if (req.method === 'POST' && path === '/gmail/v1/users/me/messages/send') return await send(req, res, 'gmail');
+    if (req.method === 'GET' && (m = path.match(/^\/gmail\/v1\/users\/me\/settings\/sendAs\/([^/]+)$/))) {
+      return sendAs(req, res, decodeURIComponent(m[1]));
+    }
     if (req.method === 'GET' && path === '/v1/userinfo') {
       const t = bearer(req);
       if (!t || !stats.issuedAccess.includes(t)) return json(res, 401, { error: 'invalid_token' });

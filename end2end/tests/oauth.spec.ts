@@ -146,6 +146,41 @@ test("Google: the consenting account becomes the sender", async ({ page, request
   await expect(page.locator("#oauth-connect")).toBeDisabled();
 });
 
+test("Google: sending as an alias asks to read the Gmail settings and waits until Gmail has verified it", async ({
+  page,
+  request,
+}) => {
+  await request.post(`${PROVIDER}/_control`, {
+    data: {
+      idClaims: { email: "sender@gmail.example", email_verified: true },
+      gmailSendAs: { "notice@example.co.jp": "pending" },
+    },
+  });
+  const saved = oauthSettings("google", SECRET);
+  await seed(request, { ...saved, oauth: { ...saved.oauth, send_as: "notice@example.co.jp" } });
+  const settings = new SettingsPage(page);
+  await settings.open({ tab: "google" });
+  await page.locator("#oauth-connect").click();
+  await expect(page.locator("#consent-scope")).toHaveText(
+    "openid email https://www.googleapis.com/auth/gmail.send https://www.googleapis.com/auth/gmail.settings.basic",
+  );
+  await page.locator("#consent-accept").click();
+  // Connected, but the alias is not confirmed in Gmail yet: named, and sending waits.
+  await expect(page).toHaveURL(/tab=google&oauth=send_as_not_verified$/);
+  await settings.hydrated();
+  await expect(page.locator("#oauth-banner")).toHaveAttribute("data-code", "send_as_not_verified");
+  await expect(page.locator("#oauth-status")).toHaveAttribute("data-state", "problem");
+  // Confirmed in Gmail: "Check token" finds it verified.
+  await request.post(`${PROVIDER}/_control`, { data: { gmailSendAs: { "notice@example.co.jp": "accepted" } } });
+  await page.locator("#oauth-check").click();
+  await expect(page.locator("#oauth-banner")).toHaveAttribute("data-code", "token_ok");
+  await expect(page.locator("#oauth-status")).toHaveAttribute("data-state", "ok");
+  // Read at the consent and again at the check, for the saved address only.
+  const reads = (await providerStats(request)).sendAs;
+  expect(reads.length).toBeGreaterThanOrEqual(2);
+  for (const read of reads) expect([read.address, read.status]).toEqual(["notice@example.co.jp", 200]);
+});
+
 test("SMTP on Microsoft 365 offers the move to Microsoft OAuth", async ({ page }) => {
   const settings = new SettingsPage(page);
   await settings.open({ edit: true, tab: "smtp" });

@@ -1129,11 +1129,64 @@ async fn delegated_mail_goes_out_as_the_shared_mailbox_or_alias() {
     assert_eq!(report["failure"]["code"], "graph_access_denied", "{report}");
     fake.control(json!({"dropScopes": []})).await;
 
-    // Google: From the alias, through users/me.
+    // Google: the consent also asks to read the Gmail settings, to check the alias.
     let (status, body) = put("google", "delegated", "alias@example.co.jp").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (location, _) = connect_through(&app, &fake).await;
-    assert_eq!(outcome(&location), "connected", "{location}");
+    let stats = fake.stats().await;
+    let asked = stats["authorize"].as_array().unwrap().last().unwrap()["query"]["scope"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        asked
+            .split(' ')
+            .any(|s| s == "https://www.googleapis.com/auth/gmail.settings.basic"),
+        "{asked}"
+    );
+    // Not an alias of the account: Gmail would send it from the account's own address, so
+    // the connection names the problem and nothing is sent.
+    assert!(
+        outcome(&location).starts_with("send_as_not_verified"),
+        "{location}"
+    );
+    let problem = &oauth_status(&app).await["problem"];
+    assert_eq!(problem["code"], "send_as_not_verified");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("alias@example.co.jp")
+    );
+    let sends_before = fake.stats().await["sends"].as_array().unwrap().len();
+    let (_, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(report["failure"]["code"], "token_unavailable", "{report}");
+    assert!(
+        report["failure"]["reply"]
+            .as_str()
+            .unwrap()
+            .starts_with("send_as_not_verified"),
+        "{report}"
+    );
+    assert_eq!(
+        fake.stats().await["sends"].as_array().unwrap().len(),
+        sends_before
+    );
+    // Added in Gmail but not confirmed yet: Check token still names it.
+    fake.control(json!({"gmailSendAs": {"alias@example.co.jp": "pending"}}))
+        .await;
+    let (status, body) = oauth_check(&app).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let problem = &oauth_status(&app).await["problem"];
+    assert_eq!(problem["code"], "send_as_not_verified");
+    assert!(problem["detail"].as_str().unwrap().contains("pending"));
+    // Confirmed: Check token clears the problem, and mail goes out From the alias through
+    // users/me.
+    fake.control(json!({"gmailSendAs": {"alias@example.co.jp": "accepted"}}))
+        .await;
+    let (status, body) = oauth_check(&app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(oauth_status(&app).await["problem"].is_null());
     let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["from"], "alias@example.co.jp");
@@ -1143,5 +1196,24 @@ async fn delegated_mail_goes_out_as_the_shared_mailbox_or_alias() {
     assert!(sent["mailbox"].is_null());
     let mail = parsed(sent["mime"].as_str().unwrap());
     assert_eq!(header(&mail, "From"), "alias@example.co.jp");
+    // A grant without the settings scope is named as such; the alias is not read with it.
+    fake.control(json!({"dropScopes": ["https://www.googleapis.com/auth/gmail.settings.basic"]}))
+        .await;
+    let reads = fake.stats().await["sendAs"].as_array().unwrap().len();
+    let (location, _) = connect_through(&app, &fake).await;
+    assert!(
+        outcome(&location).starts_with("scope_missing"),
+        "{location}"
+    );
+    assert!(
+        oauth_status(&app).await["problem"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("gmail.settings.basic")
+    );
+    assert_eq!(
+        fake.stats().await["sendAs"].as_array().unwrap().len(),
+        reads
+    );
     app.stop().await;
 }

@@ -35,9 +35,9 @@ pub use mailbox::Mailbox;
 pub use manager_root::{ManagerRoot, RedirectCheck};
 pub use notification::DeliveryStatus;
 pub use oauth::{
-    CertificateInfo, GOOGLE_SCOPES, MICROSOFT_SCOPES, MICROSOFT_SHARED_SCOPE, MicrosoftCloud,
-    OauthCode, OauthCredential, OauthFlow, OauthProblem, OauthStatus, SECRET_EXPIRY_WARNING_DAYS,
-    missing_scopes,
+    CertificateInfo, GOOGLE_SCOPES, GOOGLE_SETTINGS_SCOPE, MICROSOFT_SCOPES,
+    MICROSOFT_SHARED_SCOPE, MicrosoftCloud, OauthCode, OauthCredential, OauthFlow, OauthProblem,
+    OauthStatus, SECRET_EXPIRY_WARNING_DAYS, missing_scopes,
 };
 pub use oauth_ids::{GoogleClientId, MicrosoftClientId, MicrosoftTenant, parse_date};
 pub use port::Port;

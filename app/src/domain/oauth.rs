@@ -13,6 +13,11 @@ pub const GOOGLE_SCOPES: [&str; 3] = [
     "https://www.googleapis.com/auth/gmail.send",
 ];
 
+/// Gmail's read-only settings scope: lets the server read the account's send-as aliases
+/// (`users.settings.sendAs.get`), to make sure an alias is verified before mail goes out from
+/// it (Gmail silently sends an unverified alias from the account's own address).
+pub const GOOGLE_SETTINGS_SCOPE: &str = "https://www.googleapis.com/auth/gmail.settings.basic";
+
 /// The delegated permission to send as a shared mailbox (Graph `/users/{shared}/sendMail`).
 pub const MICROSOFT_SHARED_SCOPE: &str = "Mail.Send.Shared";
 
@@ -173,6 +178,9 @@ pub enum OauthCode {
     ConsentMissing,
     /// The grant lacks Mail.Send / gmail.send or User.Read.
     ScopeMissing,
+    /// The Gmail account has no verified send-as alias for `oauth.send_as` (unknown, or its
+    /// verification is pending): Gmail would send from the account's own address.
+    SendAsNotVerified,
     /// No refresh token came back (offline access not granted).
     NoRefreshToken,
     /// The account could not be read (Graph `GET /me`, Google's ID token / userinfo).
@@ -196,7 +204,7 @@ pub enum OauthCode {
 }
 
 impl OauthCode {
-    pub const ALL: [OauthCode; 25] = [
+    pub const ALL: [OauthCode; 26] = [
         OauthCode::Connected,
         OauthCode::TokenOk,
         OauthCode::Disconnected,
@@ -213,6 +221,7 @@ impl OauthCode {
         OauthCode::TenantNotFound,
         OauthCode::ConsentMissing,
         OauthCode::ScopeMissing,
+        OauthCode::SendAsNotVerified,
         OauthCode::NoRefreshToken,
         OauthCode::AccountUnreadable,
         OauthCode::ReconnectNeeded,
@@ -243,6 +252,7 @@ impl OauthCode {
             OauthCode::TenantNotFound => "tenant_not_found",
             OauthCode::ConsentMissing => "consent_missing",
             OauthCode::ScopeMissing => "scope_missing",
+            OauthCode::SendAsNotVerified => "send_as_not_verified",
             OauthCode::NoRefreshToken => "no_refresh_token",
             OauthCode::AccountUnreadable => "account_unreadable",
             OauthCode::ReconnectNeeded => "reconnect_needed",

@@ -88,21 +88,24 @@ impl OauthView {
         (!self.is_app_only() && !self.send_as.is_empty()).then_some(self.send_as.as_str())
     }
 
-    /// What the authorization request asks for: the provider's scopes, plus Mail.Send.Shared
-    /// for a Microsoft shared mailbox.
+    /// What the authorization request asks for: the provider's scopes, plus what sending as
+    /// another address needs (Microsoft: Mail.Send.Shared; Google: reading the aliases).
     pub fn scopes(&self) -> Vec<&'static str> {
-        self.with_shared(self.provider.scopes())
+        self.with_send_as(self.provider.scopes())
     }
 
     /// Scopes the grant must hold for this configuration.
     pub fn required_scopes(&self) -> Vec<&'static str> {
-        self.with_shared(self.provider.required_scopes())
+        self.with_send_as(self.provider.required_scopes())
     }
 
-    fn with_shared(&self, scopes: &[&'static str]) -> Vec<&'static str> {
+    fn with_send_as(&self, scopes: &[&'static str]) -> Vec<&'static str> {
         let mut scopes = scopes.to_vec();
-        if self.provider == Provider::Microsoft && self.send_as().is_some() {
-            scopes.push(super::MICROSOFT_SHARED_SCOPE);
+        if self.send_as().is_some() {
+            scopes.push(match self.provider {
+                Provider::Microsoft => super::MICROSOFT_SHARED_SCOPE,
+                Provider::Google => super::GOOGLE_SETTINGS_SCOPE,
+            });
         }
         scopes
     }

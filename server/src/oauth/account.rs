@@ -1,5 +1,5 @@
 //! Who was connected: the account read from Microsoft Graph `/me` or Google's userinfo, and
-//! the claims of the ID token.
+//! the claims of the ID token; and whether a Gmail send-as alias is verified.
 
 use super::classify::network_outcome;
 use super::{OauthService, Outcome};
@@ -60,6 +60,59 @@ impl OauthService {
         }
     }
 
+    /// Whether Gmail will send from `alias` (`oauth.send_as`): it must be one of the account's
+    /// send-as addresses (`users.settings.sendAs.get`, with gmail.settings.basic) and, for a
+    /// custom "from" alias, verified. Gmail does not refuse mail from another address: it sends
+    /// it from the account's own address, which is what this check prevents.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub(super) async fn check_send_as(
+        &self,
+        access: &SecretString,
+        alias: &str,
+    ) -> Result<(), Outcome> {
+        let mut url = url::Url::parse(&self.endpoints.gmail_api)
+            .map_err(|_| Outcome::new(OauthCode::ProviderError, "GMAIL_API_URL is not a URL"))?;
+        url.path_segments_mut()
+            .map_err(|()| Outcome::new(OauthCode::ProviderError, "GMAIL_API_URL is not a URL"))?
+            .pop_if_empty()
+            .extend(["gmail", "v1", "users", "me", "settings", "sendAs", alias]);
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(access.expose_secret())
+            .send()
+            .await
+            .map_err(|e| network_outcome(&e))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(Outcome::new(
+                OauthCode::SendAsNotVerified,
+                format!("{alias}: not a send-as address of the account"),
+            ));
+        }
+        if !status.is_success() {
+            return Err(Outcome::new(
+                OauthCode::ProviderError,
+                format!("Gmail settings.sendAs: HTTP {}", status.as_u16()),
+            ));
+        }
+        let found: GmailSendAs = response.json().await.map_err(|_| {
+            Outcome::new(
+                OauthCode::ProviderError,
+                "Gmail settings.sendAs: unreadable answer",
+            )
+        })?;
+        // Only custom "from" aliases carry a verification status; the account's own
+        // addresses (primary, domain aliases) have none and always work.
+        match found.verification_status.as_deref() {
+            None | Some("accepted") => Ok(()),
+            Some(other) => Err(Outcome::new(
+                OauthCode::SendAsNotVerified,
+                format!("{alias}: verification {other}"),
+            )),
+        }
+    }
+
     #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
@@ -111,6 +164,13 @@ struct GraphMe {
     user_principal_name: Option<String>,
     mail: Option<String>,
     display_name: Option<String>,
+}
+
+/// Gmail `users.settings.sendAs` (the fields read here).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GmailSendAs {
+    verification_status: Option<String>,
 }
 
 #[derive(Deserialize)]

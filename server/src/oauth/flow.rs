@@ -162,8 +162,16 @@ impl OauthService {
         };
         let now = now_ms();
         let missing = missing_scopes(provider, &settings.oauth.required_scopes(), &granted);
-        let problem =
+        let mut problem =
             (!missing.is_empty()).then(|| (OauthCode::ScopeMissing, missing.join(" "), now));
+        // A Gmail alias must be verified, or Gmail would send from the account itself.
+        if problem.is_none()
+            && provider == Provider::Google
+            && let Some(alias) = settings.oauth.send_as()
+            && let Err(o) = self.check_send_as(&access, alias).await
+        {
+            problem = Some((o.code, o.detail, now));
+        }
         let connection = Connection {
             provider,
             account: account.address,

@@ -160,13 +160,18 @@ impl OauthService {
             request
                 .request_async(&self.http)
                 .await
-                .map(|answer| (answer, settings.oauth.required_scopes()))
+                .map(|answer| {
+                    let alias = (provider == Provider::Google)
+                        .then(|| settings.oauth.send_as().map(str::to_string))
+                        .flatten();
+                    (answer, settings.oauth.required_scopes(), alias)
+                })
                 .map_err(|e| classify_token_error(provider, &e, true, Some(age_days)))
         }
         .await;
         let now = now_ms();
         match outcome {
-            Ok((answer, required)) => {
+            Ok((answer, required, alias)) => {
                 let tokens = Tokens {
                     access: SecretString::from(answer.access_token().secret().clone()),
                     access_expires_at: expires_at(now, answer.expires_in()),
@@ -199,11 +204,13 @@ impl OauthService {
                 self.refreshes
                     .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 // A permission taken away since the consent shows here too.
+                let mut scopes_missing = false;
                 if let Some(scopes) = answer.scopes() {
                     let granted: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
                     let missing =
                         missing_scopes(connection.provider, &required, &granted.join(" "));
                     if !missing.is_empty() {
+                        scopes_missing = true;
                         self.store
                             .set_connection_problem(
                                 Some((OauthCode::ScopeMissing, &missing.join(" "))),
@@ -212,6 +219,32 @@ impl OauthService {
                             )
                             .await?;
                     }
+                }
+                // A Gmail alias checked at every refresh (about hourly): one that is no longer
+                // a verified alias stops the sending instead of going out from the account. A
+                // check that could not be made (Gmail unreachable) does not stop it: the
+                // alias was verified at the consent.
+                let unverified = match alias.filter(|_| !scopes_missing) {
+                    Some(alias) => match self.check_send_as(&tokens.access, &alias).await {
+                        Err(o) if o.code == OauthCode::SendAsNotVerified => Some(o),
+                        Err(o) => {
+                            tracing::warn!(code = o.code.as_str(), detail = %o.detail, "could not check the Gmail send-as alias");
+                            None
+                        }
+                        Ok(()) => None,
+                    },
+                    None => None,
+                };
+                if let Some(o) = unverified {
+                    tracing::warn!(detail = %o.detail, "the Gmail send-as alias is not verified");
+                    self.store
+                        .set_connection_problem(
+                            Some((o.code, &o.detail)),
+                            now,
+                            &connection.generation,
+                        )
+                        .await?;
+                    return Err(TokenError::Refresh(o));
                 }
                 tracing::info!(rotated = tokens.refresh.is_some(), "OAuth token refreshed");
                 let connection = self

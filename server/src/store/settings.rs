@@ -215,9 +215,9 @@ async fn save_in_tx<E>(
 
     // Tokens belong to the app that obtained them: new credentials mean a new connection.
     let credentials_changed = valid.changed_fields().iter().any(|f| {
-        // Microsoft grants Mail.Send.Shared only when asked for: another mailbox to send as
-        // needs a new consent.
-        (*f == Field::OauthSendAs && s.oauth.provider == Provider::Microsoft)
+        // Another address to send as needs a new consent (Microsoft: Mail.Send.Shared;
+        // Google: reading the aliases), which also checks the new address.
+        *f == Field::OauthSendAs
             || matches!(
                 f,
                 Field::OauthProvider
