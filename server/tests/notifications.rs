@@ -1325,7 +1325,9 @@ async fn the_backup_connection_takes_over_when_the_main_server_fails() {
             let current = app.get_settings().await;
             app.put_settings(&json!({
                 "auth": "smtp",
-                "smtp": {"server": "127.0.0.1", "port": main_port, "user": SMTP_USER,
+                // `localhost` for the main server, `127.0.0.1` for the backup: two connections
+                // with sending limits of their own.
+                "smtp": {"server": "localhost", "port": main_port, "user": SMTP_USER,
                          "password": SMTP_PASSWORD, "ssl": false},
                 "backup": backup_block,
                 "manager_root": "https://reports.example.co.jp/ConMasManager0001",
@@ -1398,6 +1400,19 @@ async fn the_backup_connection_takes_over_when_the_main_server_fails() {
         .await
         .unwrap();
     assert_eq!(log[0]["delivered_via"], "backup", "{log}");
+    // The sending limits count it against the backup's connection, not the main one's.
+    let usage = |key: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .quota_usage(key, server::clock::now_ms(), 60_000)
+                .await
+                .unwrap()
+                .day
+        }
+    };
+    assert_eq!(usage("smtp:localhost").await, 0);
+    assert_eq!(usage("smtp:127.0.0.1").await, 1);
 
     // The recipient's fault is not the main connection's: no backup for it.
     let main = SmtpServer::start(&["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")]).await;

@@ -232,9 +232,13 @@ impl Worker {
             self.store.mark_sent_all(&sent, now_ms(), None).await?;
             tracing::info!(count = sent.len(), "notifications sent");
         }
-        if !by_backup.is_empty() {
+        // Only the backup connection delivers these, so it is there.
+        if !by_backup.is_empty()
+            && let Some(backup) = &backup
+        {
+            let key = backup.connection().key;
             self.store
-                .mark_sent_all(&by_backup, now_ms(), Some("backup"))
+                .mark_sent_all(&by_backup, now_ms(), Some(&key))
                 .await?;
             tracing::info!(
                 count = by_backup.len(),

@@ -345,12 +345,15 @@ impl Store {
     }
 
     /// Marks several sent in one transaction: one durable commit for a round of sends.
+    /// `backup`: they were delivered by the backup connection, whose sending-limits key
+    /// (`smtp:<host>`) then counts them instead of the main connection's: the main provider
+    /// did not send them, so they must not use up its quota.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn mark_sent_all(
         &self,
         ids: &[String],
         now_ms: i64,
-        via: Option<&str>,
+        backup: Option<&str>,
     ) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
@@ -359,14 +362,16 @@ impl Store {
         let sql = format!(
             "UPDATE notifications SET status = 'sent', sent_at = $1, updated_at = $1,
                  lease_until = NULL, last_error_code = NULL, last_error_step = NULL,
-                 last_error_reply = NULL, claimed_by = NULL, delivered_via = $3
+                 last_error_reply = NULL, claimed_by = NULL, delivered_via = $3,
+                 via = COALESCE($4, via)
              WHERE status = 'sending' AND claimed_by = $2 AND id IN ({})",
-            placeholders(4, ids.len())
+            placeholders(5, ids.len())
         );
         let mut query = sqlx::query(&sql)
             .bind(now_ms)
             .bind(self.instance())
-            .bind(via);
+            .bind(backup.map(|_| "backup"))
+            .bind(backup);
         for id in ids {
             query = query.bind(id);
         }

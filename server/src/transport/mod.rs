@@ -139,6 +139,11 @@ pub struct SavedTransport {
 type ExtraRoots = Result<Vec<Vec<u8>>, String>;
 
 impl SavedTransport {
+    /// The connection whose sending limits this transport's mail counts against.
+    pub fn connection(&self) -> app::domain::Connection {
+        app::domain::Connection::of(&self.settings)
+    }
+
     pub fn auth(&self) -> AuthType {
         self.settings.auth
     }
