@@ -133,7 +133,10 @@ pub async fn router(config: &Config, store: store::Store) -> anyhow::Result<Rout
     );
     let state = AppState {
         tasks,
-        notify_limit: Arc::new(notify::SubmissionLimit::new(config.notify_rate)),
+        notify_limit: Arc::new(notify::SubmissionLimit::new(
+            config.notify_rate,
+            store.backend() == crate::store::Backend::Postgres,
+        )),
         wake_worker: wake_worker.clone(),
         time_offset: config.time_offset,
         leptos_options: leptos_options.clone(),

@@ -750,6 +750,57 @@ async fn one_token_cannot_flood_the_notification_api() {
     app.stop().await;
 }
 
+/// Two server processes on one PostgreSQL database share a token's submission budget: the
+/// burst is spent across both, not once per process. On SQLite (one process per database) each
+/// process keeps it in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_one_submission_budget() {
+    let (_dir, db) = fresh_db();
+    let rate = server::config::NotifyRate {
+        per_second: 1,
+        burst: 5,
+    };
+    let mut config = test_config(&db);
+    config.notify_rate = rate;
+    let a = TestApp::spawn_with(config).await;
+    let mut config = test_config(&db);
+    config.notify_rate = rate;
+    let b = TestApp::spawn_with(config).await;
+    // The second start replaced the first one's test token: one token for both.
+    let token = b.token.clone();
+    let one = json!({"subject": "s", "body": "b", "to": ["user@example.co.jp"]});
+    let mut accepted = 0;
+    for _ in 0..6 {
+        for app in [&a, &b] {
+            let res = app
+                .anon
+                .post(app.url("/ConMasManager/api/v1/notifications"))
+                .bearer_auth(&token)
+                .json(&one)
+                .send()
+                .await
+                .unwrap();
+            match res.status() {
+                StatusCode::ACCEPTED => accepted += 1,
+                StatusCode::TOO_MANY_REQUESTS => {
+                    assert!(res.headers().get("retry-after").is_some());
+                }
+                other => panic!("{other}"),
+            }
+        }
+    }
+    if a.store.backend() == server::store::Backend::Postgres {
+        assert!((5..=6).contains(&accepted), "{accepted} accepted over both");
+    } else {
+        assert!(
+            (10..=12).contains(&accepted),
+            "{accepted} accepted over both"
+        );
+    }
+    b.stop().await;
+    a.stop().await;
+}
+
 /// The database (and its WAL and shared-memory files) holds sealed secrets, sessions and the
 /// audit log: readable by the server's user only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

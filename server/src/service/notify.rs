@@ -42,24 +42,53 @@ pub struct Submission {
 }
 
 /// The per-token submission limit: a burst, then a steady rate; one key per API token (tokens
-/// are few: administrators create them).
-pub struct SubmissionLimit(governor::DefaultKeyedRateLimiter<String>);
+/// are few: administrators create them). Checked in this process's memory first, so that a
+/// flood costs a counter and nothing more. On PostgreSQL, where several server processes share
+/// the database, it is then taken from a budget in the database as well (the sign-in
+/// throttle's GCRA), so that N instances together accept what one would, not N times it. The
+/// shared budget counts in milliseconds: at most 1,000 a second per token.
+pub struct SubmissionLimit {
+    local: governor::DefaultKeyedRateLimiter<String>,
+    /// The shared budget (PostgreSQL): one submission per `interval_ms`, `burst` at once.
+    shared: Option<(i64, i64)>,
+}
 
 impl SubmissionLimit {
-    pub fn new(rate: crate::config::NotifyRate) -> Self {
+    /// `shared`: keep the budget in the database too (several processes on one database).
+    pub fn new(rate: crate::config::NotifyRate, shared: bool) -> Self {
         let nz = |n: u32| std::num::NonZeroU32::new(n.max(1)).expect("at least 1");
-        SubmissionLimit(governor::RateLimiter::keyed(
-            governor::Quota::per_second(nz(rate.per_second)).allow_burst(nz(rate.burst)),
-        ))
+        SubmissionLimit {
+            local: governor::RateLimiter::keyed(
+                governor::Quota::per_second(nz(rate.per_second)).allow_burst(nz(rate.burst)),
+            ),
+            shared: shared.then(|| {
+                let interval_ms = (1000 / i64::from(rate.per_second.max(1))).max(1);
+                (interval_ms, i64::from(rate.burst.max(1)))
+            }),
+        }
     }
 
-    /// `Ok` when `caller` may submit now; else how many whole seconds to wait.
-    pub fn check(&self, caller: &str) -> Result<(), u64> {
+    /// `Ok(Ok(()))` when `caller` may submit now; `Ok(Err(seconds))`: how many whole seconds
+    /// to wait.
+    pub async fn check(
+        &self,
+        store: &Store,
+        caller: &str,
+    ) -> Result<Result<(), u64>, crate::store::StoreError> {
         use governor::clock::Clock as _;
-        self.0.check_key(&caller.to_string()).map_err(|not_until| {
+        if let Err(not_until) = self.local.check_key(&caller.to_string()) {
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-        })
+            return Ok(Err(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)));
+        }
+        if let Some((interval_ms, burst)) = self.shared
+            && !store
+                .throttle_take(&format!("notify:{caller}"), now_ms(), interval_ms, burst)
+                .await?
+        {
+            // The shared budget frees a place every `interval_ms`.
+            return Ok(Err((interval_ms as u64).div_ceil(1000).max(1)));
+        }
+        Ok(Ok(()))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Throttling state that every server process on the database shares: a rate limiter (GCRA)
-//! per key in one statement, and "failed recently" marks.
+//! per key in one statement (sign-in budgets, the per-token submission rate on PostgreSQL), and
+//! "failed recently" marks.
 
 use super::{Context, Store, StoreError};
 
@@ -28,7 +29,7 @@ impl Store {
         .bind(tolerance)
         .execute(&self.pool)
         .await
-        .context("Failed to update the sign-in throttle")?
+        .context("Failed to update a shared rate limit")?
         .rows_affected();
         Ok(taken == 1)
     }
