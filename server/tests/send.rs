@@ -1175,7 +1175,7 @@ async fn delegated_mail_goes_out_as_the_shared_mailbox_or_alias() {
     // Added in Gmail but not confirmed yet: Check token still names it.
     fake.control(json!({"gmailSendAs": {"alias@example.co.jp": "pending"}}))
         .await;
-    let (status, body) = oauth_check(&app).await;
+    let (status, body) = check(&app).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     let problem = &oauth_status(&app).await["problem"];
     assert_eq!(problem["code"], "send_as_not_verified");
@@ -1184,7 +1184,7 @@ async fn delegated_mail_goes_out_as_the_shared_mailbox_or_alias() {
     // users/me.
     fake.control(json!({"gmailSendAs": {"alias@example.co.jp": "accepted"}}))
         .await;
-    let (status, body) = oauth_check(&app).await;
+    let (status, body) = check(&app).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(oauth_status(&app).await["problem"].is_null());
     let (status, report) = test_mail(&app, json!({"to": "ops@example.co.jp"})).await;

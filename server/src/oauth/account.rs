@@ -76,13 +76,7 @@ impl OauthService {
             .map_err(|()| Outcome::new(OauthCode::ProviderError, "GMAIL_API_URL is not a URL"))?
             .pop_if_empty()
             .extend(["gmail", "v1", "users", "me", "settings", "sendAs", alias]);
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(access.expose_secret())
-            .send()
-            .await
-            .map_err(|e| network_outcome(&e))?;
+        let response = self.bearer_get(url, access).await?;
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(Outcome::new(
@@ -113,19 +107,27 @@ impl OauthService {
         }
     }
 
+    /// `GET url` with the access token; a network failure as its outcome.
+    async fn bearer_get(
+        &self,
+        url: impl reqwest::IntoUrl,
+        access: &SecretString,
+    ) -> Result<reqwest::Response, Outcome> {
+        self.http
+            .get(url)
+            .bearer_auth(access.expose_secret())
+            .send()
+            .await
+            .map_err(|e| network_outcome(&e))
+    }
+
     #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         url: &str,
         access: &SecretString,
     ) -> Result<T, Outcome> {
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(access.expose_secret())
-            .send()
-            .await
-            .map_err(|e| network_outcome(&e))?;
+        let response = self.bearer_get(url, access).await?;
         let status = response.status();
         if !status.is_success() {
             let code = response

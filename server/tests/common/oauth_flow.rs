@@ -110,16 +110,3 @@ pub async fn check(app: &TestApp) -> (StatusCode, Value) {
     let status = res.status();
     (status, res.json().await.unwrap())
 }
-
-/// `POST {base}/api/v1/oauth/check` with the API token ("Check token"): status and body.
-pub async fn oauth_check(app: &TestApp) -> (StatusCode, Value) {
-    let res = app
-        .anon
-        .post(app.url("/ConMasManager/api/v1/oauth/check"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
