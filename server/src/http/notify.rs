@@ -29,15 +29,14 @@ pub async fn submit(
 ) -> Response {
     let actor = principal.actor();
     // The caller's rate first: a flood costs a counter, nothing more.
-    let allowed = state
-        .notify_limit
-        .check(&state.backend.store, &actor)
-        .await
-        .map_err(|e| crate::error::internal(&e));
-    if let Err(wait) = match allowed {
-        Ok(allowed) => allowed,
-        Err(e) => return crate::http::rest::error_response(app::i18n::Locale::en, e),
-    } {
+    let wait = match state.notify_limit.check(&state.backend.store, &actor).await {
+        Ok(allowed) => allowed.err(),
+        Err(e) => {
+            let e = crate::error::internal(&e);
+            return crate::http::rest::error_response(app::i18n::Locale::en, e);
+        }
+    };
+    if let Some(wait) = wait {
         return problem(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",

@@ -70,10 +70,10 @@ impl OauthService {
         access: &SecretString,
         alias: &str,
     ) -> Result<(), Outcome> {
-        let mut url = url::Url::parse(&self.endpoints.gmail_api)
-            .map_err(|_| Outcome::new(OauthCode::ProviderError, "GMAIL_API_URL is not a URL"))?;
+        let not_a_url = || Outcome::new(OauthCode::ProviderError, "GMAIL_API_URL is not a URL");
+        let mut url = url::Url::parse(&self.endpoints.gmail_api).map_err(|_| not_a_url())?;
         url.path_segments_mut()
-            .map_err(|()| Outcome::new(OauthCode::ProviderError, "GMAIL_API_URL is not a URL"))?
+            .map_err(|()| not_a_url())?
             .pop_if_empty()
             .extend(["gmail", "v1", "users", "me", "settings", "sendAs", alias]);
         let response = self.bearer_get(url, access).await?;
