@@ -49,7 +49,10 @@ test("alerts: the webhook is checked as typed, tested, saved write-only", async 
   expect(stats.alerts[0].body.text).toContain("Test alert");
 
   // Saved: the address is never shown again, only that it is set and its host.
+  // Wait for the save to land (back on the view page) before reading it again: opening the edit
+  // page at once would race the save under load.
   await settings.save();
+  await expect(page).toHaveURL(/\/System\/MailSetting(\?|$)/);
   await settings.open({ edit: true });
   await expect(page.locator("#alerts-enabled")).toBeChecked();
   await expect(page.locator("#alerts-webhook-url-status")).toHaveClass(/is-set/);
