@@ -1458,3 +1458,146 @@ async fn the_backup_connection_takes_over_when_the_main_server_fails() {
     );
     app.stop().await;
 }
+
+/// A Microsoft 365 mailbox as the backup connection (issue 14): with the main SMTP server
+/// unreachable, the backup's own app gets a token with the client credentials grant (its own
+/// client ID and secret, never the main connection's), Graph sends as the backup's mailbox,
+/// the token is kept for the next mail, and the mail counts against the backup mailbox's own
+/// limits. Its fields are checked like the app-only main connection's; switching the backup
+/// back to SMTP forgets its client secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_microsoft_backup_takes_over_with_its_own_app() {
+    use common::fake_provider::FakeProvider;
+    use common::oauth_flow::TENANT;
+    const BACKUP_CLIENT: &str = "0b0b0b0b-1111-4222-8333-444455556666";
+    const BACKUP_SECRET: &str = "backup-app-secret~value";
+    const BACKUP_MAILBOX: &str = "backup@contoso.com";
+    let fake = FakeProvider::start().await;
+    let (_dir, app) = common::oauth_flow::spawn(&fake).await;
+    let closed = free_port();
+    let put = |backup_block: Value| {
+        let app = &app;
+        async move {
+            let current = app.get_settings().await;
+            app.put_settings(&json!({
+                "auth": "smtp",
+                "smtp": {"server": "localhost", "port": closed, "user": SMTP_USER,
+                         "password": SMTP_PASSWORD, "ssl": false},
+                "backup": backup_block,
+                "manager_root": "https://reports.example.co.jp/ConMasManager0001",
+                "version": current["version"],
+            }))
+            .await
+        }
+    };
+    let microsoft = |tenant: &str, secret: Option<&str>, sender: &str| {
+        json!({"oauth": {"tenant_id": tenant, "client_id": BACKUP_CLIENT, "client_secret": secret,
+                         "client_secret_expires_on": "2027-03-31", "sender": sender}})
+    };
+
+    // Refused field by field, under the backup's own names.
+    let (status, body) = put(microsoft("not a tenant", None, "Backup <b@contoso.com>")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let fields: Vec<String> = error_codes(&body).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        fields,
+        [
+            "backup.oauth.tenant_id",
+            "backup.oauth.client_secret",
+            "backup.oauth.sender"
+        ]
+    );
+    let (status, body) = put(microsoft(TENANT, Some(BACKUP_SECRET), BACKUP_MAILBOX)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["backup"]["oauth"]["client_secret_set"], true);
+    assert_eq!(body["backup"]["oauth"]["sender"], BACKUP_MAILBOX);
+    assert!(!body.to_string().contains(BACKUP_SECRET));
+    // What a script read can be sent back as it is (the secret stays for the same app).
+    let mut again = app.get_settings().await;
+    again["smtp"]["password"] = json!(null);
+    let (status, body) = app.put_settings(&again).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["backup"]["oauth"]["client_secret_set"], true);
+
+    // Only the backup's secret opens the token endpoint.
+    fake.control(json!({"clientSecret": BACKUP_SECRET})).await;
+    let store = app.store.clone();
+    let sent = |id: String| {
+        let store = store.clone();
+        async move {
+            eventually("marked sent", || {
+                let (store, id) = (store.clone(), id.clone());
+                async move {
+                    store.notification(&id).await.unwrap().unwrap().status
+                        == server::store::Status::Sent
+                }
+            })
+            .await;
+            store.notification(&id).await.unwrap().unwrap()
+        }
+    };
+    let (_, body) = submit(&app, notification(1), None).await;
+    let n = sent(body["id"].as_str().unwrap().to_string()).await;
+    assert_eq!(n.delivered_via.as_deref(), Some("backup"));
+    let stats = fake.stats().await;
+    let tokens = stats["token"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert_eq!(tokens[0]["grant_type"], "client_credentials");
+    assert_eq!(tokens[0]["client_id"], BACKUP_CLIENT);
+    assert_eq!(tokens[0]["path"], format!("/{TENANT}/oauth2/v2.0/token"));
+    let send = &stats["sends"][0];
+    assert_eq!(send["mailbox"], BACKUP_MAILBOX);
+    assert_eq!(send["token"], stats["issuedAccess"][0]);
+    let mime = send["mime"].as_str().unwrap();
+    assert!(mime.contains(&format!("From: {BACKUP_MAILBOX}")), "{mime}");
+    assert!(mime.contains("To: user1@example.co.jp"), "{mime}");
+    let (_, reason) = app.store.backup_last_use().await.unwrap().unwrap();
+    assert!(reason.starts_with("connection_refused"), "{reason}");
+
+    // The next mail uses the kept token.
+    let (_, body) = submit(&app, notification(2), None).await;
+    sent(body["id"].as_str().unwrap().to_string()).await;
+    let stats = fake.stats().await;
+    assert_eq!(stats["token"].as_array().unwrap().len(), 1);
+    assert_eq!(stats["sends"].as_array().unwrap().len(), 2);
+    // Counted against the backup mailbox's own limits, with Graph's preset.
+    let usage = |key: String| {
+        let store = store.clone();
+        async move {
+            store
+                .quota_usage(&key, server::clock::now_ms(), 60_000)
+                .await
+                .unwrap()
+                .day
+        }
+    };
+    assert_eq!(usage(format!("microsoft:{BACKUP_MAILBOX}")).await, 2);
+    assert_eq!(usage("smtp:localhost".into()).await, 0);
+
+    // Another client ID: the stored secret does not go to it.
+    let mut other = microsoft(TENANT, None, BACKUP_MAILBOX);
+    other["oauth"]["client_id"] = json!("0c0c0c0c-1111-4222-8333-444455556666");
+    let (status, body) = put(other).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        error_codes(&body),
+        vec![(
+            "backup.oauth.client_secret".to_string(),
+            "client_secret_required".to_string()
+        )]
+    );
+    // Back to an SMTP backup: the client secret is forgotten.
+    let (status, body) = put(json!({"smtp": {"server": "127.0.0.1", "port": closed,
+        "user": SMTP_USER, "password": SMTP_PASSWORD, "ssl": false}}))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["backup"]["oauth"].is_null());
+    assert!(
+        app.store
+            .secret(server::store::secret_names::BACKUP_OAUTH_CLIENT_SECRET)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    app.stop().await;
+}

@@ -57,6 +57,16 @@ pub enum Field {
     BackupSmtpPassword,
     #[serde(rename = "backup.smtp.ssl")]
     BackupSmtpSsl,
+    #[serde(rename = "backup.oauth.tenant_id")]
+    BackupOauthTenantId,
+    #[serde(rename = "backup.oauth.client_id")]
+    BackupOauthClientId,
+    #[serde(rename = "backup.oauth.client_secret")]
+    BackupOauthClientSecret,
+    #[serde(rename = "backup.oauth.client_secret_expires_on")]
+    BackupOauthSecretExpiresOn,
+    #[serde(rename = "backup.oauth.sender")]
+    BackupOauthSender,
     #[serde(rename = "alerts.enabled")]
     AlertsEnabled,
     #[serde(rename = "alerts.webhook_url")]
@@ -92,11 +102,15 @@ impl Field {
                     OauthClientSecret | OauthCertificateKey
                 )
                 | (OauthCertificate, OauthCertificateKey)
+                | (
+                    BackupOauthClientId | BackupOauthTenantId,
+                    BackupOauthClientSecret
+                )
                 | (AlertsEnabled, AlertsWebhookUrl)
         )
     }
 
-    pub const ALL: [Field; 29] = [
+    pub const ALL: [Field; 34] = [
         Field::Auth,
         Field::SmtpServer,
         Field::SmtpPort,
@@ -122,6 +136,11 @@ impl Field {
         Field::BackupSmtpUser,
         Field::BackupSmtpPassword,
         Field::BackupSmtpSsl,
+        Field::BackupOauthTenantId,
+        Field::BackupOauthClientId,
+        Field::BackupOauthClientSecret,
+        Field::BackupOauthSecretExpiresOn,
+        Field::BackupOauthSender,
         Field::AlertsEnabled,
         Field::AlertsWebhookUrl,
         Field::Body,
@@ -155,6 +174,11 @@ impl Field {
             Field::BackupSmtpUser => "backup.smtp.user",
             Field::BackupSmtpPassword => "backup.smtp.password",
             Field::BackupSmtpSsl => "backup.smtp.ssl",
+            Field::BackupOauthTenantId => "backup.oauth.tenant_id",
+            Field::BackupOauthClientId => "backup.oauth.client_id",
+            Field::BackupOauthClientSecret => "backup.oauth.client_secret",
+            Field::BackupOauthSecretExpiresOn => "backup.oauth.client_secret_expires_on",
+            Field::BackupOauthSender => "backup.oauth.sender",
             Field::AlertsEnabled => "alerts.enabled",
             Field::AlertsWebhookUrl => "alerts.webhook_url",
             Field::Body => "body",

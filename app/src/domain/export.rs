@@ -1,7 +1,9 @@
 //! Settings as a file, for moving or backing up a console. Secrets are never in the file: the
 //! import leaves them to be typed again (other products export passwords in plain text).
 
-use super::{BackupInput, OauthInput, SettingsInput, SettingsView, SmtpInput};
+use super::{
+    BackupInput, BackupOauthInput, BackupView, OauthInput, SettingsInput, SettingsView, SmtpInput,
+};
 use serde::{Deserialize, Serialize};
 
 /// The `format` marker of an export file.
@@ -39,8 +41,14 @@ impl SettingsExport {
         if stored.oauth.certificate_key_set {
             omitted.push("oauth.certificate_key".to_string());
         }
-        if stored.backup.as_ref().is_some_and(|b| b.smtp.password_set) {
-            omitted.push("backup.smtp.password".to_string());
+        match &stored.backup {
+            Some(BackupView::Smtp(smtp)) if smtp.password_set => {
+                omitted.push("backup.smtp.password".to_string());
+            }
+            Some(BackupView::Oauth(oauth)) if oauth.client_secret_set => {
+                omitted.push("backup.oauth.client_secret".to_string());
+            }
+            _ => {}
         }
         SettingsExport {
             format: EXPORT_FORMAT.to_string(),
@@ -74,14 +82,21 @@ impl SettingsExport {
                 delivery: None,
                 // Alerts too (and the webhook's address is a secret, never exported).
                 alerts: None,
-                backup: Some(stored.backup.as_ref().map(|b| BackupInput {
-                    smtp: SmtpInput {
-                        server: b.smtp.server.clone(),
-                        port: b.smtp.port,
-                        user: b.smtp.user.clone(),
+                backup: Some(stored.backup.as_ref().map(|b| match b {
+                    BackupView::Smtp(smtp) => BackupInput::Smtp(SmtpInput {
+                        server: smtp.server.clone(),
+                        port: smtp.port,
+                        user: smtp.user.clone(),
                         password: None,
-                        ssl: b.smtp.ssl,
-                    },
+                        ssl: smtp.ssl,
+                    }),
+                    BackupView::Oauth(oauth) => BackupInput::Oauth(BackupOauthInput {
+                        tenant_id: oauth.tenant_id.clone(),
+                        client_id: oauth.client_id.clone(),
+                        client_secret: None,
+                        client_secret_expires_on: oauth.client_secret_expires_on.clone(),
+                        sender: oauth.sender.clone(),
+                    }),
                 })),
                 version: None,
             },

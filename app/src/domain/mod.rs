@@ -45,8 +45,9 @@ pub use quota::{
     Connection, LIMIT_MAX, LimitError, LimitNumbers, LimitPreset, QuotaMeter, SendingLimits,
 };
 pub use settings::{
-    BackupInput, BackupView, DeliveryOptions, OauthInput, OauthView, SecretChange, SettingsInput,
-    SettingsView, SmtpInput, SmtpView, TypedSecret, ValidatedSettings,
+    BackupInput, BackupOauthInput, BackupOauthView, BackupView, DeliveryOptions, OauthInput,
+    OauthView, SecretChange, SettingsInput, SettingsView, SmtpInput, SmtpView, TypedSecret,
+    ValidatedSettings,
 };
 pub use template::{
     Code, MAX_BODY, MAX_SUBJECT, Parsed, RENDERED_BODY_MAX, RENDERED_SUBJECT_MAX, TemplateError,

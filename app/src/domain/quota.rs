@@ -192,7 +192,10 @@ impl Connection {
     /// The preset that matches the service behind this connection.
     pub fn automatic_preset(&self) -> LimitPreset {
         match self.key.as_str() {
-            "microsoft" => LimitPreset::MicrosoftGraph,
+            // A Microsoft backup counts as `microsoft:{its mailbox}`.
+            key if key == "microsoft" || key.starts_with("microsoft:") => {
+                LimitPreset::MicrosoftGraph
+            }
             "google" | "smtp:smtp.gmail.com" | "smtp:smtp-relay.gmail.com" => LimitPreset::Gmail,
             "smtp:smtp.office365.com" | "smtp:smtp-legacy.office365.com" => {
                 LimitPreset::ExchangeOnline

@@ -158,18 +158,113 @@ impl DeliveryOptions {
     }
 }
 
-/// The backup connection (`"backup"` in the settings JSON): an SMTP server used when the
-/// primary connection cannot deliver for a reason that is not the recipient's.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackupView {
-    pub smtp: SmtpView,
+/// The backup connection (`"backup"` in the settings JSON), used when the primary connection
+/// cannot deliver for a reason that is not the recipient's: an SMTP server
+/// (`{"smtp": {…}}`), or a Microsoft 365 mailbox through Graph with the app-only flow
+/// (`{"oauth": {…}}`: the client credentials grant, so no account has to stay signed in).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupView {
+    Smtp(SmtpView),
+    Oauth(BackupOauthView),
 }
 
-/// The backup connection of a save request.
+impl BackupView {
+    pub fn smtp(&self) -> Option<&SmtpView> {
+        match self {
+            BackupView::Smtp(s) => Some(s),
+            BackupView::Oauth(_) => None,
+        }
+    }
+
+    pub fn oauth(&self) -> Option<&BackupOauthView> {
+        match self {
+            BackupView::Oauth(o) => Some(o),
+            BackupView::Smtp(_) => None,
+        }
+    }
+}
+
+/// A Microsoft 365 mailbox as the backup connection: an app registration with the
+/// application permission Mail.Send (admin consent), sending as `sender` through Graph.
+/// The client secret is write-only; only whether it is stored is shown.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackupInput {
+pub struct BackupOauthView {
     #[serde(default)]
-    pub smtp: SmtpInput,
+    pub tenant_id: String,
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret_set: bool,
+    /// The client secret's expiry (`YYYY-MM-DD`, as the Azure portal showed it), for the
+    /// warning before it stops working. Empty when not given.
+    #[serde(default)]
+    pub client_secret_expires_on: String,
+    /// The mailbox the backup sends as.
+    #[serde(default)]
+    pub sender: String,
+}
+
+impl BackupOauthView {
+    /// The same app as a Microsoft app-only primary block, so the token code serves both.
+    pub fn as_oauth(&self) -> OauthView {
+        OauthView {
+            provider: Provider::Microsoft,
+            client_id: self.client_id.clone(),
+            client_secret_set: self.client_secret_set,
+            tenant_id: self.tenant_id.clone(),
+            client_secret_expires_on: self.client_secret_expires_on.clone(),
+            flow: OauthFlow::AppOnly,
+            sender: self.sender.clone(),
+            ..OauthView::default()
+        }
+    }
+}
+
+/// The backup connection of a save request: `{"smtp": {…}}` or `{"oauth": {…}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", try_from = "BackupInputWire")]
+pub enum BackupInput {
+    Smtp(SmtpInput),
+    Oauth(BackupOauthInput),
+}
+
+/// [`BackupInput`] as read: a struct, so that the REST API's unknown-member check sees the
+/// kind in each path (`backup.smtp.passwrod`), which an enum's variant would hide.
+#[derive(Deserialize)]
+struct BackupInputWire {
+    #[serde(default)]
+    smtp: Option<SmtpInput>,
+    #[serde(default)]
+    oauth: Option<BackupOauthInput>,
+}
+
+impl TryFrom<BackupInputWire> for BackupInput {
+    type Error = &'static str;
+
+    fn try_from(wire: BackupInputWire) -> Result<Self, Self::Error> {
+        match (wire.smtp, wire.oauth) {
+            (Some(smtp), None) => Ok(BackupInput::Smtp(smtp)),
+            (None, Some(oauth)) => Ok(BackupInput::Oauth(oauth)),
+            _ => Err("backup: give one of \"smtp\" or \"oauth\" (or null for none)"),
+        }
+    }
+}
+
+/// The Microsoft 365 backup of a save request. `client_secret`: missing, `null` or empty keeps
+/// the stored one (while the tenant and client ID stay the same).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupOauthInput {
+    #[serde(default)]
+    pub tenant_id: String,
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<TypedSecret>,
+    #[serde(default)]
+    pub client_secret_expires_on: String,
+    #[serde(default)]
+    pub sender: String,
 }
 
 /// A member that may be missing (keep what is stored), `null` (none) or a value: serde gives
@@ -334,6 +429,7 @@ pub struct ValidatedSettings {
     pub(super) certificate: Option<String>,
     pub(super) certificate_key: SecretChange,
     pub(super) backup_password: SecretChange,
+    pub(super) backup_client_secret: SecretChange,
     pub(super) changed_fields: Vec<Field>,
 }
 
@@ -362,6 +458,10 @@ impl ValidatedSettings {
     /// The backup SMTP server's password.
     pub fn backup_password(&self) -> &SecretChange {
         &self.backup_password
+    }
+    /// The Microsoft backup's client secret.
+    pub fn backup_client_secret(&self) -> &SecretChange {
+        &self.backup_client_secret
     }
     /// Fields whose value differs from what was stored (secrets: replaced), for the audit log.
     pub fn changed_fields(&self) -> &[Field] {

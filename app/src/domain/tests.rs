@@ -1034,15 +1034,13 @@ fn a_certificate_credential_needs_a_pem_certificate_and_an_unencrypted_key() {
 #[test]
 fn a_backup_connection_is_checked_like_the_main_one_and_kept_unless_changed() {
     let backup = |password: Option<&str>, port: i64| {
-        Some(Some(BackupInput {
-            smtp: SmtpInput {
-                server: " relay.example.co.jp ".into(),
-                port: Some(port),
-                user: "notice@example.co.jp".into(),
-                password: password.map(TypedSecret::new),
-                ssl: true,
-            },
-        }))
+        Some(Some(BackupInput::Smtp(SmtpInput {
+            server: " relay.example.co.jp ".into(),
+            port: Some(port),
+            user: "notice@example.co.jp".into(),
+            password: password.map(TypedSecret::new),
+            ssl: true,
+        })))
     };
     let with = |b| SettingsInput {
         backup: b,
@@ -1058,7 +1056,7 @@ fn a_backup_connection_is_checked_like_the_main_one_and_kept_unless_changed() {
     );
     let valid = validate(&stored(), &with(backup(Some("pw"), 587))).unwrap();
     let saved = valid.settings().clone();
-    let b = &saved.backup.as_ref().unwrap().smtp;
+    let b = saved.backup.as_ref().and_then(BackupView::smtp).unwrap();
     assert_eq!(b.server, "relay.example.co.jp");
     assert!(b.password_set);
     assert!(valid.backup_password().is_replace());
@@ -1072,7 +1070,9 @@ fn a_backup_connection_is_checked_like_the_main_one_and_kept_unless_changed() {
     assert!(validate(&saved, &with(backup(None, 587))).is_ok());
     // Another server: the password must be typed again.
     let mut moved = with(backup(None, 587));
-    moved.backup.as_mut().unwrap().as_mut().unwrap().smtp.server = "other.example.co.jp".into();
+    if let Some(Some(BackupInput::Smtp(smtp))) = moved.backup.as_mut() {
+        smtp.server = "other.example.co.jp".into();
+    }
     assert_eq!(
         validate(&saved, &moved).unwrap_err(),
         vec![FieldError::new(
@@ -1099,4 +1099,93 @@ fn a_backup_connection_is_checked_like_the_main_one_and_kept_unless_changed() {
         parse(r#"{"auth":"smtp","manager_root":"x","backup":{"smtp":{"server":"a"}}}"#),
         Some(Some(_))
     ));
+}
+
+#[test]
+fn a_microsoft_backup_is_checked_as_app_only_and_keeps_its_secret_for_the_same_app() {
+    const TENANT: &str = "contoso.onmicrosoft.com";
+    const CLIENT: &str = "00000000-0000-0000-0000-0000000000b2";
+    let backup = |client_id: &str, secret: Option<&str>, sender: &str| {
+        Some(Some(BackupInput::Oauth(BackupOauthInput {
+            tenant_id: TENANT.into(),
+            client_id: client_id.into(),
+            client_secret: secret.map(TypedSecret::new),
+            client_secret_expires_on: "2027-03-31".into(),
+            sender: sender.into(),
+        })))
+    };
+    let with = |b| SettingsInput {
+        backup: b,
+        ..smtp_input()
+    };
+    // Each app-only rule on the backup's own fields, and its own secret.
+    assert_eq!(
+        validate(
+            &stored(),
+            &with(backup("not-a-guid", None, "Backup <b@x.jp>"))
+        )
+        .unwrap_err(),
+        vec![
+            FieldError::new(
+                Field::BackupOauthClientId,
+                ErrorCode::MicrosoftClientIdInvalid
+            ),
+            FieldError::new(
+                Field::BackupOauthClientSecret,
+                ErrorCode::ClientSecretRequired
+            ),
+            FieldError::new(Field::BackupOauthSender, ErrorCode::MailboxDisplayName),
+        ]
+    );
+    let valid = validate(
+        &stored(),
+        &with(backup(CLIENT, Some(" s3cret "), " backup@contoso.com ")),
+    )
+    .unwrap();
+    let saved = valid.settings().clone();
+    let b = saved.backup.as_ref().and_then(BackupView::oauth).unwrap();
+    assert_eq!(b.sender, "backup@contoso.com");
+    assert!(b.client_secret_set);
+    assert_eq!(
+        valid.backup_client_secret(),
+        &SecretChange::Replace(TypedSecret::new("s3cret"))
+    );
+    assert!(!valid.backup_password().is_replace());
+    for field in [
+        Field::BackupOauthTenantId,
+        Field::BackupOauthClientId,
+        Field::BackupOauthClientSecret,
+        Field::BackupOauthSender,
+    ] {
+        assert!(valid.changed_fields().contains(&field), "{field:?}");
+    }
+    // The same app keeps the stored secret; another client ID needs it typed again.
+    assert!(validate(&saved, &with(backup(CLIENT, None, "backup@contoso.com"))).is_ok());
+    assert_eq!(
+        validate(
+            &saved,
+            &with(backup(
+                "00000000-0000-0000-0000-0000000000c3",
+                None,
+                "backup@contoso.com"
+            ))
+        )
+        .unwrap_err(),
+        vec![FieldError::new(
+            Field::BackupOauthClientSecret,
+            ErrorCode::ClientSecretRequired
+        )]
+    );
+    // The JSON names the kind by its member.
+    let parsed: SettingsInput = serde_json::from_str(
+        r#"{"auth":"smtp","manager_root":"x","backup":{"oauth":{"client_id":"c","sender":"s"}}}"#,
+    )
+    .unwrap();
+    assert!(matches!(
+        parsed.backup,
+        Some(Some(BackupInput::Oauth(BackupOauthInput { ref client_id, .. }))) if client_id == "c"
+    ));
+    let view = serde_json::to_value(&saved.backup).unwrap();
+    assert_eq!(view["oauth"]["client_secret_set"], true);
+    assert!(view.get("smtp").is_none());
 }

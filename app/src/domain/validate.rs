@@ -2,11 +2,11 @@
 //! fields changed (for the audit log), and the advice shown beside the form.
 
 use super::{
-    AuthType, BackupView, CertificateInfo, DeliveryOptions, ErrorCode, Field, FieldError,
-    GoogleClientId, Host, MAX_FIELD_LEN, MAX_PEM_LEN, Mailbox, ManagerRoot, MicrosoftClientId,
-    MicrosoftTenant, Notice, OauthCredential, OauthFlow, OauthView, Port, Provider, SecretChange,
-    SettingsInput, SettingsView, SmtpInput, SmtpView, TypedSecret, ValidatedSettings, host,
-    parse_date, webhook_host,
+    AuthType, BackupInput, BackupOauthView, BackupView, CertificateInfo, DeliveryOptions,
+    ErrorCode, Field, FieldError, GoogleClientId, Host, MAX_FIELD_LEN, MAX_PEM_LEN, Mailbox,
+    ManagerRoot, MicrosoftClientId, MicrosoftTenant, Notice, OauthCredential, OauthFlow, OauthView,
+    Port, Provider, SecretChange, SettingsInput, SettingsView, SmtpInput, SmtpView, TypedSecret,
+    ValidatedSettings, host, parse_date, webhook_host,
 };
 
 /// Applies a save request to the stored settings: omitted blocks and secrets stay as stored.
@@ -44,11 +44,27 @@ pub fn merge(stored: &SettingsView, input: &SettingsInput) -> SettingsView {
     match &input.backup {
         None => {}
         Some(None) => merged.backup = None,
-        Some(Some(backup)) => {
-            let stored = stored.backup.as_ref().map(|b| &b.smtp);
-            merged.backup = Some(BackupView {
-                smtp: smtp_view(&backup.smtp, stored),
-            });
+        Some(Some(BackupInput::Smtp(smtp))) => {
+            let stored = stored.backup.as_ref().and_then(BackupView::smtp);
+            merged.backup = Some(BackupView::Smtp(smtp_view(smtp, stored)));
+        }
+        Some(Some(BackupInput::Oauth(oauth))) => {
+            let mut view = BackupOauthView {
+                tenant_id: oauth.tenant_id.trim().to_string(),
+                client_id: oauth.client_id.trim().to_string(),
+                client_secret_set: false,
+                client_secret_expires_on: oauth.client_secret_expires_on.trim().to_string(),
+                sender: oauth.sender.trim().to_string(),
+            };
+            // The stored secret only for the same app of the same tenant, as for the primary.
+            let stored = stored.backup.as_ref().and_then(BackupView::oauth);
+            view.client_secret_set = stored.is_some_and(|s| {
+                s.client_secret_set && same_oauth_client(&s.as_oauth(), &view.as_oauth())
+            }) || oauth
+                .client_secret
+                .as_ref()
+                .is_some_and(|s| !s.expose().trim().is_empty());
+            merged.backup = Some(BackupView::Oauth(view));
         }
     }
     if let Some(oauth) = &input.oauth {
@@ -180,13 +196,20 @@ pub fn validate(
         }
         _ => SecretChange::Keep,
     };
-    let backup_password = SecretChange::from_input(
-        input
-            .backup
-            .as_ref()
-            .and_then(|b| b.as_ref())
-            .and_then(|b| b.smtp.password.as_ref()),
-    );
+    let backup_input = input.backup.as_ref().and_then(|b| b.as_ref());
+    let backup_password = SecretChange::from_input(match backup_input {
+        Some(BackupInput::Smtp(smtp)) => smtp.password.as_ref(),
+        _ => None,
+    });
+    let backup_client_secret = match backup_input {
+        Some(BackupInput::Oauth(o)) => match &o.client_secret {
+            Some(s) if !s.expose().trim().is_empty() => {
+                SecretChange::Replace(TypedSecret::new(s.expose().trim()))
+            }
+            _ => SecretChange::Keep,
+        },
+        _ => SecretChange::Keep,
+    };
     let oauth_input = input.oauth.as_ref();
     let certificate = oauth_input
         .and_then(|o| o.certificate.as_deref())
@@ -221,6 +244,9 @@ pub fn validate(
     if let SecretChange::Replace(p) = &backup_password {
         check_text(p.expose(), Field::BackupSmtpPassword, &mut errors);
     }
+    if let SecretChange::Replace(p) = &backup_client_secret {
+        check_text(p.expose(), Field::BackupOauthClientSecret, &mut errors);
+    }
     if let Some(pem) = &certificate
         && let Err(code) = check_certificate_pem(pem)
     {
@@ -250,7 +276,12 @@ pub fn validate(
     if certificate_key.is_replace() {
         changed_fields.push(Field::OauthCertificateKey);
     }
-    backup_changes(stored, &merged, &backup_password, &mut changed_fields);
+    backup_changes(
+        stored,
+        &merged,
+        [&backup_password, &backup_client_secret],
+        &mut changed_fields,
+    );
     Ok(ValidatedSettings {
         settings: merged,
         smtp_password,
@@ -259,6 +290,7 @@ pub fn validate(
         certificate,
         certificate_key,
         backup_password,
+        backup_client_secret,
         changed_fields,
     })
 }
@@ -309,10 +341,14 @@ pub fn check_settings(s: &SettingsView) -> Vec<FieldError> {
         AuthType::Oauth => check_oauth(&s.oauth, &mut errors),
     }
     // The backup connection is checked whenever one is set: it must work when needed.
-    if let Some(backup) = &s.backup {
-        check_text(&backup.smtp.server, Field::BackupSmtpServer, &mut errors);
-        check_text(&backup.smtp.user, Field::BackupSmtpUser, &mut errors);
-        check_smtp(&backup.smtp, &BACKUP, &mut errors);
+    match &s.backup {
+        None => {}
+        Some(BackupView::Smtp(smtp)) => {
+            check_text(&smtp.server, Field::BackupSmtpServer, &mut errors);
+            check_text(&smtp.user, Field::BackupSmtpUser, &mut errors);
+            check_smtp(smtp, &BACKUP, &mut errors);
+        }
+        Some(BackupView::Oauth(oauth)) => check_backup_oauth(oauth, &mut errors),
     }
     dedupe(errors)
 }
@@ -365,24 +401,89 @@ fn check_smtp(smtp: &SmtpView, fields: &SmtpFields, errors: &mut Vec<FieldError>
     }
 }
 
-/// The backup connection's changed fields, for the audit log.
+/// The Microsoft 365 backup: the app-only rules of the primary block, on its own fields.
+fn check_backup_oauth(oauth: &BackupOauthView, errors: &mut Vec<FieldError>) {
+    for (field, value) in [
+        (Field::BackupOauthTenantId, &oauth.tenant_id),
+        (Field::BackupOauthClientId, &oauth.client_id),
+        (
+            Field::BackupOauthSecretExpiresOn,
+            &oauth.client_secret_expires_on,
+        ),
+        (Field::BackupOauthSender, &oauth.sender),
+    ] {
+        check_text(value, field, errors);
+    }
+    if let Err(code) = MicrosoftTenant::parse(&oauth.tenant_id) {
+        errors.push(FieldError::new(Field::BackupOauthTenantId, code));
+    }
+    if let Err(code) = MicrosoftClientId::parse(&oauth.client_id) {
+        errors.push(FieldError::new(Field::BackupOauthClientId, code));
+    }
+    if !oauth.client_secret_set {
+        errors.push(FieldError::new(
+            Field::BackupOauthClientSecret,
+            ErrorCode::ClientSecretRequired,
+        ));
+    }
+    if !oauth.client_secret_expires_on.is_empty()
+        && parse_date(&oauth.client_secret_expires_on).is_none()
+    {
+        errors.push(FieldError::new(
+            Field::BackupOauthSecretExpiresOn,
+            ErrorCode::DateInvalid,
+        ));
+    }
+    if let Err(code) = Mailbox::parse(&oauth.sender) {
+        errors.push(FieldError::new(Field::BackupOauthSender, code));
+    }
+}
+
+/// The backup connection's changed fields, for the audit log (a change of kind lists every
+/// field of both kinds that differs). `secrets`: the SMTP password, the client secret.
 fn backup_changes(
     old: &SettingsView,
     new: &SettingsView,
-    password: &SecretChange,
+    secrets: [&SecretChange; 2],
     fields: &mut Vec<Field>,
 ) {
-    let (old, new) = (
-        old.backup.as_ref().map(|b| &b.smtp),
-        new.backup.as_ref().map(|b| &b.smtp),
+    let (old_smtp, new_smtp) = (
+        old.backup.as_ref().and_then(BackupView::smtp),
+        new.backup.as_ref().and_then(BackupView::smtp),
     );
-    let differs = |get: fn(&SmtpView) -> String| old.map(get) != new.map(get);
+    let smtp_differs = |get: fn(&SmtpView) -> String| old_smtp.map(get) != new_smtp.map(get);
+    let (old_oauth, new_oauth) = (
+        old.backup.as_ref().and_then(BackupView::oauth),
+        new.backup.as_ref().and_then(BackupView::oauth),
+    );
+    let oauth_differs =
+        |get: fn(&BackupOauthView) -> String| old_oauth.map(get) != new_oauth.map(get);
     for (changed, field) in [
-        (differs(|s| s.server.clone()), Field::BackupSmtpServer),
-        (differs(|s| format!("{:?}", s.port)), Field::BackupSmtpPort),
-        (differs(|s| s.user.clone()), Field::BackupSmtpUser),
-        (differs(|s| s.ssl.to_string()), Field::BackupSmtpSsl),
-        (password.is_replace(), Field::BackupSmtpPassword),
+        (smtp_differs(|s| s.server.clone()), Field::BackupSmtpServer),
+        (
+            smtp_differs(|s| format!("{:?}", s.port)),
+            Field::BackupSmtpPort,
+        ),
+        (smtp_differs(|s| s.user.clone()), Field::BackupSmtpUser),
+        (smtp_differs(|s| s.ssl.to_string()), Field::BackupSmtpSsl),
+        (secrets[0].is_replace(), Field::BackupSmtpPassword),
+        (
+            oauth_differs(|o| o.tenant_id.to_ascii_lowercase()),
+            Field::BackupOauthTenantId,
+        ),
+        (
+            oauth_differs(|o| o.client_id.clone()),
+            Field::BackupOauthClientId,
+        ),
+        (secrets[1].is_replace(), Field::BackupOauthClientSecret),
+        (
+            oauth_differs(|o| o.client_secret_expires_on.clone()),
+            Field::BackupOauthSecretExpiresOn,
+        ),
+        (
+            oauth_differs(|o| o.sender.to_ascii_lowercase()),
+            Field::BackupOauthSender,
+        ),
     ] {
         if changed {
             fields.push(field);

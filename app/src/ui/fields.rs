@@ -60,6 +60,63 @@ impl FormState {
     }
 }
 
+/// One choice of a [`RadioGroup`]: the value it selects, its input's id and form value, and
+/// its label.
+pub struct Choice<T: 'static> {
+    pub value: T,
+    pub id: &'static str,
+    pub form_value: &'static str,
+    pub label: Signal<&'static str>,
+}
+
+/// Radio buttons choosing one value, as one `fieldset` with its legend, help and error line.
+#[component]
+pub fn RadioGroup<T>(
+    id: &'static str,
+    name: &'static str,
+    field: Field,
+    #[prop(into)] legend: Signal<&'static str>,
+    #[prop(into, optional)] help: Option<Signal<&'static str>>,
+    selected: RwSignal<T>,
+    choices: Vec<Choice<T>>,
+) -> impl IntoView
+where
+    T: Copy + PartialEq + Send + Sync + 'static,
+{
+    let form = expect_context::<FormState>();
+    let radios = choices
+        .into_iter()
+        .map(|choice| {
+            let value = choice.value;
+            view! {
+                <label>
+                    <input
+                        type="radio"
+                        id=choice.id
+                        name=name
+                        value=choice.form_value
+                        prop:checked=move || selected.get() == value
+                        on:change=move |_| {
+                            selected.set(value);
+                            form.touch(field);
+                        }
+                    />
+                    " "
+                    {choice.label}
+                </label>
+            }
+        })
+        .collect_view();
+    view! {
+        <fieldset class="field" id=id>
+            <legend>{legend}</legend>
+            {radios}
+            {help.map(|h| view! { <p class="help">{h}</p> })}
+            <ErrorText id=format!("{id}-error") field />
+        </fieldset>
+    }
+}
+
 /// The error line under a field; empty (but present, for `aria-describedby`) when valid.
 #[component]
 pub fn ErrorText(id: String, field: Field) -> impl IntoView {

@@ -4,7 +4,7 @@ use super::connection::ConnectionPanel;
 use super::fields::{ManagerRootInfo, NoticeList, RedirectInfo, SetupSteps};
 use super::{Flash, FlashKind, Links, TabBar, provider_of, use_tab};
 use crate::api::{AuditEntry, PageData};
-use crate::domain::{AuthType, Field, Provider, Tab, notices};
+use crate::domain::{AuthType, BackupView, Field, Provider, Tab, notices};
 use crate::i18n::*;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -206,11 +206,21 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
                     }}
                 </dd>
                 <dt>{t!(i18n, backup_title)}</dt>
-                <dd id="view-backup" data-on=s.backup.is_some().to_string()>
+                <dd id="view-backup" data-on=s.backup.is_some().to_string()
+                    data-kind=s.backup.as_ref().map(|b| match b {
+                        BackupView::Smtp(_) => "smtp",
+                        BackupView::Oauth(_) => "oauth",
+                    })>
                     {match s.backup.as_ref() {
-                        Some(b) => view! {
+                        Some(BackupView::Smtp(smtp)) => view! {
                             <span>
-                                {format!("{}:{} ({})", b.smtp.server, b.smtp.port.unwrap_or_default(), b.smtp.user)}
+                                {format!("{}:{} ({})", smtp.server, smtp.port.unwrap_or_default(), smtp.user)}
+                            </span>
+                        }
+                        .into_any(),
+                        Some(BackupView::Oauth(oauth)) => view! {
+                            <span>
+                                {t!(i18n, backup_kind_microsoft)} " " {oauth.sender.clone()}
                             </span>
                         }
                         .into_any(),

@@ -202,9 +202,10 @@ const UNKNOWN_FIELDS_MAX: usize = 20;
 
 /// Read-only members of the `GET` answer: a script that sends back what it read, changed,
 /// is not refused for them (they are ignored).
-const READ_ONLY_FIELDS: [&str; 9] = [
+const READ_ONLY_FIELDS: [&str; 10] = [
     "smtp.password_set",
     "backup.smtp.password_set",
+    "backup.oauth.client_secret_set",
     "oauth.client_secret_set",
     "oauth.certificate_info",
     "oauth.certificate_key_set",

@@ -26,13 +26,40 @@ impl OauthService {
         if !settings.oauth.is_app_only() {
             return Err(TokenError::NotConnected);
         }
+        self.app_only_token_with(&settings, &auth, &self.app_token, "", force)
+            .await
+    }
+
+    /// The same for the Microsoft 365 backup connection: its own app, secret and kept token.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn backup_app_only_token(
+        &self,
+        force: bool,
+    ) -> Result<(SecretString, String), TokenError> {
+        let (settings, auth) = self
+            .backup_credentials()
+            .await
+            .map_err(TokenError::Refresh)?;
+        self.app_only_token_with(&settings, &auth, &self.backup_app_token, " backup", force)
+            .await
+    }
+
+    /// `kept`: this process's token for the app; `label` names it in the alert.
+    async fn app_only_token_with(
+        &self,
+        settings: &app::domain::SettingsView,
+        auth: &super::ClientAuth,
+        kept: &tokio::sync::Mutex<Option<AppToken>>,
+        label: &str,
+        force: bool,
+    ) -> Result<(SecretString, String), TokenError> {
         let sender = settings.oauth.sender.clone();
         let key = format!(
             "{}|{}|{}",
             settings.oauth.client_id, settings.oauth.tenant_id, settings.version
         );
         // One request at a time in this process; the others wait and use its token.
-        let mut kept = self.app_token.lock().await;
+        let mut kept = kept.lock().await;
         if !force
             && let Some(t) = kept.as_ref()
             && t.key == key
@@ -41,10 +68,10 @@ impl OauthService {
             return Ok((t.token.clone(), sender));
         }
         let client = self
-            .client(&settings, &auth, None)
+            .client(settings, auth, None)
             .map_err(TokenError::Refresh)?;
         let assertion = self
-            .assertion_params(&settings, &auth)
+            .assertion_params(settings, auth)
             .map_err(TokenError::Refresh)?;
         let scope = format!(
             "{}/.default",
@@ -64,7 +91,7 @@ impl OauthService {
         let answer = match answer {
             Ok(answer) => answer,
             Err(o) => {
-                tracing::warn!(code = o.code.as_str(), detail = %o.detail, "app-only token refused");
+                tracing::warn!(code = o.code.as_str(), detail = %o.detail, backup = !label.is_empty(), "app-only token refused");
                 // A provider that could not be reached mends itself; anything else needs the
                 // administrator (a wrong or expired secret, no admin consent, no such tenant).
                 if !matches!(o.code, OauthCode::Unreachable | OauthCode::ProviderError) {
@@ -72,7 +99,7 @@ impl OauthService {
                         &self.store,
                         app::domain::AlertEvent::OauthReconnect,
                         &format!(
-                            "microsoft app-only ({sender}): {}: {}",
+                            "microsoft app-only{label} ({sender}): {}: {}",
                             o.code.as_str(),
                             o.detail
                         ),
@@ -92,8 +119,9 @@ impl OauthService {
         Ok((token, sender))
     }
 
-    /// Forgets the kept app-only token (the settings changed, or Graph refused it).
+    /// Forgets the kept app-only tokens (the settings changed, or Graph refused one).
     pub async fn forget_app_only_token(&self) {
         *self.app_token.lock().await = None;
+        *self.backup_app_token.lock().await = None;
     }
 }

@@ -132,6 +132,8 @@ pub struct OauthService {
     refreshes: std::sync::atomic::AtomicU64,
     /// Microsoft app-only: the access token of this process (see [`app_only`]).
     app_token: tokio::sync::Mutex<Option<app_only::AppToken>>,
+    /// The same for the Microsoft 365 backup connection.
+    backup_app_token: tokio::sync::Mutex<Option<app_only::AppToken>>,
 }
 
 /// Why no access token could be handed out.
@@ -156,6 +158,7 @@ impl OauthService {
             refresh_lock: tokio::sync::Mutex::new(()),
             refreshes: std::sync::atomic::AtomicU64::new(0),
             app_token: tokio::sync::Mutex::new(None),
+            backup_app_token: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -243,6 +246,28 @@ impl OauthService {
         let secret = self
             .store
             .secret(secret_names::OAUTH_CLIENT_SECRET)
+            .await
+            .map_err(store_outcome)?
+            .ok_or_else(incomplete)?;
+        Ok((settings, ClientAuth::Secret(secret)))
+    }
+
+    /// The Microsoft 365 backup connection as app-only settings of its own (the primary
+    /// block replaced by the backup's app), with its client secret.
+    async fn backup_credentials(&self) -> Result<(SettingsView, ClientAuth), Outcome> {
+        let mut settings = self.store.load().await.map_err(store_outcome)?;
+        let incomplete = || Outcome::new(OauthCode::SettingsIncomplete, "backup");
+        let Some(app::domain::BackupView::Oauth(backup)) = settings.backup.take() else {
+            return Err(incomplete());
+        };
+        settings.auth = app::domain::AuthType::Oauth;
+        settings.oauth = backup.as_oauth();
+        if !check_settings(&settings).is_empty() {
+            return Err(incomplete());
+        }
+        let secret = self
+            .store
+            .secret(secret_names::BACKUP_OAUTH_CLIENT_SECRET)
             .await
             .map_err(store_outcome)?
             .ok_or_else(incomplete)?;

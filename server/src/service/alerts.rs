@@ -228,29 +228,39 @@ impl AlertSender {
     }
 
     /// Queues the expiring-secret alert when the saved Microsoft client secret or certificate
-    /// ends within 30 days (or has ended).
+    /// (of the main connection or of a Microsoft backup) ends within 30 days (or has ended).
+    /// Both in one alert, as alerts of one kind go out at most once an hour.
     async fn check_secret_expiry(&self) -> Result<(), StoreError> {
         let settings = self.store.load().await?;
-        if settings.auth != app::domain::AuthType::Oauth
-            || settings.oauth.provider != app::domain::Provider::Microsoft
+        let mut apps = Vec::new();
+        if settings.auth == app::domain::AuthType::Oauth
+            && settings.oauth.provider == app::domain::Provider::Microsoft
         {
-            return Ok(());
+            apps.push(("", settings.oauth.clone()));
         }
-        let expires_on = settings.oauth.credential_expires_on();
-        let Some(days) = crate::clock::days_until(expires_on) else {
-            return Ok(());
-        };
-        if days <= SECRET_EXPIRY_WARNING_DAYS {
-            let what = if settings.oauth.uses_certificate() {
-                "certificate"
-            } else {
-                "client secret"
+        if let Some(backup) = settings.backup.as_ref().and_then(|b| b.oauth()) {
+            apps.push(("backup ", backup.as_oauth()));
+        }
+        let mut details = Vec::new();
+        for (label, oauth) in apps {
+            let expires_on = oauth.credential_expires_on();
+            let Some(days) = crate::clock::days_until(expires_on) else {
+                continue;
             };
-            let detail = format!(
-                "{what} of {} expires on {expires_on} ({days} days)",
-                settings.oauth.client_id
-            );
-            raise(&self.store, AlertEvent::SecretExpiring, &detail).await;
+            if days <= SECRET_EXPIRY_WARNING_DAYS {
+                let what = if oauth.uses_certificate() {
+                    "certificate"
+                } else {
+                    "client secret"
+                };
+                details.push(format!(
+                    "{label}{what} of {} expires on {expires_on} ({days} days)",
+                    oauth.client_id
+                ));
+            }
+        }
+        if !details.is_empty() {
+            raise(&self.store, AlertEvent::SecretExpiring, &details.join("; ")).await;
         }
         Ok(())
     }

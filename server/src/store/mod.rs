@@ -39,6 +39,8 @@ pub mod secret_names {
     pub const OAUTH_CERTIFICATE_KEY: &str = "oauth_certificate_key";
     /// The backup connection's SMTP password.
     pub const BACKUP_SMTP_PASSWORD: &str = "backup_smtp_password";
+    /// The client secret of the Microsoft 365 backup connection.
+    pub const BACKUP_OAUTH_CLIENT_SECRET: &str = "backup_oauth_client_secret";
     pub const OAUTH_REFRESH_TOKEN: &str = "oauth_refresh_token";
     pub const OAUTH_ACCESS_TOKEN: &str = "oauth_access_token";
     /// The alerts webhook's address: it carries the channel's secret (Slack, Teams).

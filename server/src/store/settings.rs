@@ -5,8 +5,8 @@ use super::{
     Context, Store, StoreError, delete_connection, flag, insert_audit, put_secret, secret_names,
 };
 use app::domain::{
-    AlertsView, AuthType, BackupView, DeliveryOptions, Field, OauthCredential, OauthFlow,
-    OauthView, Provider, SettingsView, SmtpView, ValidatedSettings,
+    AlertsView, AuthType, BackupOauthView, BackupView, DeliveryOptions, Field, OauthCredential,
+    OauthFlow, OauthView, Provider, SettingsView, SmtpView, ValidatedSettings,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -87,7 +87,8 @@ async fn save_in_tx<E>(
         Err(e) => return Ok(Err(e)),
     };
     let s = valid.settings();
-    let backup = s.backup.as_ref().map(|b| &b.smtp);
+    let backup = s.backup.as_ref().and_then(BackupView::smtp);
+    let backup_oauth = s.backup.as_ref().and_then(BackupView::oauth);
     let new_version = stored.version + 1;
     sqlx::query(
         "INSERT INTO mail_settings (id, auth, smtp_server, smtp_port, smtp_user, smtp_ssl, oauth_provider,
@@ -95,9 +96,10 @@ async fn save_in_tx<E>(
              updated_at, updated_by, divert_to, delivery_paused, alerts_enabled,
              alert_webhook_host, oauth_flow, oauth_sender, oauth_credential, oauth_certificate,
              backup_on, backup_smtp_server, backup_smtp_port, backup_smtp_user, backup_smtp_ssl,
-             oauth_send_as)
+             oauth_send_as, backup_kind, backup_oauth_tenant_id, backup_oauth_client_id,
+             backup_oauth_secret_expires_on, backup_oauth_sender)
          VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, $17, $18,
-                 $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
+                 $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
          ON CONFLICT (id) DO UPDATE SET
              auth = excluded.auth, smtp_server = excluded.smtp_server, smtp_port = excluded.smtp_port,
              smtp_user = excluded.smtp_user, smtp_ssl = excluded.smtp_ssl,
@@ -116,7 +118,12 @@ async fn save_in_tx<E>(
              backup_smtp_port = excluded.backup_smtp_port,
              backup_smtp_user = excluded.backup_smtp_user,
              backup_smtp_ssl = excluded.backup_smtp_ssl,
-             oauth_send_as = excluded.oauth_send_as
+             oauth_send_as = excluded.oauth_send_as,
+             backup_kind = excluded.backup_kind,
+             backup_oauth_tenant_id = excluded.backup_oauth_tenant_id,
+             backup_oauth_client_id = excluded.backup_oauth_client_id,
+             backup_oauth_secret_expires_on = excluded.backup_oauth_secret_expires_on,
+             backup_oauth_sender = excluded.backup_oauth_sender
          WHERE mail_settings.version = $14",
     )
     .bind(s.auth.as_str())
@@ -148,6 +155,11 @@ async fn save_in_tx<E>(
     .bind(backup.map_or("", |b| b.user.as_str()))
     .bind(i64::from(backup.is_none_or(|b| b.ssl)))
     .bind(&s.oauth.send_as)
+    .bind(if backup_oauth.is_some() { "oauth" } else { "smtp" })
+    .bind(backup_oauth.map_or("", |o| o.tenant_id.as_str()))
+    .bind(backup_oauth.map_or("", |o| o.client_id.as_str()))
+    .bind(backup_oauth.map_or("", |o| o.client_secret_expires_on.as_str()))
+    .bind(backup_oauth.map_or("", |o| o.sender.as_str()))
     .execute(&mut *conn)
     .await
     .context("Failed to write the settings")?;
@@ -165,6 +177,10 @@ async fn save_in_tx<E>(
         (
             secret_names::BACKUP_SMTP_PASSWORD,
             backup.is_some_and(|b| b.password_set),
+        ),
+        (
+            secret_names::BACKUP_OAUTH_CLIENT_SECRET,
+            backup_oauth.is_some_and(|o| o.client_secret_set),
         ),
     ] {
         if !still_valid {
@@ -209,6 +225,15 @@ async fn save_in_tx<E>(
             keys,
             secret_names::BACKUP_SMTP_PASSWORD,
             valid.backup_password(),
+        )
+        .await?;
+    }
+    if backup_oauth.is_some() {
+        put_secret(
+            conn,
+            keys,
+            secret_names::BACKUP_OAUTH_CLIENT_SECRET,
+            valid.backup_client_secret(),
         )
         .await?;
     }
@@ -263,10 +288,14 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
                 oauth_tenant_id, oauth_secret_expires_on, manager_root, version, updated_at,
                 updated_by, divert_to, delivery_paused, alerts_enabled, alert_webhook_host,
                 oauth_flow, oauth_sender, oauth_credential, oauth_certificate, oauth_send_as,
-                backup_on,
+                backup_on, backup_kind,
                 backup_smtp_server, backup_smtp_port, backup_smtp_user, backup_smtp_ssl,
+                backup_oauth_tenant_id, backup_oauth_client_id, backup_oauth_secret_expires_on,
+                backup_oauth_sender,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $5) THEN 1 ELSE 0 END
                     AS backup_password_set,
+                CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $6) THEN 1 ELSE 0 END
+                    AS backup_client_secret_set,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $3) THEN 1 ELSE 0 END
                     AS webhook_set,
                 CASE WHEN EXISTS (SELECT 1 FROM secrets WHERE name = $4) THEN 1 ELSE 0 END
@@ -282,6 +311,7 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
     .bind(secret_names::ALERT_WEBHOOK_URL)
     .bind(secret_names::OAUTH_CERTIFICATE_KEY)
     .bind(secret_names::BACKUP_SMTP_PASSWORD)
+    .bind(secret_names::BACKUP_OAUTH_CLIENT_SECRET)
     .fetch_optional(&mut *conn)
     .await
     .context("Failed to read the settings")?;
@@ -329,14 +359,25 @@ async fn load_with(conn: &mut AnyConnection, base_path: &str) -> Result<Settings
             webhook_set: flag(&row, "webhook_set"),
             webhook_host: row.get("alert_webhook_host"),
         },
-        backup: flag(&row, "backup_on").then(|| BackupView {
-            smtp: SmtpView {
-                server: row.get("backup_smtp_server"),
-                port: row.get("backup_smtp_port"),
-                user: row.get("backup_smtp_user"),
-                password_set: flag(&row, "backup_password_set"),
-                ssl: flag(&row, "backup_smtp_ssl"),
-            },
+        // The CHECK constraint keeps the kind to the two names.
+        backup: flag(&row, "backup_on").then(|| {
+            if row.get::<String, _>("backup_kind") == "oauth" {
+                BackupView::Oauth(BackupOauthView {
+                    tenant_id: row.get("backup_oauth_tenant_id"),
+                    client_id: row.get("backup_oauth_client_id"),
+                    client_secret_set: flag(&row, "backup_client_secret_set"),
+                    client_secret_expires_on: row.get("backup_oauth_secret_expires_on"),
+                    sender: row.get("backup_oauth_sender"),
+                })
+            } else {
+                BackupView::Smtp(SmtpView {
+                    server: row.get("backup_smtp_server"),
+                    port: row.get("backup_smtp_port"),
+                    user: row.get("backup_smtp_user"),
+                    password_set: flag(&row, "backup_password_set"),
+                    ssl: flag(&row, "backup_smtp_ssl"),
+                })
+            }
         }),
         version: row.get("version"),
         updated_at: Some(crate::clock::utc_text(row.get("updated_at"))),

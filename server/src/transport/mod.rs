@@ -8,8 +8,8 @@ mod smtp;
 use crate::oauth::{OauthService, TokenError};
 use crate::store::{Store, StoreError, secret_names};
 use app::domain::{
-    AuthType, DeliveryReport, Mailbox, Provider, SendCode, SendFailure, SettingsView, Step,
-    StepName, StepStatus,
+    AuthType, BackupView, DeliveryReport, Mailbox, Provider, SendCode, SendFailure, SettingsView,
+    Step, StepName, StepStatus,
 };
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
@@ -132,6 +132,8 @@ pub struct SavedTransport {
     smtp_password: Option<SecretString>,
     /// `SMTP_CA_FILE`, read once for the round (or why it could not be read).
     smtp_roots: ExtraRoots,
+    /// The backup connection (its own secrets, tokens and sending limits).
+    backup: bool,
 }
 
 /// Certificates trusted besides the public roots, or why `SMTP_CA_FILE` could not be read
@@ -141,7 +143,16 @@ type ExtraRoots = Result<Vec<Vec<u8>>, String>;
 impl SavedTransport {
     /// The connection whose sending limits this transport's mail counts against.
     pub fn connection(&self) -> app::domain::Connection {
-        app::domain::Connection::of(&self.settings)
+        let connection = app::domain::Connection::of(&self.settings);
+        // A Microsoft backup has limits of its own mailbox, apart from a Microsoft primary's.
+        if self.backup && self.settings.auth == AuthType::Oauth {
+            let sender = self.settings.oauth.sender.to_ascii_lowercase();
+            return app::domain::Connection {
+                key: format!("{}:{sender}", connection.key),
+                label: format!("{} {sender}", connection.label),
+            };
+        }
+        connection
     }
 
     pub fn auth(&self) -> AuthType {
@@ -207,31 +218,44 @@ impl Mailer {
             settings,
             smtp_password,
             smtp_roots,
+            backup: false,
         }
     }
 
     /// The backup connection of the round's settings, with its stored password; `None` when
     /// none is set. `SMTP_CA_FILE` as the round read it (read here when the main connection is
-    /// a mail API and so did not).
+    /// a mail API and so did not). A Microsoft backup reads its secret when it needs a token.
     pub async fn backup_with(&self, saved: &SavedTransport) -> Option<SavedTransport> {
         let backup = saved.settings.backup.as_ref()?;
-        let mut as_smtp = saved.settings.clone();
-        as_smtp.auth = AuthType::Smtp;
-        as_smtp.smtp = backup.smtp.clone();
-        as_smtp.backup = None;
-        let smtp_roots = match saved.settings.auth {
-            AuthType::Smtp => saved.smtp_roots.clone(),
-            AuthType::Oauth => self.extra_roots().await,
+        let mut settings = saved.settings.clone();
+        settings.backup = None;
+        let (smtp_password, smtp_roots) = match backup {
+            BackupView::Oauth(oauth) => {
+                settings.auth = AuthType::Oauth;
+                settings.oauth = oauth.as_oauth();
+                (None, Ok(Vec::new()))
+            }
+            BackupView::Smtp(smtp) => {
+                settings.auth = AuthType::Smtp;
+                settings.smtp = smtp.clone();
+                let roots = match saved.settings.auth {
+                    AuthType::Smtp => saved.smtp_roots.clone(),
+                    AuthType::Oauth => self.extra_roots().await,
+                };
+                let password = self
+                    .store
+                    .secret(secret_names::BACKUP_SMTP_PASSWORD)
+                    .await
+                    .ok()
+                    .flatten();
+                (password, roots)
+            }
         };
         Some(SavedTransport {
-            settings: as_smtp,
-            smtp_password: self
-                .store
-                .secret(secret_names::BACKUP_SMTP_PASSWORD)
-                .await
-                .ok()
-                .flatten(),
+            settings,
+            smtp_password,
             smtp_roots,
+            backup: true,
         })
     }
 
@@ -274,7 +298,10 @@ impl Mailer {
                 self.send_smtp(&saved.settings, password, roots, mail, true)
                     .await
             }
-            AuthType::Oauth => self.send_api(&saved.settings.oauth, mail).await,
+            AuthType::Oauth => {
+                self.send_api(&saved.settings.oauth, mail, saved.backup)
+                    .await
+            }
         }
     }
 
@@ -292,7 +319,7 @@ impl Mailer {
                 self.send_smtp(settings, smtp_password, None, mail, false)
                     .await
             }
-            AuthType::Oauth => self.send_api(&settings.oauth, mail).await,
+            AuthType::Oauth => self.send_api(&settings.oauth, mail, false).await,
         }
     }
 
@@ -366,6 +393,7 @@ impl Mailer {
         &self,
         oauth: &app::domain::OauthView,
         mail: &Outgoing<'_>,
+        backup: bool,
     ) -> DeliveryReport {
         let provider = oauth.provider;
         let app_only = oauth.is_app_only();
@@ -379,8 +407,10 @@ impl Mailer {
         let result = async {
             let (token, sender) = rec
                 .step(StepName::Token, async {
-                    let (token, sender) = self.api_token(provider, app_only, false).await?;
-                    let detail = if app_only {
+                    let (token, sender) = self.api_token(provider, app_only, false, backup).await?;
+                    let detail = if backup {
+                        format!("app-only backup, as {sender} ({})", provider.as_str())
+                    } else if app_only {
                         format!("app-only, as {sender} ({})", provider.as_str())
                     } else {
                         format!("{sender} ({})", provider.as_str())
@@ -400,7 +430,7 @@ impl Mailer {
                 match self.api.send(provider, &token, &message, mailbox).await {
                     // An expired or revoked access token: one new token, one retry, no loop.
                     Err(api::ApiFailure::Unauthorized(_)) => {
-                        let (fresh, _) = self.api_token(provider, app_only, true).await?;
+                        let (fresh, _) = self.api_token(provider, app_only, true, backup).await?;
                         self.api
                             .send(provider, &fresh, &message, mailbox)
                             .await
@@ -419,12 +449,21 @@ impl Mailer {
     /// An access token for the mail API of `provider` and the address mail goes out from: the
     /// connected account (delegated), or the saved sending mailbox (Microsoft app-only, the
     /// client credentials grant). `fresh`: a new token now, after the API refused one.
+    /// `backup`: the Microsoft backup connection's own app-only token.
     async fn api_token(
         &self,
         provider: Provider,
         app_only: bool,
         fresh: bool,
+        backup: bool,
     ) -> Result<(SecretString, String), SendFailure> {
+        if backup {
+            return self
+                .oauth
+                .backup_app_only_token(fresh)
+                .await
+                .map_err(token_failure);
+        }
         if app_only {
             return self
                 .oauth

@@ -1,7 +1,7 @@
 //! Importing an exported settings file into the form (never saved until Save).
 
-use super::{Draft, ImportOutcome};
-use crate::domain::{ImportError, SettingsInput, Tab, parse_export};
+use super::{BackupKind, Draft, ImportOutcome};
+use crate::domain::{BackupInput, ImportError, SettingsInput, Tab, parse_export};
 use crate::i18n::*;
 use crate::ui::{Links, go_to};
 use leptos::prelude::*;
@@ -40,15 +40,28 @@ impl Draft {
         if let Some(backup) = &s.backup {
             let b = self.backup;
             b.on.set(backup.is_some());
-            if let Some(backup) = backup {
-                b.server.set(backup.smtp.server.clone());
-                b.port
-                    .set(backup.smtp.port.map(|p| p.to_string()).unwrap_or_default());
-                b.user.set(backup.smtp.user.clone());
-                b.ssl.set(backup.smtp.ssl);
+            match backup {
+                Some(BackupInput::Smtp(smtp)) => {
+                    b.kind.set(BackupKind::Smtp);
+                    b.server.set(smtp.server.clone());
+                    b.port
+                        .set(smtp.port.map(|p| p.to_string()).unwrap_or_default());
+                    b.user.set(smtp.user.clone());
+                    b.ssl.set(smtp.ssl);
+                }
+                Some(BackupInput::Oauth(oauth)) => {
+                    b.kind.set(BackupKind::Microsoft);
+                    b.tenant_id.set(oauth.tenant_id.clone());
+                    b.client_id.set(oauth.client_id.clone());
+                    b.secret_expires_on
+                        .set(oauth.client_secret_expires_on.clone());
+                    b.sender.set(oauth.sender.clone());
+                }
+                None => {}
             }
         }
         self.backup.password.set(String::new());
+        self.backup.secret.set(String::new());
     }
 }
 

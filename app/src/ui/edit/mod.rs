@@ -2,13 +2,16 @@
 
 mod import;
 mod panels;
-use super::fields::{CheckboxField, FormState, ManagerRootInfo, SecretField, TextField};
+use super::fields::{
+    CheckboxField, Choice, FormState, ManagerRootInfo, RadioGroup, SecretField, TextField,
+};
 use super::{Flash, FlashKind, Links, TabBar, go_to, provider_of, use_tab};
 use crate::api::{ApiError, PageData, save_mail_settings, send_test_alert};
 use crate::domain::{
-    AlertTestResult, AlertsInput, AuthType, BackupInput, DeliveryOptions, Field, FieldError,
-    ImportError, OauthCredential, OauthFlow, OauthInput, Port, Provider, SettingsInput,
-    SettingsView, SmtpInput, Tab, TypedSecret, notices, validate,
+    AlertTestResult, AlertsInput, AuthType, BackupInput, BackupOauthInput, BackupOauthView,
+    BackupView, DeliveryOptions, Field, FieldError, ImportError, OauthCredential, OauthFlow,
+    OauthInput, Port, Provider, SettingsInput, SettingsView, SmtpInput, Tab, TypedSecret, notices,
+    validate,
 };
 use crate::i18n::*;
 use import::ImportFile;
@@ -38,28 +41,81 @@ struct Draft {
     backup: BackupDraft,
 }
 
-/// The backup connection as typed.
+/// Which kind of backup connection the form shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum BackupKind {
+    #[default]
+    Smtp,
+    Microsoft,
+}
+
+/// The backup connection as typed: both kinds' fields are kept while switching between them;
+/// only the chosen kind is sent.
 #[derive(Clone, Copy)]
 struct BackupDraft {
     on: RwSignal<bool>,
+    kind: RwSignal<BackupKind>,
     server: RwSignal<String>,
     port: RwSignal<String>,
     user: RwSignal<String>,
     password: RwSignal<String>,
     ssl: RwSignal<bool>,
+    tenant_id: RwSignal<String>,
+    client_id: RwSignal<String>,
+    secret: RwSignal<String>,
+    secret_expires_on: RwSignal<String>,
+    sender: RwSignal<String>,
 }
 
 impl BackupDraft {
     fn new(s: &SettingsView) -> Self {
-        let b = s.backup.as_ref().map(|b| &b.smtp);
+        let b = s.backup.as_ref().and_then(BackupView::smtp);
+        let o = s.backup.as_ref().and_then(BackupView::oauth);
+        let text = |get: fn(&BackupOauthView) -> &String| {
+            RwSignal::new(o.map(|o| get(o).clone()).unwrap_or_default())
+        };
         BackupDraft {
-            on: RwSignal::new(b.is_some()),
+            on: RwSignal::new(s.backup.is_some()),
+            kind: RwSignal::new(if o.is_some() {
+                BackupKind::Microsoft
+            } else {
+                BackupKind::Smtp
+            }),
             server: RwSignal::new(b.map(|b| b.server.clone()).unwrap_or_default()),
             port: RwSignal::new(b.and_then(|b| b.port).unwrap_or(587).to_string()),
             user: RwSignal::new(b.map(|b| b.user.clone()).unwrap_or_default()),
             password: RwSignal::new(String::new()),
             ssl: RwSignal::new(b.is_none_or(|b| b.ssl)),
+            tenant_id: text(|o| &o.tenant_id),
+            client_id: text(|o| &o.client_id),
+            secret: RwSignal::new(String::new()),
+            secret_expires_on: text(|o| &o.client_secret_expires_on),
+            sender: text(|o| &o.sender),
         }
+    }
+
+    /// The backup block of the save request (`None`: no backup).
+    fn to_input(self, port: Option<i64>) -> Option<BackupInput> {
+        let secret = |s: RwSignal<String>| {
+            let v = s.get();
+            (!v.is_empty()).then(|| TypedSecret::new(v))
+        };
+        self.on.get().then(|| match self.kind.get() {
+            BackupKind::Smtp => BackupInput::Smtp(SmtpInput {
+                server: self.server.get(),
+                port,
+                user: self.user.get(),
+                password: secret(self.password),
+                ssl: self.ssl.get(),
+            }),
+            BackupKind::Microsoft => BackupInput::Oauth(BackupOauthInput {
+                tenant_id: self.tenant_id.get(),
+                client_id: self.client_id.get(),
+                client_secret: secret(self.secret),
+                client_secret_expires_on: self.secret_expires_on.get(),
+                sender: self.sender.get(),
+            }),
+        })
     }
 }
 
@@ -202,18 +258,11 @@ impl Draft {
                 enabled: self.alerts_enabled.get(),
                 webhook_url: secret(self.webhook_url),
             }),
-            backup: Some(b.on.get().then(|| BackupInput {
-                smtp: SmtpInput {
-                    server: b.server.get(),
-                    port: backup_port,
-                    user: b.user.get(),
-                    password: secret(b.password),
-                    ssl: b.ssl.get(),
-                },
-            })),
+            backup: Some(b.to_input(backup_port)),
             version: Some(version),
         };
-        let port_error = port_error.or(backup_port_error.filter(|_| b.on.get()));
+        let backup_smtp = b.on.get() && b.kind.get() == BackupKind::Smtp;
+        let port_error = port_error.or(backup_port_error.filter(|_| backup_smtp));
         (input, port_error)
     }
 
@@ -273,8 +322,10 @@ fn client_check(stored: &SettingsView, draft: Draft, imported: bool) -> Vec<Fiel
         basis.oauth.client_secret_set = false;
         basis.oauth.certificate = None;
         basis.oauth.certificate_key_set = false;
-        if let Some(b) = basis.backup.as_mut() {
-            b.smtp.password_set = false;
+        match basis.backup.as_mut() {
+            Some(BackupView::Smtp(smtp)) => smtp.password_set = false,
+            Some(BackupView::Oauth(oauth)) => oauth.client_secret_set = false,
+            None => {}
         }
     }
     if let Err(rule_errors) = validate(&basis, &input) {
@@ -571,26 +622,40 @@ fn DeliveryCard(draft: Draft) -> impl IntoView {
     }
 }
 
-/// The backup connection: an SMTP server that takes over when the primary connection cannot
-/// deliver for a reason that is not the recipient's.
+/// The backup connection: an SMTP server, or a Microsoft 365 mailbox (Graph, app-only), that
+/// takes over when the primary connection cannot deliver for a reason that is not the
+/// recipient's.
 #[component]
 fn BackupCard(draft: Draft, stored: StoredValue<SettingsView>) -> impl IntoView {
     let i18n = use_i18n();
     let b = draft.backup;
+    // The stored backup, and the one this draft would save.
+    let both = move || {
+        stored.with_value(|s| {
+            let (input, _) = draft.to_input(s.version);
+            (s.backup.clone(), crate::domain::merge(s, &input).backup)
+        })
+    };
     // The stored password only for the same server and account (`domain::same_smtp_target`).
     let password_stored = Signal::derive(move || {
         !imported()
-            && stored.with_value(|s| {
-                let (input, _) = draft.to_input(s.version);
-                let merged = crate::domain::merge(s, &input);
-                match (&s.backup, &merged.backup) {
-                    (Some(old), Some(new)) => {
-                        old.smtp.password_set
-                            && crate::domain::same_smtp_target(&old.smtp, &new.smtp)
-                    }
-                    _ => false,
+            && match both() {
+                (Some(BackupView::Smtp(old)), Some(BackupView::Smtp(new))) => {
+                    old.password_set && crate::domain::same_smtp_target(&old, &new)
                 }
-            })
+                _ => false,
+            }
+    });
+    // The stored client secret only for the same app of the same tenant.
+    let secret_stored = Signal::derive(move || {
+        !imported()
+            && match both() {
+                (Some(BackupView::Oauth(old)), Some(BackupView::Oauth(new))) => {
+                    old.client_secret_set
+                        && crate::domain::same_oauth_client(&old.as_oauth(), &new.as_oauth())
+                }
+                _ => false,
+            }
     });
     view! {
         <section class="card" id="backup">
@@ -604,46 +669,142 @@ fn BackupCard(draft: Draft, stored: StoredValue<SettingsView>) -> impl IntoView 
                 checked=b.on
             />
             <Show when=move || b.on.get()>
-                <TextField
-                    id="backup-server"
+                <RadioGroup
+                    id="backup-kind"
+                    name="backup.kind"
                     field=Field::BackupSmtpServer
-                    label=Signal::derive(move || t_string!(i18n, smtp_server))
-                    value=b.server
-                    placeholder="relay.example.co.jp"
+                    legend=Signal::derive(move || t_string!(i18n, backup_kind))
+                    selected=b.kind
+                    choices=backup_kinds()
                 />
-                <TextField
-                    id="backup-port"
-                    field=Field::BackupSmtpPort
-                    label=Signal::derive(move || t_string!(i18n, smtp_port))
-                    help=Signal::derive(move || t_string!(i18n, smtp_port_help))
-                    value=b.port
-                    inputmode="numeric"
-                />
-                <CheckboxField
-                    id="backup-ssl"
-                    name="backup.smtp.ssl"
-                    field=Field::BackupSmtpSsl
-                    label=Signal::derive(move || t_string!(i18n, smtp_ssl))
-                    checked=b.ssl
-                />
-                <TextField
-                    id="backup-user"
-                    field=Field::BackupSmtpUser
-                    label=Signal::derive(move || t_string!(i18n, smtp_user))
-                    help=Signal::derive(move || t_string!(i18n, backup_user_help))
-                    value=b.user
-                    input_type="email"
-                    placeholder="notice@example.co.jp"
-                />
-                <SecretField
-                    id="backup-password"
-                    field=Field::BackupSmtpPassword
-                    label=Signal::derive(move || t_string!(i18n, smtp_password))
-                    stored=password_stored
-                    value=b.password
-                />
+                <Show when=move || b.kind.get() == BackupKind::Smtp>
+                    <BackupSmtpFields b password_stored />
+                </Show>
+                <Show when=move || b.kind.get() == BackupKind::Microsoft>
+                    <BackupMicrosoftFields b secret_stored />
+                </Show>
             </Show>
         </section>
+    }
+}
+
+/// The kinds of backup connection, for the radio buttons.
+fn backup_kinds() -> Vec<Choice<BackupKind>> {
+    let i18n = use_i18n();
+    vec![
+        Choice {
+            value: BackupKind::Smtp,
+            id: "backup-kind-smtp",
+            form_value: "smtp",
+            label: Signal::derive(move || t_string!(i18n, backup_kind_smtp)),
+        },
+        Choice {
+            value: BackupKind::Microsoft,
+            id: "backup-kind-microsoft",
+            form_value: "oauth",
+            label: Signal::derive(move || t_string!(i18n, backup_kind_microsoft)),
+        },
+    ]
+}
+
+#[component]
+fn BackupSmtpFields(b: BackupDraft, password_stored: Signal<bool>) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <TextField
+            id="backup-server"
+            field=Field::BackupSmtpServer
+            label=Signal::derive(move || t_string!(i18n, smtp_server))
+            value=b.server
+            placeholder="relay.example.co.jp"
+        />
+        <TextField
+            id="backup-port"
+            field=Field::BackupSmtpPort
+            label=Signal::derive(move || t_string!(i18n, smtp_port))
+            help=Signal::derive(move || t_string!(i18n, smtp_port_help))
+            value=b.port
+            inputmode="numeric"
+        />
+        <CheckboxField
+            id="backup-ssl"
+            name="backup.smtp.ssl"
+            field=Field::BackupSmtpSsl
+            label=Signal::derive(move || t_string!(i18n, smtp_ssl))
+            checked=b.ssl
+        />
+        <TextField
+            id="backup-user"
+            field=Field::BackupSmtpUser
+            label=Signal::derive(move || t_string!(i18n, smtp_user))
+            help=Signal::derive(move || t_string!(i18n, backup_user_help))
+            value=b.user
+            input_type="email"
+            placeholder="notice@example.co.jp"
+        />
+        <SecretField
+            id="backup-password"
+            field=Field::BackupSmtpPassword
+            label=Signal::derive(move || t_string!(i18n, smtp_password))
+            stored=password_stored
+            value=b.password
+        />
+    }
+}
+
+/// A Microsoft 365 mailbox as the backup: an app registration of its own with the
+/// application permission Mail.Send, as for the app-only main connection.
+#[component]
+fn BackupMicrosoftFields(b: BackupDraft, secret_stored: Signal<bool>) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <div class="hint" id="backup-ms-steps">
+            <p>{t!(i18n, backup_ms_intro)}</p>
+            <ol>
+                <li>{t!(i18n, app_only_step_permission)}</li>
+                <li>{t!(i18n, app_only_step_restrict)}</li>
+                <li>{t!(i18n, backup_ms_own_app)}</li>
+            </ol>
+        </div>
+        <TextField
+            id="backup-ms-tenant-id"
+            field=Field::BackupOauthTenantId
+            label=Signal::derive(move || t_string!(i18n, tenant_id))
+            help=Signal::derive(move || t_string!(i18n, ms_tenant_help))
+            value=b.tenant_id
+            placeholder="contoso.onmicrosoft.com"
+        />
+        <TextField
+            id="backup-ms-client-id"
+            field=Field::BackupOauthClientId
+            label=Signal::derive(move || t_string!(i18n, client_id))
+            value=b.client_id
+            placeholder="00000000-0000-0000-0000-000000000000"
+        />
+        <SecretField
+            id="backup-ms-client-secret"
+            field=Field::BackupOauthClientSecret
+            label=Signal::derive(move || t_string!(i18n, client_secret))
+            stored=secret_stored
+            value=b.secret
+        />
+        <TextField
+            id="backup-ms-secret-expires-on"
+            field=Field::BackupOauthSecretExpiresOn
+            label=Signal::derive(move || t_string!(i18n, secret_expires_on))
+            help=Signal::derive(move || t_string!(i18n, secret_expires_on_help))
+            value=b.secret_expires_on
+            placeholder="2027-03-31"
+        />
+        <TextField
+            id="backup-ms-sender"
+            field=Field::BackupOauthSender
+            label=Signal::derive(move || t_string!(i18n, oauth_sender))
+            help=Signal::derive(move || t_string!(i18n, backup_ms_sender_help))
+            value=b.sender
+            input_type="email"
+            placeholder="notice@contoso.com"
+        />
     }
 }
 

@@ -4,7 +4,8 @@ use super::{Draft, imported};
 use crate::domain::{ErrorCode, Field, NoticeCode, OauthCredential, Provider, SettingsView};
 use crate::i18n::*;
 use crate::ui::fields::{
-    FormState, NoticeList, OauthScope, RedirectInfo, SecretField, SetupSteps, TextField,
+    Choice, FormState, NoticeList, OauthScope, RadioGroup, RedirectInfo, SecretField, SetupSteps,
+    TextField,
 };
 use leptos::prelude::*;
 
@@ -228,31 +229,31 @@ pub(super) fn OauthForm(
 fn FlowChoice(fields: super::OauthDraft) -> impl IntoView {
     use crate::domain::OauthFlow;
     let i18n = use_i18n();
-    let form = expect_context::<FormState>();
     let app_only = move || fields.flow.get() == OauthFlow::AppOnly;
-    let radio = move |flow: OauthFlow, id: &'static str| {
-        view! {
-            <input
-                type="radio"
-                id=id
-                name="oauth.flow"
-                value=flow.as_str()
-                prop:checked=move || fields.flow.get() == flow
-                on:change=move |_| {
-                    fields.flow.set(flow);
-                    form.touch(Field::OauthFlow);
-                }
-            />
-        }
-    };
+    let choices = vec![
+        Choice {
+            value: OauthFlow::Delegated,
+            id: "ms-flow-delegated",
+            form_value: OauthFlow::Delegated.as_str(),
+            label: Signal::derive(move || t_string!(i18n, oauth_flow_delegated)),
+        },
+        Choice {
+            value: OauthFlow::AppOnly,
+            id: "ms-flow-app-only",
+            form_value: OauthFlow::AppOnly.as_str(),
+            label: Signal::derive(move || t_string!(i18n, oauth_flow_app_only)),
+        },
+    ];
     view! {
-        <fieldset class="field" id="ms-flow">
-            <legend>{t!(i18n, oauth_flow)}</legend>
-            <label>{radio(OauthFlow::Delegated, "ms-flow-delegated")} {t!(i18n, oauth_flow_delegated)}</label>
-            <label>{radio(OauthFlow::AppOnly, "ms-flow-app-only")} {t!(i18n, oauth_flow_app_only)}</label>
-            <p class="help">{t!(i18n, oauth_flow_help)}</p>
-            <super::super::fields::ErrorText id="ms-flow-error".to_string() field=Field::OauthFlow />
-        </fieldset>
+        <RadioGroup
+            id="ms-flow"
+            name="oauth.flow"
+            field=Field::OauthFlow
+            legend=Signal::derive(move || t_string!(i18n, oauth_flow))
+            help=Signal::derive(move || t_string!(i18n, oauth_flow_help))
+            selected=fields.flow
+            choices
+        />
         <Show when=app_only>
             <TextField
                 id="ms-sender"
@@ -279,30 +280,30 @@ fn FlowChoice(fields: super::OauthDraft) -> impl IntoView {
 #[component]
 fn CredentialChoice(fields: super::OauthDraft) -> impl IntoView {
     let i18n = use_i18n();
-    let form = expect_context::<FormState>();
-    let radio = move |credential: OauthCredential, id: &'static str| {
-        view! {
-            <input
-                type="radio"
-                id=id
-                name="oauth.credential"
-                value=credential.as_str()
-                prop:checked=move || fields.credential.get() == credential
-                on:change=move |_| {
-                    fields.credential.set(credential);
-                    form.touch(Field::OauthCredential);
-                }
-            />
-        }
-    };
+    let choices = vec![
+        Choice {
+            value: OauthCredential::Secret,
+            id: "ms-credential-secret",
+            form_value: OauthCredential::Secret.as_str(),
+            label: Signal::derive(move || t_string!(i18n, credential_secret)),
+        },
+        Choice {
+            value: OauthCredential::Certificate,
+            id: "ms-credential-certificate",
+            form_value: OauthCredential::Certificate.as_str(),
+            label: Signal::derive(move || t_string!(i18n, credential_certificate)),
+        },
+    ];
     view! {
-        <fieldset class="field" id="ms-credential">
-            <legend>{t!(i18n, oauth_credential)}</legend>
-            <label>{radio(OauthCredential::Secret, "ms-credential-secret")} {t!(i18n, credential_secret)}</label>
-            <label>{radio(OauthCredential::Certificate, "ms-credential-certificate")} {t!(i18n, credential_certificate)}</label>
-            <p class="help">{t!(i18n, credential_help)}</p>
-            <crate::ui::fields::ErrorText id="ms-credential-error".to_string() field=Field::OauthCredential />
-        </fieldset>
+        <RadioGroup
+            id="ms-credential"
+            name="oauth.credential"
+            field=Field::OauthCredential
+            legend=Signal::derive(move || t_string!(i18n, oauth_credential))
+            help=Signal::derive(move || t_string!(i18n, credential_help))
+            selected=fields.credential
+            choices
+        />
     }
 }
 
