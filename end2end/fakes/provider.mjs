@@ -59,6 +59,8 @@ const defaults = () => ({
   revokeStatus: 200,
   // Answers served instead of the next sends: [{status, body, headers}].
   sendErrors: [],
+  // Milliseconds a send takes (to make concurrent sends overlap).
+  sendDelayMs: 0,
   // The Gmail account's custom "from" aliases: address -> verificationStatus
   // ('accepted' or 'pending'). The userinfo address is the primary one.
   gmailSendAs: {},
@@ -76,6 +78,8 @@ const resetStats = () => {
     me: 0,
     // Every send request: {api, ok, status, contentType, token, mime}.
     sends: [],
+    // Graph: the most sendMail requests in flight at once, per mailbox ('me' for /me).
+    maxInFlight: {},
     // Every alert POSTed to /hooks/<secret>: {path, contentType, body}.
     alerts: [],
     // Every Gmail sendAs read: {address, status}.
@@ -289,8 +293,32 @@ function bearer(req) {
   return h.startsWith('Bearer ') ? h.slice(7) : null;
 }
 
+// Graph sendMail requests in flight, per mailbox. Graph allows 4 concurrent requests per
+// mailbox; more get 429 ApplicationThrottled.
+const inFlight = new Map();
+
 // A send as the documentation specifies it, or the error a real service would give.
 async function send(req, res, api, mailbox = null) {
+  if (api !== 'graph') return sendOne(req, res, api, mailbox);
+  const key = mailbox ?? 'me';
+  const now = (inFlight.get(key) ?? 0) + 1;
+  inFlight.set(key, now);
+  stats.maxInFlight[key] = Math.max(stats.maxInFlight[key] ?? 0, now);
+  try {
+    if (now > 4) {
+      await readBody(req);
+      stats.sends.push({ api, mailbox, status: 429, token: bearer(req) });
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' });
+      return res.end(JSON.stringify({ error: { code: 'ApplicationThrottled', message: 'Application is over its MailboxConcurrency limit.' } }));
+    }
+    if (control.sendDelayMs > 0) await new Promise((r) => setTimeout(r, control.sendDelayMs));
+    return await sendOne(req, res, api, mailbox);
+  } finally {
+    inFlight.set(key, inFlight.get(key) - 1);
+  }
+}
+
+async function sendOne(req, res, api, mailbox) {
   const raw = await readBody(req);
   const record = { api, mailbox, contentType: req.headers['content-type'] ?? '', token: bearer(req) };
   stats.sends.push(record);

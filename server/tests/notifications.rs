@@ -1473,7 +1473,12 @@ async fn a_microsoft_backup_takes_over_with_its_own_app() {
     const BACKUP_SECRET: &str = "backup-app-secret~value";
     const BACKUP_MAILBOX: &str = "backup@contoso.com";
     let fake = FakeProvider::start().await;
-    let (_dir, app) = common::oauth_flow::spawn(&fake).await;
+    // An SMTP pool wider than Graph's 4 requests per mailbox.
+    let (_dir, db) = fresh_db();
+    let mut config = test_config(&db);
+    config.providers = fake.endpoints();
+    config.smtp_pool_size = 8;
+    let app = TestApp::spawn_with(config).await;
     let closed = free_port();
     let put = |backup_block: Value| {
         let app = &app;
@@ -1573,6 +1578,29 @@ async fn a_microsoft_backup_takes_over_with_its_own_app() {
     };
     assert_eq!(usage(format!("microsoft:{BACKUP_MAILBOX}")).await, 2);
     assert_eq!(usage("smtp:localhost".into()).await, 0);
+
+    // A burst: the round is as wide as the SMTP pool (8), but no more than Graph's 4 requests
+    // per mailbox are in flight (the fake answers 429 beyond that, as Graph does).
+    fake.control(json!({"sendDelayMs": 150})).await;
+    let mut ids = Vec::new();
+    for n in 3..13 {
+        let (_, body) = submit(&app, notification(n), None).await;
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    for id in ids {
+        assert_eq!(sent(id).await.delivered_via.as_deref(), Some("backup"));
+    }
+    let stats = fake.stats().await;
+    let most = stats["maxInFlight"][BACKUP_MAILBOX].as_u64().unwrap();
+    assert!((2..=4).contains(&most), "{most} in flight at once");
+    let statuses: Vec<&Value> = stats["sends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["status"])
+        .collect();
+    assert_eq!(statuses.len(), 12, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
 
     // Another client ID: the stored secret does not go to it.
     let mut other = microsoft(TENANT, None, BACKUP_MAILBOX);

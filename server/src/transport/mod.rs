@@ -122,6 +122,9 @@ pub struct Mailer {
     smtp_ca_file: Option<std::path::PathBuf>,
     pool: smtp::Pool,
     smtp_timeout: std::time::Duration,
+    /// Graph requests in flight for the Microsoft backup: the round's width follows the main
+    /// connection (an SMTP pool may be wider than Graph's 4 per mailbox).
+    backup_api_slots: tokio::sync::Semaphore,
 }
 
 /// The saved settings and the stored SMTP password, read once for a round of the delivery
@@ -180,6 +183,7 @@ impl Mailer {
             smtp_ca_file: smtp_ca_file.map(|p| p.to_path_buf()),
             pool: smtp::Pool::new(smtp_pool_size),
             smtp_timeout,
+            backup_api_slots: tokio::sync::Semaphore::new(API_CONCURRENCY),
         }
     }
 
@@ -400,6 +404,12 @@ impl Mailer {
         let transport = match provider {
             Provider::Microsoft => "microsoft_graph",
             Provider::Google => "gmail_api",
+        };
+        // Within Graph's concurrency per mailbox also when the main connection's width is more.
+        let _slot = if backup {
+            self.backup_api_slots.acquire().await.ok()
+        } else {
+            None
         };
         let mut rec = Recorder::default();
         let mut from = String::new();
