@@ -83,6 +83,8 @@ pub fn error_message(locale: Locale, code: ErrorCode) -> &'static str {
         WebhookUrlNotHttps => td_string!(locale, err_webhook_url_not_https),
         WebhookUrlInvalid => td_string!(locale, err_webhook_url_invalid),
         WebhookUrlCredentials => td_string!(locale, err_webhook_url_credentials),
+        BackupNotSet => td_string!(locale, err_backup_not_set),
+        BackupTestSavedOnly => td_string!(locale, err_backup_test_saved_only),
         InvalidJson => td_string!(locale, err_invalid_json),
         InvalidType => td_string!(locale, err_invalid_type),
         MissingField => td_string!(locale, err_missing_field),

@@ -56,9 +56,16 @@ test("backup connection: set on the edit page, takes over while the main server 
   await expect(page.locator("#view-backup-last-used")).toHaveAttribute("data-used", "false");
   expect(await page.content()).not.toContain(SMTP_LOGIN.password);
 
+  // Tested before it is needed: the view page's test mail goes through the backup.
+  await page.locator("#test-to").fill("ops@example.co.jp");
+  await page.locator("#test-backup").check();
+  await page.locator("#test-send").click();
+  await expect(page.locator("#test-result")).toHaveAttribute("data-ok", "true");
+  await expect.poll(async () => (await smtpMessages(request)).length).toBe(1);
+
   // The main server is down: the notification goes through the backup.
   await submitNotification(request, "ops@example.co.jp", "点検報告書 A");
-  await expect.poll(async () => (await smtpMessages(request)).length).toBe(1);
+  await expect.poll(async () => (await smtpMessages(request)).length).toBe(2);
   await expect
     .poll(async () => {
       await page.goto(`${BASE}/System/MailLog?status=sent`);

@@ -45,6 +45,9 @@ pub enum Command {
         /// Recipient; the sender itself when omitted.
         #[arg(long)]
         to: Option<String>,
+        /// Through the saved backup connection instead of the main one.
+        #[arg(long)]
+        backup: bool,
     },
 }
 
@@ -196,7 +199,7 @@ pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::RotateKey => rotate_key(&config).await,
-        Command::SendTest { to } => send_test(&config, to).await,
+        Command::SendTest { to, backup } => send_test(&config, to, backup).await,
     }
 }
 
@@ -225,7 +228,7 @@ fn token_table(tokens: &[crate::store::TokenListing]) -> String {
     out
 }
 
-async fn send_test(config: &Config, to: Option<String>) -> anyhow::Result<()> {
+async fn send_test(config: &Config, to: Option<String>, backup: bool) -> anyhow::Result<()> {
     use app::api::backend::SettingsBackend as _;
     use app::domain::StepStatus;
     use std::sync::Arc;
@@ -235,6 +238,7 @@ async fn send_test(config: &Config, to: Option<String>) -> anyhow::Result<()> {
     let request = app::domain::TestMailRequest {
         to: to.unwrap_or_default(),
         settings: None,
+        backup,
     };
     let result = backend.send_test_mail(request, "cli").await;
     store.close().await;

@@ -1445,10 +1445,42 @@ async fn the_backup_connection_takes_over_when_the_main_server_fails() {
             .is_none()
     );
 
+    // The backup is tested before it is needed: the test mail goes through it, on a fresh
+    // connection, every step shown; only with the saved settings.
+    let (status, report) =
+        post_test_mail(&app, json!({"to": "ops@example.co.jp", "backup": true})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["transport"], "smtp");
+    assert_eq!(
+        backup.messages().await.len(),
+        2,
+        "the test mail, through the backup"
+    );
+    assert_eq!(
+        backup.messages().await[1]["rcpt_tos"],
+        json!(["ops@example.co.jp"])
+    );
+    let (status, body) = post_test_mail(
+        &app,
+        json!({"to": "ops@example.co.jp", "backup": true, "settings": app.get_settings().await}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_codes(&body)[0].1, "backup_test_saved_only");
+
     // No backup any more: the password is forgotten with it.
     let (status, body) = put(main.port, json!(null)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["backup"].is_null());
+    let (status, body) =
+        post_test_mail(&app, json!({"to": "ops@example.co.jp", "backup": true})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_codes(&body)[0].1, "backup_not_set");
+    assert!(
+        body.to_string().contains("No backup connection is saved"),
+        "{body}"
+    );
     assert!(
         app.store
             .secret(server::store::secret_names::BACKUP_SMTP_PASSWORD)
@@ -1601,6 +1633,23 @@ async fn a_microsoft_backup_takes_over_with_its_own_app() {
         .collect();
     assert_eq!(statuses.len(), 12, "{statuses:?}");
     assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+
+    // The test mail through the backup: its app's token, Graph as its mailbox.
+    fake.control(json!({"sendDelayMs": 0})).await;
+    let (status, report) =
+        post_test_mail(&app, json!({"to": "ops@example.co.jp", "backup": true})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["transport"], "microsoft_graph");
+    assert_eq!(report["from"], BACKUP_MAILBOX);
+    let stats = fake.stats().await;
+    assert_eq!(stats["sends"][12]["mailbox"], BACKUP_MAILBOX);
+    // The main connection's test still goes to the main server (down).
+    let (status, report) = post_test_mail(&app, json!({"to": "ops@example.co.jp"})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{report}");
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["failure"]["code"], "connection_refused");
+    assert_eq!(report["transport"], "smtp");
 
     // Another client ID: the stored secret does not go to it.
     let mut other = microsoft(TENANT, None, BACKUP_MAILBOX);

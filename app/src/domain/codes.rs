@@ -272,6 +272,9 @@ pub enum ErrorCode {
     WebhookUrlNotHttps,
     WebhookUrlInvalid,
     WebhookUrlCredentials,
+    // Test mail through the backup connection
+    BackupNotSet,
+    BackupTestSavedOnly,
     // Request level
     InvalidJson,
     InvalidType,

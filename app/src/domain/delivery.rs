@@ -156,10 +156,14 @@ pub struct DeliveryReport {
 }
 
 /// "Send test mail": to an address, with the saved settings, or with the settings being edited
-/// (secrets left empty there mean the stored ones).
+/// (secrets left empty there mean the stored ones). `backup`: through the saved backup
+/// connection instead of the main one (saved settings only), so it is known to work before it
+/// is needed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestMailRequest {
     pub to: String,
     #[serde(default)]
     pub settings: Option<SettingsInput>,
+    #[serde(default)]
+    pub backup: bool,
 }

@@ -15,11 +15,16 @@ enum Outcome {
 }
 
 /// `edited`: the settings as typed on the edit page (tested before they are saved); `None` on
-/// the view page (the saved settings).
+/// the view page (the saved settings). `backup`: a backup connection is saved, and the view
+/// page offers to send through it.
 #[component]
-pub fn TestMail(#[prop(optional)] edited: Option<Callback<(), SettingsInput>>) -> impl IntoView {
+pub fn TestMail(
+    #[prop(optional)] edited: Option<Callback<(), SettingsInput>>,
+    #[prop(optional)] backup: bool,
+) -> impl IntoView {
     let i18n = use_i18n();
     let to = RwSignal::new(String::new());
+    let through_backup = RwSignal::new(false);
     let outcome = RwSignal::new(None::<Outcome>);
     let send = Action::new(move |request: &TestMailRequest| {
         let request = request.clone();
@@ -44,6 +49,7 @@ pub fn TestMail(#[prop(optional)] edited: Option<Callback<(), SettingsInput>>) -
         send.dispatch(TestMailRequest {
             to: to.get_untracked().trim().to_string(),
             settings: edited.map(|f| f.run(())),
+            backup: backup && through_backup.get_untracked(),
         });
     };
 
@@ -145,6 +151,21 @@ pub fn TestMail(#[prop(optional)] edited: Option<Callback<(), SettingsInput>>) -
                 />
                 <p class="help" id="test-to-help">{t!(i18n, test_to_help)}</p>
             </div>
+            {backup.then(|| view! {
+                <div class="field checkbox-field">
+                    <label>
+                        <input
+                            type="checkbox"
+                            id="test-backup"
+                            aria-describedby="test-backup-help"
+                            prop:checked=move || through_backup.get()
+                            on:change=move |ev| through_backup.set(event_target_checked(&ev))
+                        />
+                        {t!(i18n, test_through_backup)}
+                    </label>
+                    <p class="help" id="test-backup-help">{t!(i18n, test_through_backup_help)}</p>
+                </div>
+            })}
             <button
                 type="button"
                 class="button"

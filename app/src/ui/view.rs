@@ -272,7 +272,7 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
             <ManagerRootInfo manager_root=Signal::stored(page.settings.manager_root.clone()) server_ip />
         </section>
         <super::limits::SendingLimitsPanel meter=page.quota.clone() />
-        <super::test_mail::TestMail />
+        <super::test_mail::TestMail backup=page.settings.backup.is_some() />
         <section class="card" aria-labelledby="export-title">
             <h2 id="export-title">{t!(i18n, export_title)}</h2>
             <p class="hint">{t!(i18n, export_help)}</p>

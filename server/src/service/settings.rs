@@ -9,8 +9,9 @@ use app::api::{
     ApiError, AuditEntry, LogPage, NotificationRow, OauthActionResult, PageData, PausedQueue,
 };
 use app::domain::{
-    AuthType, Connection, DeliveryReport, OauthCode, OauthStatus, QuotaMeter, SecretChange,
-    SendingLimits, SettingsInput, SettingsView, TestMailRequest, check_settings, validate,
+    AuthType, Connection, DeliveryReport, ErrorCode, Field, FieldError, OauthCode, OauthStatus,
+    QuotaMeter, SecretChange, SendingLimits, SettingsInput, SettingsView, TestMailRequest,
+    check_settings, validate,
 };
 use secrecy::SecretString;
 use std::net::IpAddr;
@@ -353,25 +354,33 @@ impl SettingsBackend for AppBackend {
             .into_iter()
             .collect();
         let (subject, body) = test_mail_text(&settings, actor);
-        let report = self
-            .mailer
-            .send(
-                &settings,
-                password,
-                &Outgoing {
-                    to: &to,
-                    original_to: &[],
-                    subject: &subject,
-                    body: &body,
-                    message_id: None,
-                },
-            )
-            .await;
+        let mail = Outgoing {
+            to: &to,
+            original_to: &[],
+            subject: &subject,
+            body: &body,
+            message_id: None,
+        };
+        let report = if request.backup {
+            // The saved backup, with its stored secret (an edited one is tested once saved).
+            let refused = |code| ApiError::Invalid(vec![FieldError::new(Field::Body, code)]);
+            if request.settings.is_some() {
+                return Err(refused(ErrorCode::BackupTestSavedOnly));
+            }
+            let saved = self.mailer.saved_with(settings.clone()).await;
+            let Some(backup) = self.mailer.backup_with(&saved).await else {
+                return Err(refused(ErrorCode::BackupNotSet));
+            };
+            self.mailer.send_fresh(&backup, &mail).await
+        } else {
+            self.mailer.send(&settings, password, &mail).await
+        };
         let outcome = match &report.failure {
             None => "ok".to_string(),
             Some(f) => format!("{} at {}", f.code.as_str(), f.step.as_str()),
         };
-        let detail = format!("{} to {}: {outcome}", report.transport, report.to);
+        let via = if request.backup { "backup " } else { "" };
+        let detail = format!("{via}{} to {}: {outcome}", report.transport, report.to);
         self.store
             .audit(actor, "mail.test", &detail)
             .await

@@ -309,6 +309,23 @@ impl Mailer {
         }
     }
 
+    /// Sends with a saved transport (the backup connection's, for its test mail) on a fresh
+    /// connection, every step shown.
+    pub async fn send_fresh(&self, saved: &SavedTransport, mail: &Outgoing<'_>) -> DeliveryReport {
+        match saved.settings.auth {
+            AuthType::Smtp => {
+                let password = saved.smtp_password.clone();
+                let roots = Some(&saved.smtp_roots);
+                self.send_smtp(&saved.settings, password, roots, mail, false)
+                    .await
+            }
+            AuthType::Oauth => {
+                self.send_api(&saved.settings.oauth, mail, saved.backup)
+                    .await
+            }
+        }
+    }
+
     /// Sends with `settings` (saved or being edited) on fresh connections, every step shown;
     /// `smtp_password` replaces the stored one.
     #[tracing::instrument(level = "debug", skip_all)]
