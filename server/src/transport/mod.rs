@@ -295,28 +295,26 @@ impl Mailer {
     /// Sends with settings read by [`Mailer::load_saved`], reusing idle SMTP connections.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn send_with(&self, saved: &SavedTransport, mail: &Outgoing<'_>) -> DeliveryReport {
-        match saved.settings.auth {
-            AuthType::Smtp => {
-                let password = saved.smtp_password.clone();
-                let roots = Some(&saved.smtp_roots);
-                self.send_smtp(&saved.settings, password, roots, mail, true)
-                    .await
-            }
-            AuthType::Oauth => {
-                self.send_api(&saved.settings.oauth, mail, saved.backup)
-                    .await
-            }
-        }
+        self.send_saved_transport(saved, mail, true).await
     }
 
     /// Sends with a saved transport (the backup connection's, for its test mail) on a fresh
     /// connection, every step shown.
     pub async fn send_fresh(&self, saved: &SavedTransport, mail: &Outgoing<'_>) -> DeliveryReport {
+        self.send_saved_transport(saved, mail, false).await
+    }
+
+    async fn send_saved_transport(
+        &self,
+        saved: &SavedTransport,
+        mail: &Outgoing<'_>,
+        pooled: bool,
+    ) -> DeliveryReport {
         match saved.settings.auth {
             AuthType::Smtp => {
                 let password = saved.smtp_password.clone();
                 let roots = Some(&saved.smtp_roots);
-                self.send_smtp(&saved.settings, password, roots, mail, false)
+                self.send_smtp(&saved.settings, password, roots, mail, pooled)
                     .await
             }
             AuthType::Oauth => {
