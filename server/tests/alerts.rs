@@ -415,9 +415,15 @@ async fn a_dead_refresh_token_and_an_expiring_secret_reach_the_webhook() {
         u8::from(in_ten_days.month()),
         in_ten_days.day()
     );
+    // So does the Microsoft backup's, in the same alert (one alert of a kind an hour).
+    const BACKUP_CLIENT: &str = "0b0b0b0b-1111-4222-8333-444455556666";
     put(
         json!({"oauth": {"provider": "microsoft", "client_id": MS_CLIENT_ID, "tenant_id": TENANT,
-                          "client_secret_expires_on": date}}),
+                          "client_secret_expires_on": date},
+               "backup": {"oauth": {"tenant_id": TENANT, "client_id": BACKUP_CLIENT,
+                                    "client_secret": "backup-secret-value",
+                                    "client_secret_expires_on": date,
+                                    "sender": "backup@contoso.com"}}}),
     )
     .await;
     eventually("the expiry alert", event_seen("secret_expiring")).await;
@@ -429,7 +435,10 @@ async fn a_dead_refresh_token_and_an_expiring_secret_reach_the_webhook() {
     let detail = alert["detail"].as_str().unwrap();
     assert_eq!(
         detail,
-        format!("client secret of {MS_CLIENT_ID} expires on {date} (10 days)")
+        format!(
+            "client secret of {MS_CLIENT_ID} expires on {date} (10 days); \
+             backup client secret of {BACKUP_CLIENT} expires on {date} (10 days)"
+        )
     );
     // Checked every 300 ms here, sent once a day.
     tokio::time::sleep(std::time::Duration::from_millis(900)).await;
@@ -445,5 +454,6 @@ async fn a_dead_refresh_token_and_an_expiring_secret_reach_the_webhook() {
         .map(Value::to_string)
         .collect::<String>();
     assert!(!bodies.contains(CLIENT_SECRET));
+    assert!(!bodies.contains("backup-secret-value"));
     app.stop().await;
 }
