@@ -74,7 +74,9 @@ pub struct Choice<T: 'static> {
 pub fn RadioGroup<T>(
     id: &'static str,
     name: &'static str,
-    field: Field,
+    /// The field whose errors show under the choice; none for a choice of which fields to show.
+    #[prop(optional)]
+    field: Option<Field>,
     #[prop(into)] legend: Signal<&'static str>,
     #[prop(into, optional)] help: Option<Signal<&'static str>>,
     selected: RwSignal<T>,
@@ -98,7 +100,9 @@ where
                         prop:checked=move || selected.get() == value
                         on:change=move |_| {
                             selected.set(value);
-                            form.touch(field);
+                            if let Some(field) = field {
+                                form.touch(field);
+                            }
                         }
                     />
                     " "
@@ -112,7 +116,7 @@ where
             <legend>{legend}</legend>
             {radios}
             {help.map(|h| view! { <p class="help">{h}</p> })}
-            <ErrorText id=format!("{id}-error") field />
+            {field.map(|field| view! { <ErrorText id=format!("{id}-error") field /> })}
         </fieldset>
     }
 }
@@ -144,7 +148,10 @@ pub fn ErrorText(id: String, field: Field) -> impl IntoView {
 pub fn CheckboxField(
     id: &'static str,
     name: &'static str,
-    field: Field,
+    /// The field whose errors show under the box; none for a switch that only shows or hides
+    /// other fields (they show their own errors).
+    #[prop(optional)]
+    field: Option<Field>,
     #[prop(into)] label: Signal<&'static str>,
     #[prop(into, optional)] help: Option<Signal<&'static str>>,
     checked: RwSignal<bool>,
@@ -152,8 +159,11 @@ pub fn CheckboxField(
     let form = expect_context::<FormState>();
     let error_id = format!("{id}-error");
     let help_id = format!("{id}-help");
-    let described = format!("{help_id} {error_id}");
-    let invalid = move || form.error_for(field, None).is_some();
+    let described = match field {
+        Some(_) => format!("{help_id} {error_id}"),
+        None => help_id.clone(),
+    };
+    let invalid = move || field.is_some_and(|f| form.error_for(f, None).is_some());
     view! {
         <div class="field checkbox-field" class:has-error=invalid>
             <label>
@@ -164,14 +174,16 @@ pub fn CheckboxField(
                     prop:checked=move || checked.get()
                     on:change=move |ev| {
                         checked.set(event_target_checked(&ev));
-                        form.touch(field);
+                        if let Some(field) = field {
+                            form.touch(field);
+                        }
                     }
                     aria-describedby=described
                 />
                 {label}
             </label>
             {help.map(|h| view! { <p class="help" id=help_id>{h}</p> })}
-            <ErrorText id=error_id field />
+            {field.map(|field| view! { <ErrorText id=error_id field /> })}
         </div>
     }
 }

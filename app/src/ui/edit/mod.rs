@@ -664,7 +664,6 @@ fn BackupCard(draft: Draft, stored: StoredValue<SettingsView>) -> impl IntoView 
             <CheckboxField
                 id="backup-on"
                 name="backup"
-                field=Field::BackupSmtpServer
                 label=Signal::derive(move || t_string!(i18n, backup_on))
                 checked=b.on
             />
@@ -672,7 +671,6 @@ fn BackupCard(draft: Draft, stored: StoredValue<SettingsView>) -> impl IntoView 
                 <RadioGroup
                     id="backup-kind"
                     name="backup.kind"
-                    field=Field::BackupSmtpServer
                     legend=Signal::derive(move || t_string!(i18n, backup_kind))
                     selected=b.kind
                     choices=backup_kinds()
