@@ -414,6 +414,15 @@ impl SecretChange {
         }
     }
 
+    /// A value typed with surrounding spaces trimmed (client secrets, the webhook address:
+    /// copied from a portal, a stray space is never part of them); blank keeps the stored one.
+    pub(super) fn from_trimmed(value: Option<&TypedSecret>) -> Self {
+        match value.map(|v| v.expose().trim()) {
+            Some(v) if !v.is_empty() => SecretChange::Replace(TypedSecret::new(v)),
+            _ => SecretChange::Keep,
+        }
+    }
+
     pub fn is_replace(&self) -> bool {
         matches!(self, SecretChange::Replace(_))
     }

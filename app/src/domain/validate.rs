@@ -190,26 +190,17 @@ pub fn validate(
     let merged = merge(stored, input);
     let smtp_password =
         SecretChange::from_input(input.smtp.as_ref().and_then(|s| s.password.as_ref()));
-    let oauth_client_secret = match input.oauth.as_ref().and_then(|o| o.client_secret.as_ref()) {
-        Some(s) if !s.expose().trim().is_empty() => {
-            SecretChange::Replace(TypedSecret::new(s.expose().trim()))
-        }
-        _ => SecretChange::Keep,
-    };
+    let oauth_client_secret =
+        SecretChange::from_trimmed(input.oauth.as_ref().and_then(|o| o.client_secret.as_ref()));
     let backup_input = input.backup.as_ref().and_then(|b| b.as_ref());
     let backup_password = SecretChange::from_input(match backup_input {
         Some(BackupInput::Smtp(smtp)) => smtp.password.as_ref(),
         _ => None,
     });
-    let backup_client_secret = match backup_input {
-        Some(BackupInput::Oauth(o)) => match &o.client_secret {
-            Some(s) if !s.expose().trim().is_empty() => {
-                SecretChange::Replace(TypedSecret::new(s.expose().trim()))
-            }
-            _ => SecretChange::Keep,
-        },
-        _ => SecretChange::Keep,
-    };
+    let backup_client_secret = SecretChange::from_trimmed(match backup_input {
+        Some(BackupInput::Oauth(o)) => o.client_secret.as_ref(),
+        _ => None,
+    });
     let oauth_input = input.oauth.as_ref();
     let certificate = oauth_input
         .and_then(|o| o.certificate.as_deref())
@@ -222,12 +213,8 @@ pub fn validate(
         }
         _ => SecretChange::Keep,
     };
-    let alert_webhook = match input.alerts.as_ref().and_then(|a| a.webhook_url.as_ref()) {
-        Some(u) if !u.expose().trim().is_empty() => {
-            SecretChange::Replace(TypedSecret::new(u.expose().trim()))
-        }
-        _ => SecretChange::Keep,
-    };
+    let alert_webhook =
+        SecretChange::from_trimmed(input.alerts.as_ref().and_then(|a| a.webhook_url.as_ref()));
 
     let mut errors = check_settings(&merged);
     if let SecretChange::Replace(url) = &alert_webhook

@@ -96,10 +96,6 @@ impl BackupDraft {
 
     /// The backup block of the save request (`None`: no backup).
     fn to_input(self, port: Option<i64>) -> Option<BackupInput> {
-        let secret = |s: RwSignal<String>| {
-            let v = s.get();
-            (!v.is_empty()).then(|| TypedSecret::new(v))
-        };
         self.on.get().then(|| match self.kind.get() {
             BackupKind::Smtp => BackupInput::Smtp(SmtpInput {
                 server: self.server.get(),
@@ -117,6 +113,12 @@ impl BackupDraft {
             }),
         })
     }
+}
+
+/// A secret box's value for a save request: `None` when left empty (keep the stored one).
+fn secret(s: RwSignal<String>) -> Option<TypedSecret> {
+    let v = s.get();
+    (!v.is_empty()).then(|| TypedSecret::new(v))
 }
 
 /// One provider's OAuth fields as typed.
@@ -191,10 +193,6 @@ impl Draft {
         let (backup_port, backup_port_error) = match b.port.with(|p| Port::number_from_text(p)) {
             Ok(p) => (p, None),
             Err(code) => (None, Some(FieldError::new(Field::BackupSmtpPort, code))),
-        };
-        let secret = |s: RwSignal<String>| {
-            let v = s.get();
-            (!v.is_empty()).then(|| TypedSecret::new(v))
         };
         let provider = self.provider.get();
         let o = self.oauth(provider);
