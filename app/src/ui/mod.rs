@@ -11,12 +11,13 @@ mod templates;
 mod test_mail;
 mod tokens;
 mod view;
+mod yielding;
 
 use crate::api::{ApiError, PageData, get_mail_settings, page_resource};
 use crate::domain::{Provider, Tab};
 use crate::i18n::*;
 use leptos::prelude::*;
-use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, MetaTags, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::hooks::use_query_map;
 use leptos_router::{Lazy, LazyRoute, NavigateOptions, SsrMode, lazy_route, path};
@@ -109,14 +110,21 @@ fn bundle_names(options: &LeptosOptions) -> (String, String) {
 /// Marks `<body data-hydrated="true">` once the page around it is interactive, for the browser
 /// tests (and anyone curious). Each page renders it after its own content: a page's code may
 /// arrive in a chunk of its own after the shell has hydrated.
+/// Sections hydrated in a task of their own ([`yielding::Defer`]) are waited for.
 #[component]
 pub(crate) fn HydratedMark() -> impl IntoView {
     #[cfg(feature = "hydrate")]
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
+    {
+        let pending = use_context::<yielding::PendingSections>();
+        Effect::new(move |_| {
+            if pending.is_some_and(|p| p.0.get() > 0) {
+                return;
+            }
+            if let Some(body) = document().body() {
+                let _ = body.set_attribute("data-hydrated", "true");
+            }
+        });
+    }
 }
 
 /// The console's base path (`/ConMasManager`), for links that leave the router.
@@ -137,11 +145,14 @@ pub fn App(base: String) -> impl IntoView {
     provide_meta_context();
     provide_context(BasePath(base.clone()));
     provide_context(Flash(RwSignal::new(None)));
+    provide_context(yielding::PendingSections(RwSignal::new(0)));
 
     view! {
         <I18nContextProvider ssr_lang_header_getter=language::request_languages()>
             <language::RememberLanguage />
             <Header />
+            // The routes (matching, fetching the page's chunk) in a task after the header's.
+            <yielding::Yield>
             <Router base>
                 <main id="main" class="page">
                     // Each console page is its own WebAssembly chunk (`cargo leptos --split`):
@@ -168,6 +179,7 @@ pub fn App(base: String) -> impl IntoView {
                     </Routes>
                 </main>
             </Router>
+            </yielding::Yield>
         </I18nContextProvider>
     }
 }
@@ -197,11 +209,26 @@ fn Header() -> impl IntoView {
     };
     // On the server the title is a plain string: leptos_meta reads it after the render, outside
     // the render's reactive arena, so a closure reading the locale signal there panicked when the
-    // response had moved to another worker thread. The browser keeps it reactive to the language.
+    // response had moved to another worker thread.
     #[cfg(feature = "ssr")]
-    let title = TextProp::from(title());
+    let title = view! { <leptos_meta::Title text=TextProp::from(title()) /> };
+    // In the browser the server's `<title>` stays until the language changes. (leptos_meta's
+    // `<Title>` wrote the same text again while hydrating: 38 ms of the page's first task on
+    // a slow phone.)
+    #[cfg(not(feature = "ssr"))]
+    let title = {
+        Effect::new(move |shown: Option<Locale>| {
+            let locale = i18n.get_locale();
+            if shown.is_some_and(|shown| shown != locale) {
+                document().set_title(&title());
+            }
+            locale
+        });
+        // Where the server has `<Title>`, which writes nothing into the body either.
+        yielding::Nothing.into_any()
+    };
     view! {
-        <Title text=title />
+        {title}
         <a class="skip-link" href="#main">
             {t!(i18n, page_title)}
         </a>

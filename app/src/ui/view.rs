@@ -2,6 +2,7 @@
 
 use super::connection::ConnectionPanel;
 use super::fields::{ManagerRootInfo, NoticeList, RedirectInfo, SetupSteps};
+use super::yielding::Defer;
 use super::{Flash, FlashKind, Links, TabBar, provider_of, use_tab};
 use crate::api::{AuditEntry, PageData};
 use crate::domain::{AuthType, BackupView, Field, Provider, Tab, notices};
@@ -184,6 +185,9 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
             }
         })}
         <p class="hint">{t!(i18n, view_hint)}</p>
+        // Each card hydrates in a task of its own: one long task kept a slow phone from
+        // answering taps for a third of a second.
+        <Defer>
         <section class="card">
             <dl class="settings-list">
                 <dt>{t!(i18n, auth_type)}</dt>
@@ -262,17 +266,23 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
                 </dd>
             </dl>
         </section>
+        </Defer>
+        <Defer>
         <section class="card">
             <TabBar edit=false current=tab in_use=Signal::stored(in_use) />
             <div class="tab-panel" id="tab-panel" role="tabpanel" data-panel=move || tab.get().as_str()>
                 {panel}
             </div>
         </section>
+        </Defer>
+        <Defer>
         <section class="card">
             <ManagerRootInfo manager_root=Signal::stored(page.settings.manager_root.clone()) server_ip />
         </section>
-        <super::limits::SendingLimitsPanel meter=page.quota.clone() />
-        <super::test_mail::TestMail backup=page.settings.backup.is_some() />
+        </Defer>
+        <Defer><super::limits::SendingLimitsPanel meter=page.quota.clone() /></Defer>
+        <Defer><super::test_mail::TestMail backup=page.settings.backup.is_some() /></Defer>
+        <Defer>
         <section class="card" aria-labelledby="export-title">
             <h2 id="export-title">{t!(i18n, export_title)}</h2>
             <p class="hint">{t!(i18n, export_help)}</p>
@@ -287,7 +297,8 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
                 {t!(i18n, export_button)}
             </a>
         </section>
-        <AuditLog entries=page.audit.clone() />
+        </Defer>
+        <Defer><AuditLog entries=page.audit.clone() /></Defer>
     }
 }
 

@@ -1,0 +1,428 @@
+//! Hydration in several tasks instead of one.
+//!
+//! Hydrating a whole page is one long task: on a slow phone the settings page kept the main
+//! thread for 360 ms at once (measured in Chromium with a 4x CPU slowdown), and taps and keys
+//! wait behind it. Leptos hydrates a route's content in one synchronous pass, so the split is
+//! made here: a [`Defer`] section is left as the server rendered it during that pass, and is
+//! hydrated in a task of its own right after (a `setTimeout(0)` later, so the browser handles
+//! input and paints in between). Each such section must render exactly one element.
+//!
+//! Everything else is exactly its children's: the server's HTML, building on client-side
+//! navigation, updates. `<body data-hydrated>` ([`super::HydratedMark`]) waits until every
+//! deferred section is hydrated.
+
+use leptos::prelude::*;
+use leptos::tachys::html::attribute::Attribute;
+use leptos::tachys::html::attribute::any_attribute::AnyAttribute;
+use leptos::tachys::hydration::Cursor;
+use leptos::tachys::renderer::Rndr;
+use leptos::tachys::renderer::types::{Element, Node};
+use leptos::tachys::ssr::StreamBuilder;
+use leptos::tachys::view::add_attr::AddAnyAttr;
+use leptos::tachys::view::{Mountable, Position, PositionState, Render, RenderHtml};
+use leptos::wasm_bindgen::JsCast;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// How many [`Defer`] sections of the page are still waiting for their hydration.
+#[derive(Clone, Copy)]
+pub(crate) struct PendingSections(pub RwSignal<usize>);
+
+/// Hydrates `children` (one element) in a task of its own, after the rest of the page. In the
+/// browser the children are also made there, not with the page: their components' own work
+/// (reading the data, setting up signals) leaves the page's first task too.
+#[component]
+pub fn Defer(children: Children) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    let content = Content::Later(Owner::current(), children);
+    #[cfg(not(feature = "hydrate"))]
+    let content = Content::Made(children());
+    Deferred(content)
+}
+
+/// The view behind [`Defer`].
+pub struct Deferred(Content);
+
+enum Content {
+    Made(AnyView),
+    /// Made when needed, under the owner [`Defer`] had.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    Later(Option<Owner>, Children),
+}
+
+impl Content {
+    fn view(self) -> AnyView {
+        match self {
+            Content::Made(view) => view,
+            Content::Later(Some(owner), children) => owner.with(children),
+            Content::Later(None, children) => children(),
+        }
+    }
+}
+
+/// Before its hydration: the server's element. After: the children's own state.
+pub struct DeferredState<S>(Rc<RefCell<Stage<S>>>);
+
+enum Stage<S> {
+    Waiting(Element),
+    Ready(S),
+}
+
+impl Render for Deferred {
+    type State = DeferredState<<AnyView as Render>::State>;
+
+    fn build(self) -> Self::State {
+        DeferredState(Rc::new(RefCell::new(Stage::Ready(self.0.view().build()))))
+    }
+
+    fn rebuild(self, state: &mut Self::State) {
+        let mut stage = state.0.borrow_mut();
+        match &mut *stage {
+            Stage::Ready(inner) => self.0.view().rebuild(inner),
+            // New content before the section was hydrated: build it in place of the server's
+            // element (the waiting task then finds it ready and leaves it).
+            Stage::Waiting(el) => {
+                let mut built = self.0.view().build();
+                if let Some(parent) =
+                    Rndr::get_parent(el).and_then(|p| p.dyn_into::<Element>().ok())
+                {
+                    built.mount(&parent, Some(el));
+                }
+                el.remove();
+                *stage = Stage::Ready(built);
+            }
+        }
+    }
+}
+
+impl<S: Mountable> Mountable for DeferredState<S> {
+    fn unmount(&mut self) {
+        match &mut *self.0.borrow_mut() {
+            Stage::Waiting(el) => el.remove(),
+            Stage::Ready(inner) => inner.unmount(),
+        }
+    }
+
+    fn mount(&mut self, parent: &Element, marker: Option<&Node>) {
+        match &mut *self.0.borrow_mut() {
+            Stage::Waiting(el) => Rndr::insert_node(parent, el, marker),
+            Stage::Ready(inner) => inner.mount(parent, marker),
+        }
+    }
+
+    fn insert_before_this(&self, child: &mut dyn Mountable) -> bool {
+        match &*self.0.borrow() {
+            Stage::Waiting(el) => match el.parent_element() {
+                Some(parent) => {
+                    child.mount(&parent, Some(el));
+                    true
+                }
+                None => false,
+            },
+            Stage::Ready(inner) => inner.insert_before_this(child),
+        }
+    }
+
+    fn elements(&self) -> Vec<Element> {
+        match &*self.0.borrow() {
+            Stage::Waiting(el) => vec![el.clone()],
+            Stage::Ready(inner) => inner.elements(),
+        }
+    }
+}
+
+impl RenderHtml for Deferred {
+    type AsyncOutput = Self;
+    type Owned = Self;
+
+    const MIN_LENGTH: usize = <AnyView as RenderHtml>::MIN_LENGTH;
+    const EXISTS: bool = <AnyView as RenderHtml>::EXISTS;
+
+    fn dry_resolve(&mut self) {
+        let content = std::mem::replace(&mut self.0, Content::Made(().into_any()));
+        let mut view = content.view();
+        view.dry_resolve();
+        self.0 = Content::Made(view);
+    }
+
+    async fn resolve(self) -> Self::AsyncOutput {
+        Deferred(Content::Made(self.0.view().resolve().await))
+    }
+
+    fn to_html_with_buf(
+        self,
+        buf: &mut String,
+        position: &mut Position,
+        escape: bool,
+        mark_branches: bool,
+        extra_attrs: Vec<AnyAttribute>,
+    ) {
+        self.0
+            .view()
+            .to_html_with_buf(buf, position, escape, mark_branches, extra_attrs)
+    }
+
+    fn to_html_async_with_buf<const OUT_OF_ORDER: bool>(
+        self,
+        buf: &mut StreamBuilder,
+        position: &mut Position,
+        escape: bool,
+        mark_branches: bool,
+        extra_attrs: Vec<AnyAttribute>,
+    ) where
+        Self: Sized,
+    {
+        self.0.view().to_html_async_with_buf::<OUT_OF_ORDER>(
+            buf,
+            position,
+            escape,
+            mark_branches,
+            extra_attrs,
+        )
+    }
+
+    fn hydrate<const FROM_SERVER: bool>(
+        self,
+        cursor: &Cursor,
+        position: &PositionState,
+    ) -> Self::State {
+        // Step onto the section's element, as the element itself would.
+        let before = cursor.current();
+        match position.get() {
+            Position::FirstChild => cursor.child(),
+            Position::Current => {}
+            _ => cursor.sibling(),
+        }
+        let el = match cursor.current().dyn_into::<Element>() {
+            Ok(el) if FROM_SERVER => el,
+            // Not one element (or not the server's HTML): hydrate here and now.
+            _ => {
+                cursor.set(before);
+                let inner = self.0.view().hydrate::<FROM_SERVER>(cursor, position);
+                return DeferredState(Rc::new(RefCell::new(Stage::Ready(inner))));
+            }
+        };
+        // Leave the cursor after it, as the element would.
+        position.set(Position::NextChild);
+
+        let state = Rc::new(RefCell::new(Stage::Waiting(el.clone())));
+        let waiting = Rc::downgrade(&state);
+        let owner = Owner::current();
+        let pending = use_context::<PendingSections>();
+        if let Some(p) = pending {
+            p.0.update_untracked(|n| *n += 1);
+        }
+        leptos::task::spawn_local(async move {
+            next_task().await;
+            if let Some(state) = waiting.upgrade() {
+                let still_waiting = matches!(*state.borrow(), Stage::Waiting(_));
+                if still_waiting {
+                    let hydrate = || {
+                        self.0
+                            .view()
+                            .hydrate_from_position::<true>(&el, Position::Current)
+                    };
+                    let inner = match &owner {
+                        Some(owner) => owner.with(hydrate),
+                        None => hydrate(),
+                    };
+                    *state.borrow_mut() = Stage::Ready(inner);
+                }
+            }
+            if let Some(p) = pending {
+                p.0.update(|n| *n = n.saturating_sub(1));
+            }
+        });
+        DeferredState(state)
+    }
+
+    fn into_owned(self) -> Self::Owned {
+        self
+    }
+}
+
+impl AddAnyAttr for Deferred {
+    type Output<SomeNewAttr: Attribute> = Self;
+
+    fn add_any_attr<NewAttr: Attribute>(self, attr: NewAttr) -> Self::Output<NewAttr>
+    where
+        Self::Output<NewAttr>: RenderHtml,
+    {
+        Deferred(Content::Made(self.0.view().add_any_attr(attr).into_any()))
+    }
+}
+
+/// Hydrates `children` after handing the main thread back to the browser once: for the parts
+/// of the page above the routes, which Leptos hydrates asynchronously (a route's own content it
+/// hydrates in one pass; [`Defer`] splits that).
+#[component]
+pub fn Yield(children: Children) -> impl IntoView {
+    Yielding(children())
+}
+
+/// The view behind [`Yield`].
+pub struct Yielding(AnyView);
+
+impl Render for Yielding {
+    type State = <AnyView as Render>::State;
+
+    fn build(self) -> Self::State {
+        self.0.build()
+    }
+
+    fn rebuild(self, state: &mut Self::State) {
+        self.0.rebuild(state)
+    }
+}
+
+impl RenderHtml for Yielding {
+    type AsyncOutput = Self;
+    type Owned = Self;
+
+    const MIN_LENGTH: usize = <AnyView as RenderHtml>::MIN_LENGTH;
+    const EXISTS: bool = <AnyView as RenderHtml>::EXISTS;
+
+    fn dry_resolve(&mut self) {
+        self.0.dry_resolve();
+    }
+
+    async fn resolve(self) -> Self::AsyncOutput {
+        Yielding(self.0.resolve().await)
+    }
+
+    fn to_html_with_buf(
+        self,
+        buf: &mut String,
+        position: &mut Position,
+        escape: bool,
+        mark_branches: bool,
+        extra_attrs: Vec<AnyAttribute>,
+    ) {
+        self.0
+            .to_html_with_buf(buf, position, escape, mark_branches, extra_attrs)
+    }
+
+    fn to_html_async_with_buf<const OUT_OF_ORDER: bool>(
+        self,
+        buf: &mut StreamBuilder,
+        position: &mut Position,
+        escape: bool,
+        mark_branches: bool,
+        extra_attrs: Vec<AnyAttribute>,
+    ) where
+        Self: Sized,
+    {
+        self.0.to_html_async_with_buf::<OUT_OF_ORDER>(
+            buf,
+            position,
+            escape,
+            mark_branches,
+            extra_attrs,
+        )
+    }
+
+    fn hydrate<const FROM_SERVER: bool>(
+        self,
+        cursor: &Cursor,
+        position: &PositionState,
+    ) -> Self::State {
+        self.0.hydrate::<FROM_SERVER>(cursor, position)
+    }
+
+    async fn hydrate_async(self, cursor: &Cursor, position: &PositionState) -> Self::State {
+        next_task().await;
+        self.0.hydrate_async(cursor, position).await
+    }
+
+    fn into_owned(self) -> Self::Owned {
+        self
+    }
+}
+
+impl AddAnyAttr for Yielding {
+    type Output<SomeNewAttr: Attribute> = Self;
+
+    fn add_any_attr<NewAttr: Attribute>(self, attr: NewAttr) -> Self::Output<NewAttr>
+    where
+        Self::Output<NewAttr>: RenderHtml,
+    {
+        Yielding(self.0.add_any_attr(attr).into_any())
+    }
+}
+
+/// Resolves in a later task: after a `setTimeout(0)`, so the browser handles input and paints
+/// in between. (A resolved promise would not do: it runs in the same task.)
+#[cfg(feature = "hydrate")]
+async fn next_task() {
+    let promise = wasm_bindgen_futures::js_sys::Promise::new(&mut |resolve, _| {
+        let queued = web_sys::window()
+            .is_some_and(|window| window.set_timeout_with_callback(&resolve).is_ok());
+        if !queued {
+            // Never leave the page half hydrated: go on at once.
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+#[cfg(not(feature = "hydrate"))]
+async fn next_task() {}
+
+/// Renders nothing and hydrates nothing, in the place of a view that also renders nothing in
+/// the body (leptos_meta's `<Title>` on the server): the browser's half of a server-only view.
+#[cfg_attr(feature = "ssr", allow(dead_code))]
+pub struct Nothing;
+
+impl Render for Nothing {
+    type State = ();
+
+    fn build(self) -> Self::State {}
+
+    fn rebuild(self, _state: &mut Self::State) {}
+}
+
+impl RenderHtml for Nothing {
+    type AsyncOutput = Self;
+    type Owned = Self;
+
+    const MIN_LENGTH: usize = 0;
+    const EXISTS: bool = false;
+
+    fn dry_resolve(&mut self) {}
+
+    async fn resolve(self) -> Self::AsyncOutput {
+        self
+    }
+
+    fn to_html_with_buf(
+        self,
+        _buf: &mut String,
+        _position: &mut Position,
+        _escape: bool,
+        _mark_branches: bool,
+        _extra_attrs: Vec<AnyAttribute>,
+    ) {
+    }
+
+    fn hydrate<const FROM_SERVER: bool>(
+        self,
+        _cursor: &Cursor,
+        _position: &PositionState,
+    ) -> Self::State {
+    }
+
+    fn into_owned(self) -> Self::Owned {
+        self
+    }
+}
+
+impl AddAnyAttr for Nothing {
+    type Output<SomeNewAttr: Attribute> = Self;
+
+    fn add_any_attr<NewAttr: Attribute>(self, _attr: NewAttr) -> Self::Output<NewAttr>
+    where
+        Self::Output<NewAttr>: RenderHtml,
+    {
+        self
+    }
+}
