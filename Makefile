@@ -22,7 +22,7 @@ e2e:        ## Browser tests only (pass ARGS="-g 'port 465'" to pick tests)
 bench:      ## Notifications accepted/s and delivered/s (pool on/off) vs Postfix smtp-source: target/bench.txt
 	scripts/bench.sh
 
-bench-size: ## Release bundle sizes (raw, gzip, brotli) into target/bundle-size.txt
+bench-size: ## Release bundle sizes, first loads, Lighthouse, hydration long tasks: target/{bundle-size,first-load,lighthouse,long-tasks}.txt
 	scripts/bundle-size.sh
 
 fmt:

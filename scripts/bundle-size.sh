@@ -7,6 +7,8 @@
 #     -> target/first-load.txt
 #  3. Lighthouse (mobile and desktop presets) on the settings page, signed in
 #     -> target/lighthouse.txt
+#  4. the main thread's long tasks while the settings page hydrates, as Chromium times them
+#     with a 4x CPU slowdown, five loads -> target/long-tasks.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

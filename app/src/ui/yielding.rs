@@ -10,6 +10,10 @@
 //! Everything else is exactly its children's: the server's HTML, building on client-side
 //! navigation, updates. `<body data-hydrated>` ([`super::HydratedMark`]) waits until every
 //! deferred section is hydrated.
+//!
+//! Above the routes Leptos does hydrate asynchronously (it waits there for a page's chunk), so
+//! [`Yield`] only has to wait for the next task before its children. [`Nothing`] stands in the
+//! browser for a view that only the server needs.
 
 use leptos::prelude::*;
 use leptos::tachys::html::attribute::Attribute;
@@ -83,9 +87,7 @@ impl Render for Deferred {
             // element (the waiting task then finds it ready and leaves it).
             Stage::Waiting(el) => {
                 let mut built = self.0.view().build();
-                if let Some(parent) =
-                    Rndr::get_parent(el).and_then(|p| p.dyn_into::<Element>().ok())
-                {
+                if let Some(parent) = el.parent_element() {
                     built.mount(&parent, Some(el));
                 }
                 el.remove();

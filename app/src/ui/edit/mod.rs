@@ -5,6 +5,7 @@ mod panels;
 use super::fields::{
     CheckboxField, Choice, FormState, ManagerRootInfo, RadioGroup, SecretField, TextField,
 };
+use super::yielding::Defer;
 use super::{Flash, FlashKind, Links, TabBar, go_to, provider_of, use_tab};
 use crate::api::{ApiError, PageData, save_mail_settings, send_test_alert};
 use crate::domain::{
@@ -502,6 +503,8 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                 </div>
             </div>
             {problem_banner}
+            // Each card is made and hydrated in a task of its own (see `yielding`).
+            <Defer>
             <section class="card">
                 <fieldset class="choice">
                     <legend>{t!(i18n, auth_type)}</legend>
@@ -542,6 +545,8 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                     </fieldset>
                 </Show>
             </section>
+            </Defer>
+            <Defer>
             <section class="card">
                 <TabBar edit=true current=tab in_use />
                 <div class="tab-panel" id="tab-panel" role="tabpanel" data-panel=move || tab.get().as_str()>
@@ -567,10 +572,14 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                     }}
                 </div>
             </section>
+            </Defer>
+            <Defer>
             <super::test_mail::TestMail edited=Callback::new(move |()| {
                 draft.to_input(stored.with_value(|s| s.version)).0
             }) />
-            <ImportFile draft imported=imported_flag />
+            </Defer>
+            <Defer><ImportFile draft imported=imported_flag /></Defer>
+            <Defer>
             <section class="card">
                 <TextField
                     id="manager-root"
@@ -583,9 +592,10 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                 />
                 <ManagerRootInfo manager_root=draft.manager_root server_ip show_value=false />
             </section>
-            <DeliveryCard draft />
-            <BackupCard draft stored />
-            <AlertsCard draft stored />
+            </Defer>
+            <Defer><DeliveryCard draft /></Defer>
+            <Defer><BackupCard draft stored /></Defer>
+            <Defer><AlertsCard draft stored /></Defer>
         </form>
     }
 }
