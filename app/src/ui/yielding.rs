@@ -41,11 +41,37 @@ pub fn Defer(children: Children) -> impl IntoView {
     let content = Content::Later(Owner::current(), children);
     #[cfg(not(feature = "hydrate"))]
     let content = Content::Made(children());
-    Deferred(content)
+    Deferred {
+        content,
+        how: How::OwnTask,
+    }
 }
 
-/// The view behind [`Defer`].
-pub struct Deferred(Content);
+/// Hydrates `children` after handing the main thread back to the browser once: for the parts
+/// of the page above the routes, which Leptos hydrates asynchronously (a route's own content it
+/// hydrates in one pass; [`Defer`] splits that).
+#[component]
+pub fn Yield(children: Children) -> impl IntoView {
+    Deferred {
+        content: Content::Made(children()),
+        how: How::NextTask,
+    }
+}
+
+/// The view behind [`Defer`] and [`Yield`].
+pub struct Deferred {
+    content: Content,
+    how: How,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum How {
+    /// Left as the server rendered it in the page's pass, hydrated in a task of its own.
+    OwnTask,
+    /// Hydrated in its place in the page's pass, from the next task on (asynchronous
+    /// hydration only).
+    NextTask,
+}
 
 enum Content {
     Made(AnyView),
@@ -72,21 +98,27 @@ enum Stage<S> {
     Ready(S),
 }
 
+impl<S> DeferredState<S> {
+    fn ready(state: S) -> Self {
+        DeferredState(Rc::new(RefCell::new(Stage::Ready(state))))
+    }
+}
+
 impl Render for Deferred {
     type State = DeferredState<<AnyView as Render>::State>;
 
     fn build(self) -> Self::State {
-        DeferredState(Rc::new(RefCell::new(Stage::Ready(self.0.view().build()))))
+        DeferredState::ready(self.content.view().build())
     }
 
     fn rebuild(self, state: &mut Self::State) {
         let mut stage = state.0.borrow_mut();
         match &mut *stage {
-            Stage::Ready(inner) => self.0.view().rebuild(inner),
+            Stage::Ready(inner) => self.content.view().rebuild(inner),
             // New content before the section was hydrated: build it in place of the server's
             // element (the waiting task then finds it ready and leaves it).
             Stage::Waiting(el) => {
-                let mut built = self.0.view().build();
+                let mut built = self.content.view().build();
                 if let Some(parent) = el.parent_element() {
                     built.mount(&parent, Some(el));
                 }
@@ -141,14 +173,17 @@ impl RenderHtml for Deferred {
     const EXISTS: bool = <AnyView as RenderHtml>::EXISTS;
 
     fn dry_resolve(&mut self) {
-        let content = std::mem::replace(&mut self.0, Content::Made(().into_any()));
+        let content = std::mem::replace(&mut self.content, Content::Made(().into_any()));
         let mut view = content.view();
         view.dry_resolve();
-        self.0 = Content::Made(view);
+        self.content = Content::Made(view);
     }
 
     async fn resolve(self) -> Self::AsyncOutput {
-        Deferred(Content::Made(self.0.view().resolve().await))
+        Deferred {
+            content: Content::Made(self.content.view().resolve().await),
+            how: self.how,
+        }
     }
 
     fn to_html_with_buf(
@@ -159,7 +194,7 @@ impl RenderHtml for Deferred {
         mark_branches: bool,
         extra_attrs: Vec<AnyAttribute>,
     ) {
-        self.0
+        self.content
             .view()
             .to_html_with_buf(buf, position, escape, mark_branches, extra_attrs)
     }
@@ -174,7 +209,7 @@ impl RenderHtml for Deferred {
     ) where
         Self: Sized,
     {
-        self.0.view().to_html_async_with_buf::<OUT_OF_ORDER>(
+        self.content.view().to_html_async_with_buf::<OUT_OF_ORDER>(
             buf,
             position,
             escape,
@@ -188,6 +223,12 @@ impl RenderHtml for Deferred {
         cursor: &Cursor,
         position: &PositionState,
     ) -> Self::State {
+        if self.how == How::NextTask {
+            // Nothing to wait for in a synchronous pass.
+            return DeferredState::ready(
+                self.content.view().hydrate::<FROM_SERVER>(cursor, position),
+            );
+        }
         // Step onto the section's element, as the element itself would.
         let before = cursor.current();
         match position.get() {
@@ -200,8 +241,8 @@ impl RenderHtml for Deferred {
             // Not one element (or not the server's HTML): hydrate here and now.
             _ => {
                 cursor.set(before);
-                let inner = self.0.view().hydrate::<FROM_SERVER>(cursor, position);
-                return DeferredState(Rc::new(RefCell::new(Stage::Ready(inner))));
+                let inner = self.content.view().hydrate::<FROM_SERVER>(cursor, position);
+                return DeferredState::ready(inner);
             }
         };
         // Leave the cursor after it, as the element would.
@@ -220,7 +261,7 @@ impl RenderHtml for Deferred {
                 let still_waiting = matches!(*state.borrow(), Stage::Waiting(_));
                 if still_waiting {
                     let hydrate = || {
-                        self.0
+                        self.content
                             .view()
                             .hydrate_from_position::<true>(&el, Position::Current)
                     };
@@ -238,6 +279,16 @@ impl RenderHtml for Deferred {
         DeferredState(state)
     }
 
+    async fn hydrate_async(self, cursor: &Cursor, position: &PositionState) -> Self::State {
+        match self.how {
+            How::NextTask => {
+                next_task().await;
+                DeferredState::ready(self.content.view().hydrate_async(cursor, position).await)
+            }
+            How::OwnTask => self.hydrate::<true>(cursor, position),
+        }
+    }
+
     fn into_owned(self) -> Self::Owned {
         self
     }
@@ -250,105 +301,10 @@ impl AddAnyAttr for Deferred {
     where
         Self::Output<NewAttr>: RenderHtml,
     {
-        Deferred(Content::Made(self.0.view().add_any_attr(attr).into_any()))
-    }
-}
-
-/// Hydrates `children` after handing the main thread back to the browser once: for the parts
-/// of the page above the routes, which Leptos hydrates asynchronously (a route's own content it
-/// hydrates in one pass; [`Defer`] splits that).
-#[component]
-pub fn Yield(children: Children) -> impl IntoView {
-    Yielding(children())
-}
-
-/// The view behind [`Yield`].
-pub struct Yielding(AnyView);
-
-impl Render for Yielding {
-    type State = <AnyView as Render>::State;
-
-    fn build(self) -> Self::State {
-        self.0.build()
-    }
-
-    fn rebuild(self, state: &mut Self::State) {
-        self.0.rebuild(state)
-    }
-}
-
-impl RenderHtml for Yielding {
-    type AsyncOutput = Self;
-    type Owned = Self;
-
-    const MIN_LENGTH: usize = <AnyView as RenderHtml>::MIN_LENGTH;
-    const EXISTS: bool = <AnyView as RenderHtml>::EXISTS;
-
-    fn dry_resolve(&mut self) {
-        self.0.dry_resolve();
-    }
-
-    async fn resolve(self) -> Self::AsyncOutput {
-        Yielding(self.0.resolve().await)
-    }
-
-    fn to_html_with_buf(
-        self,
-        buf: &mut String,
-        position: &mut Position,
-        escape: bool,
-        mark_branches: bool,
-        extra_attrs: Vec<AnyAttribute>,
-    ) {
-        self.0
-            .to_html_with_buf(buf, position, escape, mark_branches, extra_attrs)
-    }
-
-    fn to_html_async_with_buf<const OUT_OF_ORDER: bool>(
-        self,
-        buf: &mut StreamBuilder,
-        position: &mut Position,
-        escape: bool,
-        mark_branches: bool,
-        extra_attrs: Vec<AnyAttribute>,
-    ) where
-        Self: Sized,
-    {
-        self.0.to_html_async_with_buf::<OUT_OF_ORDER>(
-            buf,
-            position,
-            escape,
-            mark_branches,
-            extra_attrs,
-        )
-    }
-
-    fn hydrate<const FROM_SERVER: bool>(
-        self,
-        cursor: &Cursor,
-        position: &PositionState,
-    ) -> Self::State {
-        self.0.hydrate::<FROM_SERVER>(cursor, position)
-    }
-
-    async fn hydrate_async(self, cursor: &Cursor, position: &PositionState) -> Self::State {
-        next_task().await;
-        self.0.hydrate_async(cursor, position).await
-    }
-
-    fn into_owned(self) -> Self::Owned {
-        self
-    }
-}
-
-impl AddAnyAttr for Yielding {
-    type Output<SomeNewAttr: Attribute> = Self;
-
-    fn add_any_attr<NewAttr: Attribute>(self, attr: NewAttr) -> Self::Output<NewAttr>
-    where
-        Self::Output<NewAttr>: RenderHtml,
-    {
-        Yielding(self.0.add_any_attr(attr).into_any())
+        Deferred {
+            content: Content::Made(self.content.view().add_any_attr(attr).into_any()),
+            how: self.how,
+        }
     }
 }
 
