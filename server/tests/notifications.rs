@@ -688,6 +688,73 @@ async fn mail_over_the_recipients_a_day_waits_for_the_window() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_smaller_notification_does_not_overtake_one_waiting_for_the_day() {
+    // The race the test above can meet: each notification arrives in a round of its own. The
+    // second (two recipients) waits for the day's window; the third (one recipient) would fit
+    // in the place left, but must not overtake it: a stream of small ones would keep the
+    // larger one waiting for ever.
+    let smtp = slow_smtp(0).await;
+    let (_dir, db) = fresh_db();
+    let app = TestApp::spawn(&db).await;
+    save_smtp(&app, smtp.port, SMTP_PASSWORD).await;
+    let limits = |per_day: u32| {
+        let request = app
+            .anon
+            .put(app.url("/ConMasManager/api/v1/sending-limits"))
+            .bearer_auth(&app.token)
+            .json(&json!({"preset": "custom", "recipients_per_day": per_day}));
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(limits(3).await, StatusCode::OK);
+    let to_two = |n: usize| {
+        let mut body = notification(n);
+        body["to"] = json!([format!("a{n}@example.co.jp"), format!("b{n}@example.co.jp")]);
+        body
+    };
+    let store = app.store.clone();
+    let waiting = || {
+        let store = store.clone();
+        async move {
+            let (rows, _) = store
+                .notifications(Some(server::store::Status::Waiting), 10, 0)
+                .await
+                .unwrap();
+            rows.len()
+        }
+    };
+    assert_eq!(submit(&app, to_two(1), None).await.0, StatusCode::ACCEPTED);
+    eventually("the first delivered", || async {
+        smtp.messages().await.len() == 1
+    })
+    .await;
+    assert_eq!(submit(&app, to_two(2), None).await.0, StatusCode::ACCEPTED);
+    eventually("the second waiting", || async { waiting().await == 1 }).await;
+    assert_eq!(
+        submit(&app, notification(3), None).await.0,
+        StatusCode::ACCEPTED
+    );
+    eventually("the third waiting behind it", || async {
+        waiting().await == 2
+    })
+    .await;
+    // Rounds go on meanwhile: the third stays behind the second.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(waiting().await, 2);
+    assert_eq!(
+        smtp.messages().await.len(),
+        1,
+        "nothing overtook the waiting mail"
+    );
+
+    assert_eq!(limits(10).await, StatusCode::OK);
+    eventually("the rest delivered", || async {
+        smtp.messages().await.len() == 3
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_throttling_is_waited_out_as_told() {
     use common::fake_provider::FakeProvider;
     use common::oauth_flow::*;

@@ -257,12 +257,15 @@ impl Worker {
         settings: &app::domain::SettingsView,
     ) -> Result<crate::store::Quota, crate::store::StoreError> {
         let connection = app::domain::Connection::of(settings);
+        // Before the read: a save that lands after it is newer than these limits.
+        let read_at_ms = crate::clock::now_ms();
         let saved = self.store.sending_limits(&connection.key).await?;
         let (_, limits) = saved.effective(&connection);
         Ok(crate::store::Quota {
             connection: connection.key,
             limits,
             minute_ms: self.config.limit_minute.as_millis() as i64,
+            read_at_ms,
         })
     }
 

@@ -15,6 +15,10 @@ pub struct Quota {
     pub connection: String,
     pub limits: LimitNumbers,
     pub minute_ms: i64,
+    /// When `limits` were read. A claim holds back only mail last changed before then: mail
+    /// released by a save of new limits after that moment is judged by the next round, with
+    /// the new limits, not held for a day by the old ones.
+    pub read_at_ms: i64,
 }
 
 /// Use of a connection's limits.
@@ -226,14 +230,22 @@ pub(super) async fn usage_with(
     })
 }
 
-/// Marks every due notification `waiting` until `until_ms` (the limits are spent).
-pub(super) async fn hold_due(tx: &mut Tx, now_ms: i64, until_ms: i64) -> Result<u64, StoreError> {
+/// Marks every due notification `waiting` until `until_ms` (the limits are spent), except
+/// what changed since the limits were read ([`Quota::read_at_ms`]).
+pub(super) async fn hold_due(
+    tx: &mut Tx,
+    now_ms: i64,
+    until_ms: i64,
+    quota: &Quota,
+) -> Result<u64, StoreError> {
     Ok(sqlx::query(
         "UPDATE notifications SET status = 'waiting', next_attempt_at = $1, updated_at = $2
-         WHERE status IN ('queued', 'retrying', 'waiting') AND next_attempt_at <= $2",
+         WHERE status IN ('queued', 'retrying', 'waiting') AND next_attempt_at <= $2
+           AND updated_at < $3",
     )
     .bind(until_ms)
     .bind(now_ms)
+    .bind(quota.read_at_ms)
     .execute(&mut **tx)
     .await
     .context("Failed to hold notifications for the sending limits")?
