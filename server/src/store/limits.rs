@@ -230,6 +230,18 @@ pub(super) async fn usage_with(
     })
 }
 
+/// When the earliest notification still waiting for the limits may go (`None`: none waits).
+pub(super) async fn waiting_until(tx: &mut Tx, now_ms: i64) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT MIN(next_attempt_at) FROM notifications
+         WHERE status = 'waiting' AND next_attempt_at > $1",
+    )
+    .bind(now_ms)
+    .fetch_one(&mut **tx)
+    .await
+    .context("Failed to read the notifications waiting for the limits")
+}
+
 /// Marks every due notification `waiting` until `until_ms` (the limits are spent), except
 /// what changed since the limits were read ([`Quota::read_at_ms`]).
 pub(super) async fn hold_due(

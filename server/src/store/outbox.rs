@@ -218,7 +218,14 @@ impl Store {
                 super::limits::usage_with(&mut tx, &quota.connection, now_ms, quota.minute_ms)
                     .await?;
             let budget = usage.budget(&quota.limits, now_ms, quota.minute_ms);
-            if let Some(until) = budget.free_at {
+            // Mail already waiting for the day's window stays ahead: what came due after it
+            // joins the wait instead of overtaking it. (A stream of one-recipient notifications
+            // would otherwise spend each freed place and keep a larger one waiting for ever.)
+            let ahead = match budget.recipients {
+                Some(_) => super::limits::waiting_until(&mut tx, now_ms).await?,
+                None => None,
+            };
+            if let Some(until) = budget.free_at.or(ahead) {
                 let held = super::limits::hold_due(&mut tx, now_ms, until, quota).await?;
                 tx.commit().await.context("Failed to commit the claim")?;
                 if held > 0 {
@@ -269,21 +276,6 @@ impl Store {
         // notification with more recipients than the whole day allows goes when the window is
         // empty (the provider then decides), rather than waiting for ever.
         if let Some((mut left, used)) = recipients_left {
-            // Mail already waiting for the day's window stays ahead: what came due after it
-            // joins the wait instead of overtaking it. (A stream of one-recipient notifications
-            // would otherwise spend each freed place and keep a larger one waiting for ever.)
-            let ahead: Option<i64> = sqlx::query_scalar(
-                "SELECT MIN(next_attempt_at) FROM notifications
-                 WHERE status = 'waiting' AND next_attempt_at > $1",
-            )
-            .bind(now_ms)
-            .fetch_one(&mut *tx)
-            .await
-            .context("Failed to read the notifications waiting for the limits")?;
-            if let Some(until) = ahead {
-                super::limits::hold_due(&mut tx, now_ms, until, quota).await?;
-                claimed.clear();
-            }
             let fits = claimed
                 .iter()
                 .take_while(|n| {
