@@ -18,6 +18,14 @@ else
   rustup target add wasm32-unknown-unknown
 fi
 
+# The standard library's source: the release bundle compiles its own (scripts/build.sh).
+if rustup component list --installed 2>/dev/null | grep -qx rust-src; then
+  skip "rust-src component: present"
+else
+  step "Adding the rust-src component"
+  rustup component add rust-src
+fi
+
 # rustfmt and clippy: the test command runs `make lint`.
 if cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1; then
   skip "rustfmt, clippy: present"

@@ -4,6 +4,9 @@ use wasm_bindgen::prelude::wasm_bindgen;
 
 #[wasm_bindgen]
 pub fn hydrate() {
+    // A panic's message in the console, in debug builds. The release bundle is built with
+    // panics that abort at once (scripts/build.sh): no hook would ever run there.
+    #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
     let base = base_path();
     // The console's pages are lazily loaded chunks: hydration waits for the page's chunk.
