@@ -11,9 +11,9 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/end2end/node_modules/.bin:$PATH"
 printf '\033[1m==> Release build: the browser bundle\033[0m\n'
 # The bundle's standard library is compiled here, with panics that stop at once (no message, no
-# location, no formatting machinery): 57 KB less brotli in the main module every page loads,
-# 38 KB less on the settings page's first load. A panic in the browser still shows in the
-# console ("unreachable") and fails the browser tests; debug builds (`make dev`) keep the
+# location, no formatting machinery): 18 KB less brotli in the main module every page loads,
+# 26 KB less on the settings page's first load (README, *Browser bundle*). A panic in the
+# browser still shows in the console ("unreachable") and fails the browser tests; debug builds (`make dev`) keep the
 # messages. Both flags are unstable, hence RUSTC_BOOTSTRAP for this one cargo call on the
 # pinned stable toolchain. The server is compiled in a separate call without it: cargo counts
 # RUSTC_BOOTSTRAP in its fingerprints, and `cargo test` would otherwise compile everything again.
