@@ -18,7 +18,9 @@ cargo fmt --all -- --check
 scripts/build.sh
 built=$(date +%s)
 printf '\033[1m==> Browser tests (Playwright, Chromium) against the release build\033[0m\n'
-# Before the Rust tests: their build puts its own server binary at target/release/server.
+# First, while target/release/server is the binary of the release build. (The Rust tests'
+# clippy-compiled build names its own binaries apart, under target/release/deps; `make run`
+# after `make test` compiled nothing and served the tested bundle, 2026-12-07.)
 SKIP_BUILD=1 scripts/e2e.sh
 e2e_done=$(date +%s)
 printf '\033[1m==> Clippy on the browser side (the hydrate build of the app, wasm32)\033[0m\n'
