@@ -13,10 +13,12 @@ printf '\033[1m==> Release build: the browser bundle\033[0m\n'
 # The bundle's standard library is compiled here, with panics that stop at once (no message, no
 # location, no formatting machinery): 18 KB less brotli in the main module every page loads,
 # 26 KB less on the settings page's first load (README, *Browser bundle*). A panic in the
-# browser still shows in the console ("unreachable") and fails the browser tests; debug builds (`make dev`) keep the
-# messages. Both flags are unstable, hence RUSTC_BOOTSTRAP for this one cargo call on the
-# pinned stable toolchain. The server is compiled in a separate call without it: cargo counts
-# RUSTC_BOOTSTRAP in its fingerprints, and `cargo test` would otherwise compile everything again.
+# browser still shows in the console ("unreachable") and fails the browser tests; debug builds
+# (`make dev`) keep the messages. Both flags are unstable, hence RUSTC_BOOTSTRAP for this one
+# cargo call on the pinned stable toolchain. The server is compiled in a separate call without
+# it: cargo counts RUSTC_BOOTSTRAP in its fingerprints, and `cargo test` would otherwise compile
+# everything again. A target's RUSTFLAGS replace `[build] rustflags` instead of adding to them,
+# so `--cfg erase_components` from .cargo/config.toml is repeated here: change both together.
 RUSTC_BOOTSTRAP=1 \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="--cfg erase_components -Zunstable-options -Cpanic=immediate-abort" \
   cargo leptos build --release --precompress --split --frontend-only \
