@@ -1,7 +1,7 @@
 //! Really sending mail: a real SMTP server process (aiosmtpd) for SMTP, and the local fakes of
 //! Graph `sendMail` and Gmail `messages.send` that check each request as documented.
 
-mod common;
+use crate::common;
 
 use common::fake_provider::FakeProvider;
 use common::oauth_flow::*;

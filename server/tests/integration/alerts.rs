@@ -2,7 +2,7 @@
 //! receiver would, when a wrong password pauses the queue; retried when the receiver fails;
 //! once per kind per hour; the address never shown, logged or put in an error; the test button.
 
-mod common;
+use crate::common;
 
 use axum::extract::State;
 use axum::http::HeaderMap;

@@ -2,7 +2,7 @@
 //! throttled sign-in, cross-site requests, security headers, secrets at rest and in logs, and
 //! the operator's sub-commands.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reqwest::StatusCode;

@@ -358,7 +358,7 @@ pub fn free_port() -> u16 {
 
 /// The database a test's file names: the SQLite file itself or, when `TEST_POSTGRES` names a
 /// PostgreSQL server (the test script's throwaway cluster, e.g. `postgres://postgres@127.0.0.1:5433`),
-/// a database of its own there, created on first use. Every test binary runs on both.
+/// a database of its own there, created on first use. The test script runs every test on both.
 pub fn database_url(db: &Path) -> String {
     match std::env::var("TEST_POSTGRES") {
         Ok(server) if !server.is_empty() => postgres_database(server.trim_end_matches('/'), db),

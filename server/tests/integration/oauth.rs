@@ -2,7 +2,7 @@
 //! providers' paths): PKCE, state, the callback, refresh rotation, concurrent refreshes, the
 //! errors administrators meet, revocation — and no token or secret in any answer or log line.
 
-mod common;
+use crate::common;
 
 use common::fake_provider::FakeProvider;
 use common::oauth_flow::*;

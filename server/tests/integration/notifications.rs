@@ -2,7 +2,7 @@
 //! the worker to a real SMTP server, retried, paused on refused credentials, never duplicated by
 //! a client's retry.
 
-mod common;
+use crate::common;
 
 use common::server_process::ServerProcess;
 use common::smtp_server::{SMTP_PASSWORD, SMTP_USER, SmtpServer};

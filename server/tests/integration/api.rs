@@ -1,6 +1,6 @@
 //! REST API against the real application: real router, real SQLite file, real HTTP on port 0.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reqwest::StatusCode;

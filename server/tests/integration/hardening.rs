@@ -1,7 +1,7 @@
 //! Attacks against the console, each performed for real against the running server, now
 //! refused or harmless (issue "Hardening: attacks that work against the console today").
 
-mod common;
+use crate::common;
 
 use common::smtp_server::{SMTP_PASSWORD, SMTP_USER, SmtpServer};
 use common::*;
