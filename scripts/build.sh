@@ -19,7 +19,9 @@ printf '\033[1m==> Release build: the browser bundle\033[0m\n'
 # it: cargo counts RUSTC_BOOTSTRAP in its fingerprints, and `cargo test` would otherwise compile
 # everything again. A target's RUSTFLAGS replace `[build] rustflags` instead of adding to them,
 # so `--cfg erase_components` from .cargo/config.toml is repeated here: change both together.
-RUSTC_BOOTSTRAP=1 \
+# The workspace's crates go through scripts/rustc-lint.sh, which lints them with clippy when the
+# test command asks (LINT_WITH_CLIPPY=1) and compiles them with rustc, unchanged, either way.
+RUSTC_BOOTSTRAP=1 RUSTC_WORKSPACE_WRAPPER="$PWD/scripts/rustc-lint.sh" \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="--cfg erase_components -Zunstable-options -Cpanic=immediate-abort" \
   cargo leptos build --release --precompress --split --frontend-only \
   --lib-cargo-args=-Zbuild-std=std,panic_abort
