@@ -13,7 +13,7 @@ if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 start=$(date +%s)
 # Formatting first: it takes a second and needs no build.
 cargo fmt --all -- --check
-# The release build, without clippy: clippy as the compiler turns rustc's MIR optimisations
+# The release build, never with clippy as its compiler: that turns rustc's MIR optimisations
 # off, and the bundle it built was 12 KB larger on the settings page than the one `make run`
 # serves (2026-12-07). What the browser tests use is byte for byte what users run: clippy only
 # reads the browser side's crates beside the compiler, which compiles them as `make run` does.
