@@ -10,6 +10,7 @@ test("Edit → change → Save → reload shows the change", async ({ page }) =>
   await settings.open();
   await page.locator("#edit-button").click();
   await expect(page).toHaveURL(/\/System\/MailSetting\/Edit\?tab=smtp$/);
+  await settings.hydrated();
 
   await settings.input("smtp-server").fill("mail.internal.example.co.jp");
   await settings.input("smtp-port").fill("25");

@@ -5,17 +5,15 @@ test.beforeEach(async ({ request }) => {
   await seed(request);
 });
 
-test("switching tabs updates the URL without a reload, and Back/Forward work", async ({ page }) => {
+test("each tab of the settings page has its address, and Back/Forward work", async ({ page }) => {
   const settings = new SettingsPage(page);
   await settings.open({ tab: "smtp" });
-  // A marker that a full reload would wipe out.
-  await page.evaluate(() => ((window as any).__noReload = true));
 
-  await settings.tab("google").click();
+  await settings.switchTab("google");
   await expect(page).toHaveURL(/\/System\/MailSetting\?tab=google$/);
   await settings.expectTab("google");
 
-  await settings.tab("microsoft").click();
+  await settings.switchTab("microsoft");
   await expect(page).toHaveURL(/\?tab=microsoft$/);
   await settings.expectTab("microsoft");
 
@@ -29,6 +27,22 @@ test("switching tabs updates the URL without a reload, and Back/Forward work", a
 
   await page.goForward();
   await settings.expectTab("google");
+});
+
+test("the form switches tabs in place: what was typed stays, the address follows", async ({ page }) => {
+  const settings = new SettingsPage(page);
+  await settings.open({ edit: true, tab: "smtp" });
+  // A marker that a full reload would wipe out.
+  await page.evaluate(() => ((window as any).__noReload = true));
+  await settings.input("smtp-server").fill("typed.example.co.jp");
+
+  await settings.switchTab("google");
+  await expect(page).toHaveURL(/\/System\/MailSetting\/Edit\?tab=google$/);
+  await settings.expectTab("google");
+  await settings.switchTab("smtp");
+  await expect(page).toHaveURL(/\?tab=smtp$/);
+  await settings.expectTab("smtp");
+  await expect(settings.input("smtp-server")).toHaveValue("typed.example.co.jp");
   expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
 });
 
@@ -50,7 +64,7 @@ test("each OAuth tab shows the redirect URI to register and the setup steps", as
   await expect(page.locator('.notice[data-code="redirect_https_required"]')).toBeVisible();
   await expect(page.locator('.notice[data-code="redirect_private_address"]')).toBeVisible();
 
-  await settings.tab("google").click();
+  await settings.switchTab("google");
   await expect(page.locator("#redirect-uri-google")).toHaveText(
     "http://192.168.10.20/ConMasManager/System/MailOAuthGoogle",
   );

@@ -59,10 +59,10 @@ test("errors of the selected OAuth provider stay on its own tab", async ({ page 
   await expect(settings.error("google-client-id")).toContainText("apps.googleusercontent.com");
 
   // The Microsoft tab edits its own draft: Google's error is not shown there.
-  await settings.tab("microsoft").click();
+  await settings.switchTab("microsoft");
   await expect(settings.input("ms-client-id")).toBeVisible();
   await expect(settings.error("ms-client-id")).toBeEmpty();
-  await settings.tab("google").click();
+  await settings.switchTab("google");
   await expect(settings.input("google-client-id")).toHaveValue("0a1b2c3d-4e5f-6789-abcd-ef0123456789");
   await expect(settings.error("google-client-id")).toContainText("apps.googleusercontent.com");
 });

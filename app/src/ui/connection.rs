@@ -6,7 +6,14 @@ use crate::domain::{OauthCode, OauthStatus, Provider, SettingsView};
 use crate::i18n::*;
 use crate::messages::oauth_message;
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
+
+/// The outcome the provider's redirect brought back to the page (`?oauth=`), read where the
+/// router is (on the server).
+pub fn callback_code() -> Option<OauthCode> {
+    leptos_router::hooks::use_query_map()
+        .with_untracked(|q| q.get("oauth"))
+        .and_then(|c| OauthCode::parse(&c))
+}
 
 /// Asks the server for the consent URL and goes there. On failure returns the reason.
 pub async fn connect() -> Result<(), (OauthCode, String)> {
@@ -51,25 +58,23 @@ pub fn ConnectionPanel(
     provider: Provider,
     settings: SettingsView,
     status: OauthStatus,
+    /// The outcome the provider's redirect brought back (`?oauth=`).
+    callback: Option<OauthCode>,
 ) -> impl IntoView {
     let i18n = use_i18n();
     let status = RwSignal::new(status);
     // The outcome of the last step: from the callback's `?oauth=` or from a button here.
-    let query = use_query_map();
-    let from_callback = query
-        .with_untracked(|q| q.get("oauth"))
-        .and_then(|c| OauthCode::parse(&c))
-        .map(|code| {
-            let detail = status
-                .with_untracked(|s| {
-                    s.problem
-                        .as_ref()
-                        .filter(|p| p.code == code)
-                        .map(|p| p.detail.clone())
-                })
-                .unwrap_or_default();
-            (code, detail)
-        });
+    let from_callback = callback.map(|code| {
+        let detail = status
+            .with_untracked(|s| {
+                s.problem
+                    .as_ref()
+                    .filter(|p| p.code == code)
+                    .map(|p| p.detail.clone())
+            })
+            .unwrap_or_default();
+        (code, detail)
+    });
     let outcome = RwSignal::new(from_callback);
 
     let saved_for_this = settings.oauth.provider == provider;

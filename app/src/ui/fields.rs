@@ -340,6 +340,9 @@ pub fn RedirectInfo(
     provider: Provider,
     #[prop(into)] manager_root: Signal<String>,
     server_ip: Option<IpAddr>,
+    /// Outside an island (the settings page): the copy button is an island of its own.
+    #[prop(optional)]
+    copy_island: bool,
 ) -> impl IntoView {
     let i18n = use_i18n();
     let parsed = Memo::new(move |_| manager_root.with(|m| ManagerRoot::parse(m)));
@@ -357,21 +360,21 @@ pub fn RedirectInfo(
                 .unwrap_or_default()
         })
     });
-    let leptos_use::UseClipboardReturn { copied, copy, .. } = leptos_use::use_clipboard();
     let id = format!("redirect-uri-{}", provider.as_str());
     view! {
         <div class="redirect">
             <p class="label" id=format!("{id}-label")>{t!(i18n, redirect_uri)}</p>
             {move || match uri() {
                 Some(uri) => {
-                    let copy = copy.clone();
-                    let to_copy = uri.clone();
+                    let button = if copy_island {
+                        view! { <super::islands::CopyIsland text=uri.clone() /> }.into_any()
+                    } else {
+                        view! { <CopyButton text=uri.clone() /> }.into_any()
+                    };
                     view! {
                         <div class="copy-row">
                             <code id=id.clone() aria-labelledby=format!("{id}-label")>{uri}</code>
-                            <button type="button" class="button small" on:click=move |_| copy(&to_copy)>
-                                {move || if copied.get() { t_string!(i18n, copied) } else { t_string!(i18n, copy) }}
-                            </button>
+                            {button}
                         </div>
                     }
                     .into_any()
@@ -386,6 +389,18 @@ pub fn RedirectInfo(
             }}
             <NoticeList notices=problems />
         </div>
+    }
+}
+
+/// Copies `text` to the clipboard, and says so.
+#[component]
+pub fn CopyButton(text: String) -> impl IntoView {
+    let i18n = use_i18n();
+    let leptos_use::UseClipboardReturn { copied, copy, .. } = leptos_use::use_clipboard();
+    view! {
+        <button type="button" class="button small" on:click=move |_| copy(&text)>
+            {move || if copied.get() { t_string!(i18n, copied) } else { t_string!(i18n, copy) }}
+        </button>
     }
 }
 

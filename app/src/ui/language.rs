@@ -49,20 +49,36 @@ pub fn remembered(headers: &http::HeaderMap) -> Option<Locale> {
         .and_then(|c| c.value().parse::<Locale>().ok())
 }
 
-/// Writes the cookie whenever the language is changed on the page (not when a page merely
-/// opens in the language the server chose).
+/// The two language buttons. Choosing the other language remembers it and loads the page again,
+/// rendered by the server in that language.
 #[component]
-pub fn RememberLanguage() -> impl IntoView {
-    #[cfg(feature = "hydrate")]
-    {
-        let i18n = use_i18n();
-        Effect::new(move |previous: Option<Locale>| {
-            let locale = i18n.get_locale();
-            if previous.is_some_and(|p| p != locale) {
+pub fn LanguageButtons() -> impl IntoView {
+    let i18n = use_i18n();
+    let button = move |locale: Locale, label: &'static str| {
+        let on_click = move |_| {
+            #[cfg(feature = "hydrate")]
+            if i18n.get_locale_untracked() != locale {
                 write_cookie(locale);
+                let _ = window().location().reload();
             }
-            locale
-        });
+        };
+        view! {
+            <button
+                type="button"
+                class="lang-button"
+                lang=locale.as_str()
+                aria-pressed=(i18n.get_locale_untracked() == locale).to_string()
+                on:click=on_click
+            >
+                {label}
+            </button>
+        }
+    };
+    view! {
+        <div class="lang-switch" role="group" aria-label=t_string!(i18n, lang_label)>
+            {button(Locale::ja, "日本語")}
+            {button(Locale::en, "English")}
+        </div>
     }
 }
 

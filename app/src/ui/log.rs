@@ -9,7 +9,7 @@ use crate::domain::DeliveryStatus;
 use crate::i18n::*;
 use crate::messages::send_message;
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn LogPageView() -> impl IntoView {
@@ -33,10 +33,9 @@ pub fn LogPageView() -> impl IntoView {
             .map(|q| q.trim().to_string())
             .filter(|q| !q.is_empty())
     });
-    let reload = RwSignal::new(0u32);
     let data = page_resource(
-        move || (status.get(), page.get(), search.get(), reload.get()),
-        |(status, page, search, _)| delivery_log(status, page, search),
+        move || (status.get(), page.get(), search.get()),
+        |(status, page, search)| delivery_log(status, page, search),
     );
     view! {
         <nav class="breadcrumb" aria-label="breadcrumb">
@@ -51,7 +50,7 @@ pub fn LogPageView() -> impl IntoView {
                 match data.await {
                     Ok(log) => view! {
                         <SessionBar viewer=log.viewer.clone() delivery=log.delivery.clone() />
-                        <LogView log reload />
+                        <super::islands::LogIsland log />
                     }
                     .into_any(),
                     Err(_) => view! { <p class="banner banner-error">{t!(i18n, load_failed)}</p> }.into_any(),
@@ -62,12 +61,11 @@ pub fn LogPageView() -> impl IntoView {
 }
 
 #[component]
-fn LogView(log: LogPage, reload: RwSignal<u32>) -> impl IntoView {
+pub(super) fn LogView(log: LogPage, reload: RwSignal<u32>) -> impl IntoView {
     let i18n = use_i18n();
     let base = use_context::<super::BasePath>()
         .map(|b| b.0)
         .unwrap_or_default();
-    let navigate = use_navigate();
     let act = Action::new(move |(id, action): &(String, String)| {
         let (id, action) = (id.clone(), action.clone());
         async move { delivery_action(id, action).await }
@@ -109,10 +107,7 @@ fn LogView(log: LogPage, reload: RwSignal<u32>) -> impl IntoView {
         if let Some(s) = &filter_search {
             q.append_pair("q", s);
         }
-        navigate(
-            &format!("{filter_base}/System/MailLog?{}", q.finish()),
-            Default::default(),
-        );
+        super::leave_to(&format!("{filter_base}/System/MailLog?{}", q.finish()));
     };
     let pages = ((log.total + log.per_page - 1) / log.per_page).max(1);
     let link = {

@@ -4,6 +4,7 @@ mod access;
 mod connection;
 mod edit;
 mod fields;
+mod islands;
 pub mod language;
 mod limits;
 mod log;
@@ -18,9 +19,9 @@ use crate::domain::{Provider, Tab};
 use crate::i18n::*;
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, provide_meta_context};
-use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::components::{Route, Router, Routes};
 use leptos_router::hooks::use_query_map;
-use leptos_router::{Lazy, LazyRoute, NavigateOptions, SsrMode, lazy_route, path};
+use leptos_router::{SsrMode, path};
 
 /// Name of the `<meta>` that tells the browser the base path the server runs under.
 pub const BASE_META: &str = "mail-settings-base";
@@ -50,19 +51,28 @@ pub fn shell(options: LeptosOptions, base: String) -> impl IntoView {
     }
 }
 
-/// Starts the browser bundle once the server-rendered page has painted. Leptos'
-/// `HydrationScripts` preloads the main module and every chunk of the page from `<head>`, so on
-/// a slow phone the first paint waits behind 400 KB that only add interactivity. Here nothing
-/// is fetched before the first frame: the page shows as rendered, then the bundle loads, and
-/// the chunks of lazy routes come when the route asks for them. Forms work without it.
+/// Starts the browser bundle once the server-rendered page has painted, and hydrates the page's
+/// islands. Nothing is fetched before the first frame: the page shows as rendered, then the
+/// bundle loads, and a lazy island's chunk comes when its page has one. Forms and links work
+/// without it.
 #[component]
 fn DeferredHydration(options: LeptosOptions) -> impl IntoView {
     let (js, wasm) = bundle_names(&options);
     let pkg = format!("/{}", options.site_pkg_dir);
-    // After the next frame is painted: a task queued from inside `requestAnimationFrame`
-    // runs after that frame.
+    // After the next frame is painted (a task queued from inside `requestAnimationFrame` runs
+    // after that frame): load the module, then hydrate the islands in document order, each in
+    // a task of its own. An island inside another's children hydrates under that island's
+    // owner (`$$on_hydrate` of the `<leptos-children>` around it). `<body data-hydrated>`
+    // tells the browser tests (and anyone curious) that every island is interactive, with the
+    // sections an island hydrates later (`yielding::Defer`).
     let script = format!(
-        "const h=()=>import({js:?}).then(m=>m.default({{module_or_path:{wasm:?}}}).then(()=>m.hydrate()));\
+        "const t=()=>new Promise(r=>setTimeout(r,0));\
+         const h=async()=>{{const m=await import({js:?});await m.default({{module_or_path:{wasm:?}}});m.hydrate();\
+         const o=[];const w=async n=>{{for(const c of n.children){{const g=c.tagName;\
+         if(g==='LEPTOS-ISLAND'){{const f=m[c.dataset.component];const p=o[o.length-1];\
+         if(f){{await t();if(p)p();const r=f(c);if(r&&r.then)await r;}}await w(c);}}\
+         else if(g==='LEPTOS-CHILDREN'){{o.push(c.$$on_hydrate);await w(c);o.pop();}}else await w(c);}}}};\
+         await w(document.body);const b=document.body;while(b.dataset.pendingSections)await t();b.dataset.hydrated='true';}};\
          requestAnimationFrame(()=>setTimeout(h,0));",
         js = format!("{pkg}/{js}.js"),
         wasm = format!("{pkg}/{wasm}.wasm"),
@@ -107,79 +117,42 @@ fn bundle_names(options: &LeptosOptions) -> (String, String) {
         .clone()
 }
 
-/// Marks `<body data-hydrated="true">` once the page around it is interactive, for the browser
-/// tests (and anyone curious). Each page renders it after its own content: a page's code may
-/// arrive in a chunk of its own after the shell has hydrated.
-/// Sections hydrated in a task of their own ([`yielding::Defer`]) are waited for.
-#[component]
-pub(crate) fn HydratedMark() -> impl IntoView {
-    #[cfg(feature = "hydrate")]
-    {
-        let pending = use_context::<yielding::PendingSections>();
-        Effect::new(move |_| {
-            if pending.is_some_and(|p| p.0.get() > 0) {
-                return;
-            }
-            if let Some(body) = document().body() {
-                let _ = body.set_attribute("data-hydrated", "true");
-            }
-        });
-    }
-}
-
-/// The console's base path (`/ConMasManager`), for links that leave the router.
+/// The console's base path (`/ConMasManager`), for full links to its pages.
 #[derive(Clone, Debug)]
 pub struct BasePath(pub String);
-
-/// A message shown once at the top of the next page (after a save, for example).
-#[derive(Clone, Copy)]
-pub struct Flash(pub RwSignal<Option<FlashKind>>);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FlashKind {
-    Saved,
-}
 
 #[component]
 pub fn App(base: String) -> impl IntoView {
     provide_meta_context();
     provide_context(BasePath(base.clone()));
-    provide_context(Flash(RwSignal::new(None)));
-    provide_context(yielding::PendingSections(RwSignal::new(0)));
 
     view! {
         <I18nContextProvider ssr_lang_header_getter=language::request_languages()>
-            <language::RememberLanguage />
             <Header />
-            // The routes (matching, fetching the page's chunk) in a task after the header's.
-            <yielding::Yield>
             <Router base>
                 <main id="main" class="page">
-                    // Each console page is its own WebAssembly chunk (`cargo leptos --split`):
-                    // the browser fetches a page's code when the page is first shown, so the
-                    // settings page does not download the edit form, the templates or the log.
+                    // The server renders every page. The browser gets the code of a page's
+                    // islands only (`ui::islands`): the edit form, the log, the templates and the
+                    // tokens each come in a chunk of their own (`cargo leptos --split`).
                     <Routes fallback=NotFound>
                         <Route
                             path=path!("/System/MailSetting")
-                            view={Lazy::<ViewRoute>::new()}
+                            view=view_route
                             ssr=SsrMode::Async
                         />
                         <Route
                             path=path!("/System/MailSetting/Edit")
-                            view={Lazy::<EditRoute>::new()}
+                            view=edit_route
                             ssr=SsrMode::Async
                         />
-                        <Route path=path!("/System/MailLog") view={Lazy::<LogRoute>::new()} ssr=SsrMode::Async />
-                        <Route path=path!("/System/MailTemplates") view={Lazy::<TemplatesRoute>::new()} ssr=SsrMode::Async />
-                        // Not a chunk of its own: a fifth lazy route made wasm-split cut the shared
-                        // code into twice as many chunks, 17-25 KB more on every page's first load.
-                        <Route path=path!("/System/MailApiTokens") view=|| view! { <tokens::TokensPageView /> <HydratedMark /> } ssr=SsrMode::Async />
-                        <Route path=path!("/System/Login") view=|| view! { <access::LoginPage /> <HydratedMark /> } />
-                        <Route path=path!("/System/Setup") view=|| view! { <access::SetupPage /> <HydratedMark /> } />
+                        <Route path=path!("/System/MailLog") view=log::LogPageView ssr=SsrMode::Async />
+                        <Route path=path!("/System/MailTemplates") view=templates::TemplatesPage ssr=SsrMode::Async />
+                        <Route path=path!("/System/MailApiTokens") view=tokens::TokensPageView ssr=SsrMode::Async />
+                        <Route path=path!("/System/Login") view=access::LoginPage />
+                        <Route path=path!("/System/Setup") view=access::SetupPage />
                     </Routes>
                 </main>
             </Router>
-            </yielding::Yield>
         </I18nContextProvider>
     }
 }
@@ -187,57 +160,19 @@ pub fn App(base: String) -> impl IntoView {
 #[component]
 fn Header() -> impl IntoView {
     let i18n = use_i18n();
-    let lang_button = move |locale: Locale, label: &'static str| {
-        view! {
-            <button
-                type="button"
-                class="lang-button"
-                lang=locale.as_str()
-                aria-pressed=move || (i18n.get_locale() == locale).to_string()
-                on:click=move |_| i18n.set_locale(locale)
-            >
-                {label}
-            </button>
-        }
-    };
-    let title = move || {
-        format!(
-            "{} | {}",
-            t_string!(i18n, page_title),
-            t_string!(i18n, app_title)
-        )
-    };
-    // On the server the title is a plain string: leptos_meta reads it after the render, outside
-    // the render's reactive arena, so a closure reading the locale signal there panicked when the
-    // response had moved to another worker thread.
-    #[cfg(feature = "ssr")]
-    let title = view! { <leptos_meta::Title text=TextProp::from(title()) /> };
-    // In the browser the server's `<title>` stays until the language changes. (leptos_meta's
-    // `<Title>` wrote the same text again while hydrating: 38 ms of the page's first task on
-    // a slow phone.)
-    #[cfg(not(feature = "ssr"))]
-    let title = {
-        Effect::new(move |shown: Option<Locale>| {
-            let locale = i18n.get_locale();
-            if shown.is_some_and(|shown| shown != locale) {
-                document().set_title(&title());
-            }
-            locale
-        });
-        // Where the server has `<Title>`, which writes nothing into the body either.
-        yielding::Nothing.into_any()
-    };
+    let title = format!(
+        "{} | {}",
+        t_string!(i18n, page_title),
+        t_string!(i18n, app_title)
+    );
     view! {
-        {title}
+        <leptos_meta::Title text=title />
         <a class="skip-link" href="#main">
             {t!(i18n, page_title)}
         </a>
         <header class="topbar">
             <span class="brand">{t!(i18n, app_title)}</span>
-            <div class="lang-switch" role="group" aria-label=move || t_string!(i18n, lang_label)>
-                {lang_button(Locale::ja, "日本語")}
-                {lang_button(Locale::en, "English")}
-            </div>
+            <islands::LanguageSwitch />
         </header>
     }
 }
@@ -250,70 +185,22 @@ fn NotFound() -> impl IntoView {
         <p>
             <a href=format!("{base}/System/MailSetting")>"Mail basic settings / メール基本設定"</a>
         </p>
-        <HydratedMark />
     }
 }
 
-/// The settings page, read-only (its own chunk).
-#[derive(Debug)]
-struct ViewRoute;
-
-#[lazy_route]
-impl LazyRoute for ViewRoute {
-    fn data() -> Self {
-        ViewRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        let body = Callback::new(|page: PageData| view! { <view::ViewSettings page /> }.into_any());
-        view! { <SettingsPage body /> }.into_any()
-    }
+/// The settings page, read-only.
+fn view_route() -> impl IntoView {
+    let body = Callback::new(|page: PageData| view! { <view::ViewSettings page /> }.into_any());
+    view! { <SettingsPage body /> }
 }
 
-/// The settings form (its own chunk: validation as typed, import, secrets).
-#[derive(Debug)]
-struct EditRoute;
-
-#[lazy_route]
-impl LazyRoute for EditRoute {
-    fn data() -> Self {
-        EditRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        let body = Callback::new(|page: PageData| view! { <edit::EditSettings page /> }.into_any());
-        view! { <SettingsPage body /> }.into_any()
-    }
-}
-
-/// The delivery log (its own chunk).
-#[derive(Debug)]
-struct LogRoute;
-
-#[lazy_route]
-impl LazyRoute for LogRoute {
-    fn data() -> Self {
-        LogRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <log::LogPageView /> <HydratedMark /> }.into_any()
-    }
-}
-
-/// The notification templates (their own chunk).
-#[derive(Debug)]
-struct TemplatesRoute;
-
-#[lazy_route]
-impl LazyRoute for TemplatesRoute {
-    fn data() -> Self {
-        TemplatesRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <templates::TemplatesPage /> <HydratedMark /> }.into_any()
-    }
+/// The settings form.
+fn edit_route() -> impl IntoView {
+    let body = Callback::new(|page: PageData| {
+        let tab = use_tab(&page).get_untracked();
+        view! { <islands::EditIsland page tab /> }.into_any()
+    });
+    view! { <SettingsPage body /> }
 }
 
 /// The view page and the edit page: same data, same tabs; `body` shows them read-only or as
@@ -337,11 +224,10 @@ fn SettingsPage(body: Callback<PageData, AnyView>) -> impl IntoView {
                         view! {
                             <access::SessionBar viewer=page.viewer.clone() delivery=page.settings.delivery.clone() />
                             {body.run(page)}
-                            <HydratedMark />
-                        }
+                                            }
                             .into_any()
                     }
-                    Err(e) => view! { <LoadError error=e /> <HydratedMark /> }.into_any(),
+                    Err(e) => view! { <LoadError error=e /> }.into_any(),
                 }
             })}
         </Suspense>
@@ -371,8 +257,7 @@ pub(crate) fn use_tab(page: &PageData) -> Memo<Tab> {
     Memo::new(move |_| Tab::from_query(query.read().get("tab").as_deref(), auth, provider))
 }
 
-/// Full links to the two pages. `<A>` leaves absolute paths as they are, so the base path is
-/// added here, once.
+/// Full links to the console's pages: the base path is added here, once.
 #[derive(Clone, Copy)]
 pub(crate) struct Links {
     base: StoredValue<String>,
@@ -421,16 +306,27 @@ impl Links {
     }
 }
 
-/// Client-side navigation to a full path from [`Links`].
-pub(crate) fn go_to(navigate: &impl Fn(&str, NavigateOptions), href: &str) {
-    navigate(
-        href,
-        NavigateOptions {
-            resolve: false,
-            scroll: false,
-            ..Default::default()
-        },
-    );
+/// Goes to another page of the console (a full page load: the server renders every page).
+pub(crate) fn leave_to(href: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        let _ = window().location().assign(href);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = href;
+}
+
+/// Shows `href` in the address bar without loading it: for a tab switched in place, so a
+/// reload or a shared link opens the same tab.
+pub(crate) fn show_in_url(href: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        if let Ok(history) = window().history() {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(href));
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = href;
 }
 
 /// The tab bar. `in_use` marks the method selected for sending.
@@ -439,6 +335,10 @@ pub(crate) fn TabBar(
     edit: bool,
     current: Memo<Tab>,
     #[prop(into)] in_use: Signal<Tab>,
+    /// Switches the tab in place (the edit form, which keeps what was typed). Without it each
+    /// tab is a link to its page.
+    #[prop(optional)]
+    select: Option<Callback<Tab>>,
 ) -> impl IntoView {
     let i18n = use_i18n();
     let links = Links::from_context();
@@ -453,20 +353,26 @@ pub(crate) fn TabBar(
                 .into_iter()
                 .map(|tab| {
                     view! {
-                        <A
+                        <a
                             href=links.page(edit, tab)
-                            attr:id=format!("tab-{}", tab.as_str())
-                            attr:role="tab"
-                            attr:class="tab"
-                            attr:aria-selected=move || (current.get() == tab).to_string()
-                            attr:aria-controls="tab-panel"
-                            attr:data-tab=tab.as_str()
+                            id=format!("tab-{}", tab.as_str())
+                            role="tab"
+                            class="tab"
+                            aria-selected=move || (current.get() == tab).to_string()
+                            aria-controls="tab-panel"
+                            data-tab=tab.as_str()
+                            on:click=move |ev| {
+                                if let Some(select) = select {
+                                    ev.prevent_default();
+                                    select.run(tab);
+                                }
+                            }
                         >
                             <span>{move || label(tab)}</span>
                             <Show when=move || in_use.get() == tab>
                                 <span class="badge">{t!(i18n, in_use)}</span>
                             </Show>
-                        </A>
+                        </a>
                     }
                 })
                 .collect_view()}

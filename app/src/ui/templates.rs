@@ -64,7 +64,7 @@ pub fn TemplatesPage() -> impl IntoView {
                 match data.await {
                     Ok((list, viewer, delivery)) => view! {
                         <SessionBar viewer delivery />
-                        <Editor list />
+                        <super::islands::TemplatesIsland list />
                     }
                     .into_any(),
                     Err(_) => view! { <p class="banner banner-error">{t!(i18n, load_failed)}</p> }.into_any(),
@@ -75,7 +75,7 @@ pub fn TemplatesPage() -> impl IntoView {
 }
 
 #[component]
-fn Editor(list: Vec<TemplateView>) -> impl IntoView {
+pub(super) fn Editor(list: Vec<TemplateView>) -> impl IntoView {
     let i18n = use_i18n();
     let first = list.first().cloned();
     let id = RwSignal::new(first.as_ref().map(|t| t.id.clone()).unwrap_or_default());

@@ -16,11 +16,7 @@ use leptos::prelude::*;
 #[component]
 pub fn TokensPageView() -> impl IntoView {
     let i18n = use_i18n();
-    let reload = RwSignal::new(0u32);
-    // Outside the list, which is rendered again on every reload: the new value stays shown
-    // until the page is left.
-    let created = RwSignal::new(None::<CreatedToken>);
-    let data = page_resource(move || reload.get(), |_| list_api_tokens());
+    let data = page_resource(|| (), |_| list_api_tokens());
     view! {
         <nav class="breadcrumb" aria-label="breadcrumb">
             <ol>
@@ -34,7 +30,7 @@ pub fn TokensPageView() -> impl IntoView {
                 match data.await {
                     Ok(page) => view! {
                         <SessionBar viewer=page.viewer.clone() delivery=page.delivery.clone() />
-                        <Tokens page reload created />
+                        <super::islands::TokensIsland page />
                     }
                     .into_any(),
                     Err(_) => view! { <p class="banner banner-error">{t!(i18n, load_failed)}</p> }.into_any(),
@@ -56,7 +52,7 @@ fn expiry_of(text: &str) -> Result<Option<u32>, TokenError> {
 }
 
 #[component]
-fn Tokens(
+pub(super) fn Tokens(
     page: TokensPage,
     reload: RwSignal<u32>,
     created: RwSignal<Option<CreatedToken>>,

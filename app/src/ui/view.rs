@@ -1,14 +1,13 @@
 //! The read-only settings page (`/System/MailSetting`).
 
-use super::connection::ConnectionPanel;
 use super::fields::{ManagerRootInfo, NoticeList, RedirectInfo, SetupSteps};
+use super::islands::{ConnectionIsland, LimitsIsland, TestMailIsland};
 use super::yielding::Defer;
-use super::{Flash, FlashKind, Links, TabBar, provider_of, use_tab};
+use super::{Links, TabBar, provider_of, use_tab};
 use crate::api::{AuditEntry, PageData};
 use crate::domain::{AuthType, BackupView, Field, Provider, Tab, notices};
 use crate::i18n::*;
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 #[component]
 pub fn ViewSettings(page: PageData) -> impl IntoView {
@@ -18,14 +17,8 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
     let in_use = s.selected_tab();
     let server_ip = page.server_ip;
     let all_notices = notices(&s, server_ip);
-    let flash = use_context::<Flash>().map(|f| f.0);
-    // Shown once: clear it when this page goes away.
-    let saved = flash.and_then(|f| f.get_untracked()) == Some(FlashKind::Saved);
-    on_cleanup(move || {
-        if let Some(f) = flash {
-            f.set(None);
-        }
-    });
+    // Just saved: the edit form came back here with `saved=1`.
+    let saved = leptos_router::hooks::use_query_map().with_untracked(|q| q.get("saved").is_some());
 
     let links = Links::from_context();
     let value = move |v: String| {
@@ -48,6 +41,7 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
     let stored_provider = oauth.provider;
     let settings_for_panel = s.clone();
     let oauth_status = page.oauth.clone();
+    let callback = super::connection::callback_code();
     let panel = move || {
         let t = tab.get();
         match t {
@@ -136,8 +130,8 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
                                 }
                             })}
                     </dl>
-                    <ConnectionPanel provider settings=settings_for_panel.clone() status=oauth_status.clone() />
-                    <RedirectInfo provider manager_root=Signal::stored(root) server_ip />
+                    <ConnectionIsland provider settings=settings_for_panel.clone() status=oauth_status.clone() callback />
+                    <RedirectInfo provider manager_root=Signal::stored(root) server_ip copy_island=true />
                     <SetupSteps provider />
                 }
                 .into_any()
@@ -162,18 +156,11 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
     view! {
         <div class="page-head">
             <h1>{t!(i18n, page_title)}</h1>
-            <A href=move || links.page(true, tab.get()) attr:class="button primary" attr:id="edit-button">
+            <a href=move || links.page(true, tab.get()) class="button primary" id="edit-button">
                 {t!(i18n, edit)}
-            </A>
+            </a>
         </div>
-        {saved
-            .then(|| {
-                view! {
-                    <div class="banner banner-ok" role="status" id="saved-banner">
-                        {t!(i18n, saved)}
-                    </div>
-                }
-            })}
+        {saved.then(|| view! { <super::islands::SavedBanner /> })}
         {page.paused.clone().map(|p| {
             let code = p.code;
             view! {
@@ -280,8 +267,8 @@ pub fn ViewSettings(page: PageData) -> impl IntoView {
             <ManagerRootInfo manager_root=Signal::stored(page.settings.manager_root.clone()) server_ip />
         </section>
         </Defer>
-        <Defer><super::limits::SendingLimitsPanel meter=page.quota.clone() /></Defer>
-        <Defer><super::test_mail::TestMail backup=page.settings.backup.is_some() /></Defer>
+        <LimitsIsland meter=page.quota.clone() />
+        <TestMailIsland backup=page.settings.backup.is_some() />
         <Defer>
         <section class="card" aria-labelledby="export-title">
             <h2 id="export-title">{t!(i18n, export_title)}</h2>

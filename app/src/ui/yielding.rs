@@ -1,19 +1,14 @@
 //! Hydration in several tasks instead of one.
 //!
-//! Hydrating a whole page is one long task: on a slow phone the settings page kept the main
-//! thread for 360 ms at once (measured in Chromium with a 4x CPU slowdown), and taps and keys
-//! wait behind it. Leptos hydrates a route's content in one synchronous pass, so the split is
-//! made here: a [`Defer`] section is left as the server rendered it during that pass, and is
+//! Hydrating a large island (the settings form) is one long task: taps and keys wait behind
+//! it on a slow phone. Leptos hydrates an island's content in one synchronous pass, so the
+//! split is made here: a [`Defer`] section is left as the server rendered it during that pass, and is
 //! hydrated in a task of its own right after (a `setTimeout(0)` later, so the browser handles
 //! input and paints in between). Each such section must render exactly one element.
 //!
-//! Everything else is exactly its children's: the server's HTML, building on client-side
-//! navigation, updates. `<body data-hydrated>` ([`super::HydratedMark`]) waits until every
-//! deferred section is hydrated.
-//!
-//! Above the routes Leptos does hydrate asynchronously (it waits there for a page's chunk), so
-//! [`Yield`] only has to wait for the next task before its children. [`Nothing`] stands in the
-//! browser for a view that only the server needs.
+//! Everything else is exactly its children's: the server's HTML, building when shown later,
+//! updates. While sections wait, `<body data-pending-sections>` counts them; the page's script
+//! marks `<body data-hydrated>` only once none is left (see `super::DeferredHydration`).
 
 use leptos::prelude::*;
 use leptos::tachys::html::attribute::Attribute;
@@ -28,10 +23,6 @@ use leptos::wasm_bindgen::JsCast;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// How many [`Defer`] sections of the page are still waiting for their hydration.
-#[derive(Clone, Copy)]
-pub(crate) struct PendingSections(pub RwSignal<usize>);
-
 /// Hydrates `children` (one element) in a task of its own, after the rest of the page. In the
 /// browser the children are also made there, not with the page: their components' own work
 /// (reading the data, setting up signals) leaves the page's first task too.
@@ -41,36 +32,12 @@ pub fn Defer(children: Children) -> impl IntoView {
     let content = Content::Later(Owner::current(), children);
     #[cfg(not(feature = "hydrate"))]
     let content = Content::Made(children());
-    Deferred {
-        content,
-        how: How::OwnTask,
-    }
+    Deferred { content }
 }
 
-/// Hydrates `children` after handing the main thread back to the browser once: for the parts
-/// of the page above the routes, which Leptos hydrates asynchronously (a route's own content it
-/// hydrates in one pass; [`Defer`] splits that).
-#[component]
-pub fn Yield(children: Children) -> impl IntoView {
-    Deferred {
-        content: Content::Made(children()),
-        how: How::NextTask,
-    }
-}
-
-/// The view behind [`Defer`] and [`Yield`].
+/// The view behind [`Defer`].
 pub struct Deferred {
     content: Content,
-    how: How,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum How {
-    /// Left as the server rendered it in the page's pass, hydrated in a task of its own.
-    OwnTask,
-    /// Hydrated in its place in the page's pass, from the next task on (asynchronous
-    /// hydration only).
-    NextTask,
 }
 
 enum Content {
@@ -182,7 +149,6 @@ impl RenderHtml for Deferred {
     async fn resolve(self) -> Self::AsyncOutput {
         Deferred {
             content: Content::Made(self.content.view().resolve().await),
-            how: self.how,
         }
     }
 
@@ -223,12 +189,6 @@ impl RenderHtml for Deferred {
         cursor: &Cursor,
         position: &PositionState,
     ) -> Self::State {
-        if self.how == How::NextTask {
-            // Nothing to wait for in a synchronous pass.
-            return DeferredState::ready(
-                self.content.view().hydrate::<FROM_SERVER>(cursor, position),
-            );
-        }
         // Step onto the section's element, as the element itself would.
         let before = cursor.current();
         match position.get() {
@@ -251,10 +211,7 @@ impl RenderHtml for Deferred {
         let state = Rc::new(RefCell::new(Stage::Waiting(el.clone())));
         let waiting = Rc::downgrade(&state);
         let owner = Owner::current();
-        let pending = use_context::<PendingSections>();
-        if let Some(p) = pending {
-            p.0.update_untracked(|n| *n += 1);
-        }
+        count_pending(1);
         leptos::task::spawn_local(async move {
             next_task().await;
             if let Some(state) = waiting.upgrade() {
@@ -272,21 +229,9 @@ impl RenderHtml for Deferred {
                     *state.borrow_mut() = Stage::Ready(inner);
                 }
             }
-            if let Some(p) = pending {
-                p.0.update(|n| *n = n.saturating_sub(1));
-            }
+            count_pending(-1);
         });
         DeferredState(state)
-    }
-
-    async fn hydrate_async(self, cursor: &Cursor, position: &PositionState) -> Self::State {
-        match self.how {
-            How::NextTask => {
-                next_task().await;
-                DeferredState::ready(self.content.view().hydrate_async(cursor, position).await)
-            }
-            How::OwnTask => self.hydrate::<true>(cursor, position),
-        }
     }
 
     fn into_owned(self) -> Self::Owned {
@@ -303,7 +248,6 @@ impl AddAnyAttr for Deferred {
     {
         Deferred {
             content: Content::Made(self.content.view().add_any_attr(attr).into_any()),
-            how: self.how,
         }
     }
 }
@@ -326,61 +270,22 @@ async fn next_task() {
 #[cfg(not(feature = "hydrate"))]
 async fn next_task() {}
 
-/// Renders nothing and hydrates nothing, in the place of a view that also renders nothing in
-/// the body (leptos_meta's `<Title>` on the server): the browser's half of a server-only view.
-#[cfg_attr(feature = "ssr", allow(dead_code))]
-pub struct Nothing;
-
-impl Render for Nothing {
-    type State = ();
-
-    fn build(self) -> Self::State {}
-
-    fn rebuild(self, _state: &mut Self::State) {}
-}
-
-impl RenderHtml for Nothing {
-    type AsyncOutput = Self;
-    type Owned = Self;
-
-    const MIN_LENGTH: usize = 0;
-    const EXISTS: bool = false;
-
-    fn dry_resolve(&mut self) {}
-
-    async fn resolve(self) -> Self::AsyncOutput {
-        self
+/// Adds `change` to `<body data-pending-sections>`, the sections still waiting; removes the
+/// attribute when none is left.
+fn count_pending(change: isize) {
+    #[cfg(feature = "hydrate")]
+    if let Some(body) = document().body() {
+        let now = body
+            .get_attribute("data-pending-sections")
+            .and_then(|n| n.parse::<isize>().ok())
+            .unwrap_or(0);
+        let left = (now + change).max(0);
+        let _ = if left == 0 {
+            body.remove_attribute("data-pending-sections")
+        } else {
+            body.set_attribute("data-pending-sections", &left.to_string())
+        };
     }
-
-    fn to_html_with_buf(
-        self,
-        _buf: &mut String,
-        _position: &mut Position,
-        _escape: bool,
-        _mark_branches: bool,
-        _extra_attrs: Vec<AnyAttribute>,
-    ) {
-    }
-
-    fn hydrate<const FROM_SERVER: bool>(
-        self,
-        _cursor: &Cursor,
-        _position: &PositionState,
-    ) -> Self::State {
-    }
-
-    fn into_owned(self) -> Self::Owned {
-        self
-    }
-}
-
-impl AddAnyAttr for Nothing {
-    type Output<SomeNewAttr: Attribute> = Self;
-
-    fn add_any_attr<NewAttr: Attribute>(self, _attr: NewAttr) -> Self::Output<NewAttr>
-    where
-        Self::Output<NewAttr>: RenderHtml,
-    {
-        self
-    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = change;
 }

@@ -3,9 +3,8 @@
 use super::{BackupKind, Draft, ImportOutcome};
 use crate::domain::{BackupInput, ImportError, SettingsInput, Tab, parse_export};
 use crate::i18n::*;
-use crate::ui::{Links, go_to};
+use crate::ui::Links;
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
 
 impl Draft {
     /// Fills the form from an imported file. Secrets are not in files: they are cleared, and
@@ -71,19 +70,20 @@ pub(super) fn ImportFile(draft: Draft, imported: RwSignal<bool>) -> impl IntoVie
     let i18n = use_i18n();
     let outcome = RwSignal::new(None::<ImportOutcome>);
     let links = Links::from_context();
-    let navigate = use_navigate();
+    let shown_tab = use_context::<super::EditTab>();
     let apply = move |text: String| match parse_export(&text) {
         Ok(settings) => {
             draft.load(&settings);
             imported.set(true);
             outcome.set(Some(ImportOutcome::Loaded));
             let tab = Tab::for_settings(settings.auth, draft.provider.get_untracked());
-            go_to(&navigate, &links.page(true, tab));
+            if let Some(shown_tab) = shown_tab {
+                shown_tab.show(links, tab);
+            }
         }
         Err(e) => outcome.set(Some(ImportOutcome::Refused(e))),
     };
     let on_change = move |ev: leptos::ev::Event| {
-        let apply = apply.clone();
         super::read_chosen_file(&ev, move |text| match text {
             Some(text) => apply(text),
             None => outcome.set(Some(ImportOutcome::Refused(ImportError::NotJson))),

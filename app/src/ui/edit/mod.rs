@@ -6,7 +6,7 @@ use super::fields::{
     CheckboxField, Choice, FormState, ManagerRootInfo, RadioGroup, SecretField, TextField,
 };
 use super::yielding::Defer;
-use super::{Flash, FlashKind, Links, TabBar, go_to, provider_of, use_tab};
+use super::{Links, TabBar, leave_to, provider_of, show_in_url};
 use crate::api::{ApiError, PageData, save_mail_settings, send_test_alert};
 use crate::domain::{
     AlertTestResult, AlertsInput, AuthType, BackupInput, BackupOauthInput, BackupOauthView,
@@ -17,8 +17,6 @@ use crate::domain::{
 use crate::i18n::*;
 use import::ImportFile;
 use leptos::prelude::*;
-use leptos_router::components::A;
-use leptos_router::hooks::use_navigate;
 use panels::{OauthForm, SmtpForm};
 
 /// The form's values as typed. OAuth keeps one draft per provider so that looking at the other
@@ -337,6 +335,18 @@ fn client_check(stored: &SettingsView, draft: Draft, imported: bool) -> Vec<Fiel
     errors
 }
 
+/// The tab the form shows, switched in place.
+#[derive(Clone, Copy)]
+pub(super) struct EditTab(RwSignal<Tab>);
+
+impl EditTab {
+    /// Shows `tab`, and puts its address in the address bar.
+    pub(super) fn show(self, links: Links, tab: Tab) {
+        self.0.set(tab);
+        show_in_url(&links.page(true, tab));
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum SaveProblem {
     Invalid,
@@ -345,14 +355,15 @@ enum SaveProblem {
 }
 
 #[component]
-pub fn EditSettings(page: PageData) -> impl IntoView {
+pub fn EditSettings(page: PageData, tab: Tab) -> impl IntoView {
     let i18n = use_i18n();
-    let tab = use_tab(&page);
+    // The tab switches in place: what was typed on the others stays.
+    let shown_tab = EditTab(RwSignal::new(tab));
+    provide_context(shown_tab);
+    let tab = Memo::new(move |_| shown_tab.0.get());
     let stored = StoredValue::new(page.settings.clone());
     let server_ip = page.server_ip;
     let draft = Draft::new(&page.settings);
-    let navigate = use_navigate();
-    let flash = use_context::<Flash>();
     let links = Links::from_context();
 
     let imported_flag = RwSignal::new(false);
@@ -397,19 +408,19 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                     && !saved.oauth.is_connected()
                     && saved.oauth.app_only_sender.is_none()
                 {
-                    let navigate = navigate.clone();
                     let back = links.page(false, tab.get_untracked());
                     leptos::task::spawn_local(async move {
                         if let Err((code, _)) = super::connection::connect().await {
-                            go_to(&navigate, &format!("{back}&oauth={}", code.as_str()));
+                            leave_to(&format!("{back}&oauth={}", code.as_str()));
                         }
                     });
                     return;
                 }
-                if let Some(Flash(f)) = flash {
-                    f.set(Some(FlashKind::Saved));
-                }
-                go_to(&navigate, &links.page(false, tab.get_untracked()));
+                // The settings page says "saved" once (`saved=1`).
+                leave_to(&format!(
+                    "{}&saved=1",
+                    links.page(false, tab.get_untracked())
+                ));
             }
             Err(ApiError::Invalid(errors)) => {
                 form.server_errors.set(errors);
@@ -446,14 +457,15 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
     };
 
     // Choosing a method shows its tab.
-    let navigate_tab = use_navigate();
     let select_method = move |auth: AuthType, provider: Option<Provider>| {
         draft.auth.set(auth);
         if let Some(p) = provider {
             draft.provider.set(p);
         }
-        let t = Tab::for_settings(auth, draft.provider.get_untracked());
-        go_to(&navigate_tab, &links.page(true, t));
+        shown_tab.show(
+            links,
+            Tab::for_settings(auth, draft.provider.get_untracked()),
+        );
     };
     let in_use = Signal::derive(move || Tab::for_settings(draft.auth.get(), draft.provider.get()));
 
@@ -481,11 +493,6 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
         })
     };
 
-    let select_method_smtp = select_method.clone();
-    let select_method_oauth = select_method.clone();
-    let select_method_ms = select_method.clone();
-    let select_method_g = select_method.clone();
-    let select_method_tab = select_method.clone();
     let move_to_microsoft =
         Callback::new(move |()| select_method(AuthType::Oauth, Some(Provider::Microsoft)));
 
@@ -494,9 +501,9 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
             <div class="page-head">
                 <h1>{t!(i18n, page_title)}</h1>
                 <div class="actions">
-                    <A href=move || links.page(false, tab.get()) attr:class="button" attr:id="cancel-button">
+                    <a href=move || links.page(false, tab.get()) class="button" id="cancel-button">
                         {t!(i18n, cancel)}
-                    </A>
+                    </a>
                     <button type="submit" class="button primary" id="save-button" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
                         {move || if pending.get() { t_string!(i18n, saving) } else { t_string!(i18n, save) }}
                     </button>
@@ -511,13 +518,13 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                     <label>
                         <input type="radio" name="auth" value="smtp" id="auth-smtp"
                             prop:checked=move || draft.auth.get() == AuthType::Smtp
-                            on:change=move |_| select_method_smtp(AuthType::Smtp, None) />
+                            on:change=move |_| select_method(AuthType::Smtp, None) />
                         {t!(i18n, auth_smtp)}
                     </label>
                     <label>
                         <input type="radio" name="auth" value="oauth" id="auth-oauth"
                             prop:checked=move || draft.auth.get() == AuthType::Oauth
-                            on:change=move |_| select_method_oauth(AuthType::Oauth, None) />
+                            on:change=move |_| select_method(AuthType::Oauth, None) />
                         {t!(i18n, auth_oauth)}
                     </label>
                 </fieldset>
@@ -527,19 +534,13 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
                         <label>
                             <input type="radio" name="provider" value="microsoft" id="provider-microsoft"
                                 prop:checked=move || draft.provider.get() == Provider::Microsoft
-                                on:change={
-                                    let f = select_method_ms.clone();
-                                    move |_| f(AuthType::Oauth, Some(Provider::Microsoft))
-                                } />
+                                on:change=move |_| select_method(AuthType::Oauth, Some(Provider::Microsoft)) />
                             {t!(i18n, provider_microsoft)}
                         </label>
                         <label>
                             <input type="radio" name="provider" value="google" id="provider-google"
                                 prop:checked=move || draft.provider.get() == Provider::Google
-                                on:change={
-                                    let f = select_method_g.clone();
-                                    move |_| f(AuthType::Oauth, Some(Provider::Google))
-                                } />
+                                on:change=move |_| select_method(AuthType::Oauth, Some(Provider::Google)) />
                             {t!(i18n, provider_google)}
                         </label>
                     </fieldset>
@@ -548,19 +549,15 @@ pub fn EditSettings(page: PageData) -> impl IntoView {
             </Defer>
             <Defer>
             <section class="card">
-                <TabBar edit=true current=tab in_use />
+                <TabBar edit=true current=tab in_use select=Callback::new(move |t| shown_tab.show(links, t)) />
                 <div class="tab-panel" id="tab-panel" role="tabpanel" data-panel=move || tab.get().as_str()>
                     <Show when=move || in_use.get() != tab.get()>
                         <div class="banner banner-info not-in-use">
                             <p>{t!(i18n, not_in_use_note)}</p>
-                            <button type="button" class="button small" id="use-this-method" on:click={
-                                let f = select_method_tab.clone();
-                                move |_| {
-                                    let t = tab.get_untracked();
-                                    match provider_of(t) {
-                                        None => f(AuthType::Smtp, None),
-                                        Some(p) => f(AuthType::Oauth, Some(p)),
-                                    }
+                            <button type="button" class="button small" id="use-this-method" on:click=move |_| {
+                                match provider_of(tab.get_untracked()) {
+                                    None => select_method(AuthType::Smtp, None),
+                                    Some(p) => select_method(AuthType::Oauth, Some(p)),
                                 }
                             }>{t!(i18n, use_this_method)}</button>
                         </div>
